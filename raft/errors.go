@@ -1,0 +1,31 @@
+package raft
+
+import "errors"
+
+// Errors returned by RawNode. They are sentinels: compare with errors.Is.
+var (
+	// ErrProposalDropped: the proposal was not appended (a leadership
+	// transfer is in progress, or the uncommitted tail is over
+	// MaxUncommittedEntriesSize). It is definite: nothing was proposed.
+	ErrProposalDropped = errors.New("raft: proposal dropped")
+	// ErrStepLocalMsg: Step was given a message type that only the node
+	// itself may generate (MsgHup, MsgBeat, ...).
+	ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
+	// ErrStepPeerNotFound: Step was given a response from a node that is
+	// not in the leader's configuration.
+	ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
+	// ErrPendingConfChange: a configuration change is already in the log
+	// and not yet applied, or the leader has not yet committed an entry of
+	// its term (thesis §4.1 and Ongaro's 2015 fix), so a new change is
+	// refused.
+	ErrPendingConfChange = errors.New("raft: a configuration change is pending")
+	// ErrNotLeader: the node is not the leader; the core does not forward
+	// proposals.
+	ErrNotLeader = errors.New("raft: not the leader")
+	// ErrStorageClosed: a write reached a closed MemoryStorage.
+	ErrStorageClosed = errors.New("raft: storage closed")
+	// ErrInvalidConfChange: ConfChange.Unmarshal was given malformed bytes.
+	ErrInvalidConfChange = errors.New("raft: invalid encoded conf change")
+	// ErrInvalidConfig: NewRawNode was given an unusable Config.
+	ErrInvalidConfig = errors.New("raft: invalid config")
+)
