@@ -20,7 +20,7 @@ type MemoryStorage struct {
 	// ents[0] is the dummy entry at snapshot.Metadata.Index (or at the index
 	// the log was compacted to). Invariant: ents[i].Index == ents[0].Index+i
 	// and len(ents) >= 1.
-	ents []Entry
+	ents   []Entry
 	closed bool
 }
 
