@@ -1,0 +1,60 @@
+// Package node is the driver that runs the pure raft core (package raft)
+// with a clock, a log store, a transport and a state machine. It is the
+// only place that enforces the durability rule.
+//
+// One goroutine owns the raft.RawNode. Every input (messages from the
+// transport, proposals, read requests, configuration changes, leadership
+// transfers, ticks) reaches it through a channel, and every Ready is
+// handled in this order:
+//
+//  1. persist: Failpoint("before-persist"), Store.Save(hard state, entries,
+//     snapshot, MustSync), Failpoint("after-persist"); if the Ready carries
+//     a snapshot, StateMachine.Restore. A failed Save stops the node for
+//     good: it never continues after a failed persist.
+//  2. send: Transport.Send(messages) — only after step 1 returned, so what
+//     a message depends on (a vote, an acknowledged entry) is durable first.
+//  3. apply: Failpoint("before-apply"), each committed entry in order
+//     (EntryNormal with data to StateMachine.Apply, EntryConfChange to
+//     RawNode.ApplyConfChange and Config.OnConfChange), Failpoint("after-apply").
+//  4. RawNode.Advance.
+//
+// The persist and apply failpoints fire only for Readies that have
+// something to persist or apply, so "after N hits" counts real writes.
+//
+// # Time
+//
+// The driver never reads the host clock for raft's sake: it samples its
+// Config.Clock and calls Tick once per TickInterval of clock time that
+// elapsed. A faster clock ticks faster, a forward jump fires several ticks
+// at once (at most 2*ElectionTick), a backward jump ticks nothing until the
+// clock is back where it was. FaultClock is how clock faults reach
+// elections, heartbeats and leases.
+//
+// # Results and errors
+//
+// Propose and ProposeConfChange answer when the entry is applied locally.
+// A waiter for an entry proposed at (index, term) is resolved as soon as
+// its fate is certain: the entry applied at index has the same term (the
+// result), or an entry with another term was committed at index, or an
+// entry with a higher term was committed at a lower index (then, because
+// terms never decrease along a log, the proposal can never commit:
+// ErrProposalDropped, definite). Losing leadership does not by itself fail
+// a waiter, because the entry may still commit under the next leader;
+// once the new leader commits its first entry the waiter learns the truth.
+// If the caller's context ends first, the error is indeterminate
+// (ErrLeadershipLost if the node is no longer leader of the proposal's
+// term, else the context error). IsDefinite says which errors mean
+// "certainly not applied".
+//
+// ReadIndex batches: every read that arrives while a read-index round is
+// in flight joins the next round, and each round is one RawNode.ReadIndex
+// with a context unique to the round. A read returns once the local
+// applied index reaches the round's read index.
+//
+// Snapshots: every SnapshotEvery applied entries the driver takes
+// StateMachine.Snapshot, stores it with Store.CreateSnapshot, then
+// compacts the log keeping SnapshotCatchUpEntries entries for slow
+// followers (Failpoint("during-snapshot") fires between the two). On
+// Start the state machine (assumed empty) is restored from the store's
+// snapshot and the committed entries after it are applied again.
+package node
