@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/nodeapi"
+)
+
+// Sentinel errors of backends.
+var (
+	ErrUnknownBackend = errors.New("cluster: unknown backend")
+	ErrUnknownNode    = errors.New("cluster: unknown node")
+	ErrNotRunning     = errors.New("cluster: node not running")
+	ErrRunning        = errors.New("cluster: node is running")
+	ErrUnsupported    = errors.New("cluster: operation not supported by this backend")
+)
+
+// State is a node's process state as the backend sees it.
+type State string
+
+// Node states.
+const (
+	Running State = "running"
+	Paused  State = "paused"
+	Down    State = "down"
+)
+
+// Cluster is a running raftkv cluster under test.
+type Cluster interface {
+	// Start starts every node and returns once each process is up (its
+	// API answers /healthz), or an error.
+	Start(ctx context.Context) error
+	// Stop stops every node (SIGTERM, then SIGKILL). Idempotent.
+	Stop(ctx context.Context) error
+	// Kill kills a node abruptly (SIGKILL); its data dir is kept.
+	Kill(ctx context.Context, node string) error
+	// Pause freezes a node (SIGSTOP); Resume continues it (SIGCONT).
+	Pause(ctx context.Context, node string) error
+	Resume(ctx context.Context, node string) error
+	// Restart starts a node that is down (or kills and restarts a running
+	// one) with its existing data dir.
+	Restart(ctx context.Context, node string) error
+	// Wipe deletes a down node's data dir.
+	Wipe(ctx context.Context, node string) error
+	// Join starts a down (typically wiped) node so that it joins the
+	// cluster through the API of node via (--join).
+	Join(ctx context.Context, node, via string) error
+	// Nodes lists the node ids in order.
+	Nodes() []string
+	// Endpoints lists the API addresses (host:port) in node order.
+	Endpoints() []string
+	// Member describes a node's addresses.
+	Member(node string) (nodeapi.Member, error)
+	// State is the node's process state.
+	State(node string) State
+	// Client returns an API client for the node (including its fault API).
+	Client(node string) *nodeapi.Client
+	// Logs is the path of the node's log file ("" if none).
+	Logs(node string) string
+}
+
+// NodeConfig is the per-node flags a scenario may set.
+type NodeConfig struct {
+	ElectionTimeout   time.Duration
+	HeartbeatInterval time.Duration
+	ReadMode          string
+	SnapshotEvery     uint64
+	// Extra flags passed verbatim to every node.
+	Extra []string
+}
+
+// Options configure a backend.
+type Options struct {
+	Nodes int
+	// Dir is the run directory; each node gets Dir/<node>/ (data) and
+	// Dir/logs/<node>.log.
+	Dir string
+	// Binary is the raftkv binary (process backend). Empty: build it.
+	Binary string
+	// SourceDir is the module root to build ./cmd/raftkv from when Binary
+	// is empty.
+	SourceDir string
+	Node      NodeConfig
+	// RequestTimeout bounds the harness's own API calls to nodes.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Factory creates a backend's cluster (not started).
+type Factory func(Options) (Cluster, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a backend available by name. It panics on a duplicate,
+// which is a programming error.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("cluster: backend registered twice: " + name)
+	}
+	registry[name] = f
+}
+
+// New creates a cluster with the named backend.
+func New(name string, o Options) (Cluster, error) {
+	regMu.Lock()
+	f, ok := registry[name]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownBackend, name, Backends())
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 3
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 2 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return f(o)
+}
+
+// Backends lists the registered backend names.
+func Backends() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NodeName is the conventional id of the i-th node.
+func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
+
+// Leader asks the running nodes who the leader is and returns the id most
+// of them agree on ("" when none is known). Ties go to the highest term.
+func Leader(ctx context.Context, c Cluster) string {
+	type vote struct {
+		term  uint64
+		count int
+	}
+	votes := map[string]*vote{}
+	for _, n := range c.Nodes() {
+		if c.State(n) != Running {
+			continue
+		}
+		st, err := c.Client(n).Status(ctx)
+		if err != nil || st.Leader == "" {
+			continue
+		}
+		v := votes[st.Leader]
+		if v == nil {
+			v = &vote{}
+			votes[st.Leader] = v
+		}
+		v.count++
+		v.term = max(v.term, st.Term)
+	}
+	best, bestV := "", vote{}
+	for id, v := range votes {
+		if v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) || (v.term == bestV.term && v.count == bestV.count && id < best) {
+			best, bestV = id, *v
+		}
+	}
+	return best
+}
+
+// WaitReady polls until every running node answers /readyz, or the
+// deadline passes.
+func WaitReady(ctx context.Context, c Cluster, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		var notReady []string
+		for _, n := range c.Nodes() {
+			if c.State(n) == Down {
+				continue
+			}
+			rctx, rcancel := context.WithTimeout(ctx, time.Second)
+			err := c.Client(n).Ready(rctx)
+			rcancel()
+			if err != nil {
+				notReady = append(notReady, n)
+			}
+		}
+		if len(notReady) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: nodes %v not ready after %v: %w", notReady, timeout, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

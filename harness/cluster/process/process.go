@@ -1,0 +1,502 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+)
+
+// Name is the backend's registry name.
+const Name = "process"
+
+// restartDelay is how long the supervisor waits before restarting a node
+// that exited on its own, so that a crash loop cannot spin the CPU.
+const restartDelay = 300 * time.Millisecond
+
+func init() {
+	cluster.Register(Name, func(o cluster.Options) (cluster.Cluster, error) { return New(o) })
+}
+
+// ErrBuild reports that the raftkv binary could not be built.
+var ErrBuild = errors.New("process: build raftkv")
+
+// Build compiles ./cmd/raftkv of the module at srcDir into out.
+func Build(ctx context.Context, srcDir, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/raftkv")
+	cmd.Dir = srcDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %v: %s", ErrBuild, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+type node struct {
+	id       string
+	raftAddr string
+	apiAddr  string
+	dataDir  string
+	logPath  string
+	client   *nodeapi.Client
+
+	// Guarded by Cluster.mu.
+	cmd      *exec.Cmd
+	state    cluster.State
+	expected bool          // the harness asked the process to exit
+	exited   chan struct{} // closed when the current process has exited
+	joinVia  string        // the --join URL of the last Join, reused by restarts
+	restarts int
+}
+
+// Cluster is a set of raftkv processes. It implements cluster.Cluster.
+type Cluster struct {
+	opts  cluster.Options
+	log   *slog.Logger
+	nodes []*node
+	byID  map[string]*node
+
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+var _ cluster.Cluster = (*Cluster)(nil)
+
+// New allocates ports and directories for o.Nodes nodes. The binary must
+// exist (see Build).
+func New(o cluster.Options) (*Cluster, error) {
+	if o.Binary == "" {
+		if o.SourceDir == "" {
+			return nil, fmt.Errorf("%w: neither a binary nor a source dir given", ErrBuild)
+		}
+		o.Binary = filepath.Join(o.Dir, "raftkv")
+		if err := Build(context.Background(), o.SourceDir, o.Binary); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(o.Binary); err != nil {
+		return nil, fmt.Errorf("process: binary: %w", err)
+	}
+	c := &Cluster{opts: o, log: o.Logger, byID: map[string]*node{}}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
+	ports, err := freePorts(2 * o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	for i := range o.Nodes {
+		id := cluster.NodeName(i)
+		n := &node{
+			id:       id,
+			raftAddr: "127.0.0.1:" + strconv.Itoa(ports[2*i]),
+			apiAddr:  "127.0.0.1:" + strconv.Itoa(ports[2*i+1]),
+			dataDir:  filepath.Join(o.Dir, "data", id),
+			logPath:  filepath.Join(o.Dir, "logs", id+".log"),
+			state:    cluster.Down,
+		}
+		n.client = nodeapi.New(n.apiAddr, o.RequestTimeout)
+		c.nodes = append(c.nodes, n)
+		c.byID[id] = n
+	}
+	return c, nil
+}
+
+// freePorts asks the kernel for n distinct free ports. They are released
+// before the nodes bind them; a collision in between is possible but rare
+// on a test machine, and Start reports it.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("process: free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func (c *Cluster) node(id string) (*node, error) {
+	n, ok := c.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", cluster.ErrUnknownNode, id)
+	}
+	return n, nil
+}
+
+func (c *Cluster) args(n *node) []string {
+	var peers []string
+	for _, p := range c.nodes {
+		peers = append(peers, p.raftAddr)
+	}
+	host, port, _ := net.SplitHostPort(n.raftAddr)
+	_, apiPort, _ := net.SplitHostPort(n.apiAddr)
+	a := []string{
+		"--id", n.id, "--host", host, "--port", port,
+		"--cluster", strings.Join(peers, ","),
+		"--api-port", apiPort,
+		"--data-dir", n.dataDir,
+		"--unsafe-enable-fault-injection",
+	}
+	nc := c.opts.Node
+	if nc.ElectionTimeout > 0 {
+		a = append(a, "--election-timeout", nc.ElectionTimeout.String())
+	}
+	if nc.HeartbeatInterval > 0 {
+		a = append(a, "--heartbeat-interval", nc.HeartbeatInterval.String())
+	}
+	if nc.ReadMode != "" {
+		a = append(a, "--read-mode", nc.ReadMode)
+	}
+	if nc.SnapshotEvery > 0 {
+		a = append(a, "--snapshot-every", strconv.FormatUint(nc.SnapshotEvery, 10))
+	}
+	if n.joinVia != "" {
+		a = append(a, "--join", n.joinVia)
+	}
+	return append(a, nc.Extra...)
+}
+
+// startLocked starts n's process. c.mu must be held.
+func (c *Cluster) startLocked(n *node) error {
+	if c.stopped {
+		return fmt.Errorf("process: cluster stopped")
+	}
+	if n.state != cluster.Down {
+		return fmt.Errorf("%w: %s", cluster.ErrRunning, n.id)
+	}
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return fmt.Errorf("process: %w", err)
+	}
+	lf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("process: log file: %w", err)
+	}
+	args := c.args(n)
+	fmt.Fprintf(lf, "\n=== harness: %s start %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.opts.Binary, strings.Join(args, " "))
+	cmd := exec.Command(c.opts.Binary, args...)
+	cmd.Stdout = lf
+	cmd.Stderr = lf
+	// Pdeathsig: nodes never outlive a crashed harness. Setpgid: a ^C to
+	// the harness's terminal reaches the harness, which stops them in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("process: start %s: %w", n.id, err)
+	}
+	n.cmd = cmd
+	n.state = cluster.Running
+	n.expected = false
+	exited := make(chan struct{})
+	n.exited = exited
+	c.wg.Add(1)
+	go c.supervise(n, cmd, lf, exited)
+	return nil
+}
+
+// supervise waits for one process and restarts it if it exited on its own.
+func (c *Cluster) supervise(n *node, cmd *exec.Cmd, lf *os.File, exited chan struct{}) {
+	defer c.wg.Done()
+	err := cmd.Wait()
+	fmt.Fprintf(lf, "=== harness: %s exited: %v\n", time.Now().UTC().Format(time.RFC3339Nano), err)
+	lf.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(exited)
+	if n.cmd != cmd {
+		return
+	}
+	n.state = cluster.Down
+	n.cmd = nil
+	if n.expected || c.stopped {
+		return
+	}
+	c.log.Info("node exited on its own; restarting", "node", n.id, "err", err)
+	n.restarts++
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		time.Sleep(restartDelay)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if n.state == cluster.Down && !n.expected && !c.stopped {
+			if err := c.startLocked(n); err != nil {
+				c.log.Warn("restart after exit failed", "node", n.id, "err", err)
+			}
+		}
+	}()
+}
+
+// Start starts all nodes and waits for their /healthz.
+func (c *Cluster) Start(ctx context.Context) error {
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		if err := c.startLocked(n); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range c.nodes {
+		for {
+			hctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := n.client.Healthy(hctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if c.State(n.id) == cluster.Down {
+				return fmt.Errorf("process: %s exited at start (see %s): %s", n.id, n.logPath, tail(n.logPath, 800))
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("process: %s not healthy: %w (see %s)", n.id, err, n.logPath)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// signalAndWait sends sig to n's process and waits for it to exit.
+func (c *Cluster) signalAndWait(ctx context.Context, n *node, sig syscall.Signal) error {
+	c.mu.Lock()
+	// Set even when down: it cancels a pending supervisor restart.
+	n.expected = true
+	if n.state == cluster.Down {
+		c.mu.Unlock()
+		return nil
+	}
+	cmd, exited, paused := n.cmd, n.exited, n.state == cluster.Paused
+	_ = cmd.Process.Signal(sig)
+	if paused && sig != syscall.SIGKILL {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+	}
+	c.mu.Unlock()
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("process: %s did not exit: %w", n.id, ctx.Err())
+	}
+}
+
+// Stop stops every node: SIGTERM, then SIGKILL after 5 s.
+func (c *Cluster) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if c.signalAndWait(tctx, n, syscall.SIGTERM) != nil {
+				kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer kcancel()
+				_ = c.signalAndWait(kctx, n, syscall.SIGKILL)
+			}
+		}()
+	}
+	wg.Wait()
+	c.wg.Wait()
+	return nil
+}
+
+// Kill SIGKILLs the node and waits until it is gone.
+func (c *Cluster) Kill(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	return c.signalAndWait(ctx, n, syscall.SIGKILL)
+}
+
+// Pause sends SIGSTOP.
+func (c *Cluster) Pause(_ context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.state != cluster.Running {
+		return fmt.Errorf("%w: %s is %s", cluster.ErrNotRunning, id, n.state)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("process: pause %s: %w", id, err)
+	}
+	n.state = cluster.Paused
+	return nil
+}
+
+// Resume sends SIGCONT to a paused node (no-op otherwise).
+func (c *Cluster) Resume(_ context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.state != cluster.Paused {
+		return nil
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("process: resume %s: %w", id, err)
+	}
+	n.state = cluster.Running
+	return nil
+}
+
+// Restart starts a down node, or kills a running one and starts it again.
+func (c *Cluster) Restart(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	if err := c.signalAndWait(ctx, n, syscall.SIGKILL); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.state != cluster.Down { // the supervisor got there first
+		return nil
+	}
+	n.client.CloseIdle()
+	return c.startLocked(n)
+}
+
+// Wipe removes a down node's data dir.
+func (c *Cluster) Wipe(_ context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.state != cluster.Down {
+		return fmt.Errorf("%w: %s", cluster.ErrRunning, id)
+	}
+	if err := os.RemoveAll(n.dataDir); err != nil {
+		return fmt.Errorf("process: wipe %s: %w", id, err)
+	}
+	return nil
+}
+
+// Join starts a down node with --join pointing at via's API.
+func (c *Cluster) Join(_ context.Context, id, via string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	v, err := c.node(via)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n.joinVia = "http://" + v.apiAddr
+	n.client.CloseIdle()
+	return c.startLocked(n)
+}
+
+// Nodes lists node ids.
+func (c *Cluster) Nodes() []string {
+	ids := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		ids[i] = n.id
+	}
+	return ids
+}
+
+// Endpoints lists API addresses in node order.
+func (c *Cluster) Endpoints() []string {
+	eps := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		eps[i] = n.apiAddr
+	}
+	return eps
+}
+
+// Member returns a node's addresses.
+func (c *Cluster) Member(id string) (nodeapi.Member, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return nodeapi.Member{}, err
+	}
+	return nodeapi.Member{ID: n.id, RaftAddr: n.raftAddr, APIAddr: n.apiAddr}, nil
+}
+
+// State returns the node's process state.
+func (c *Cluster) State(id string) cluster.State {
+	n, err := c.node(id)
+	if err != nil {
+		return cluster.Down
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.state
+}
+
+// Client returns the node's API client.
+func (c *Cluster) Client(id string) *nodeapi.Client {
+	n, err := c.node(id)
+	if err != nil {
+		return nodeapi.New("127.0.0.1:1", time.Second)
+	}
+	return n.client
+}
+
+// Logs returns the node's log file path.
+func (c *Cluster) Logs(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	return n.logPath
+}
+
+// Restarts is how many times the supervisor restarted the node after it
+// exited on its own.
+func (c *Cluster) Restarts(id string) int {
+	n, err := c.node(id)
+	if err != nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.restarts
+}

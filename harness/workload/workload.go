@@ -1,0 +1,451 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/histories"
+)
+
+// ErrConfig reports an invalid workload configuration.
+var ErrConfig = errors.New("workload: invalid config")
+
+// Mix weighs the operations (relative weights; all zero means the default
+// 50 get / 30 put / 5 delete / 15 cas).
+type Mix struct {
+	Get    int `yaml:"get"`
+	Put    int `yaml:"put"`
+	Delete int `yaml:"delete"`
+	Cas    int `yaml:"cas"`
+}
+
+func (m Mix) total() int { return m.Get + m.Put + m.Delete + m.Cas }
+
+// DefaultMix is used when a Mix is all zero.
+var DefaultMix = Mix{Get: 50, Put: 30, Delete: 5, Cas: 15}
+
+// Config configures a workload.
+type Config struct {
+	// Concurrency is the number of concurrent clients (default 6).
+	Concurrency int
+	// Rate is the total operations per second; 0 is unlimited.
+	Rate float64
+	// Keys is the number of distinct keys (default 8): k0..k{Keys-1}.
+	Keys int
+	// MaxClientsPerKey bounds the clients using one key at a time (0: no bound).
+	MaxClientsPerKey int
+	Mix              Mix
+	// RequestTimeout bounds each request (default 1s); running out is info.
+	RequestTimeout time.Duration
+	// ReadMode is sent with every get ("" leaves the node's default).
+	ReadMode string
+	Seed     int64
+	Logger   *slog.Logger
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Concurrency < 0 || c.Keys < 0 || c.MaxClientsPerKey < 0 || c.Rate < 0 || c.RequestTimeout < 0 {
+		return fmt.Errorf("%w: negative value", ErrConfig)
+	}
+	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 {
+		return fmt.Errorf("%w: negative mix weight", ErrConfig)
+	}
+	switch c.ReadMode {
+	case "", "linearizable", "lease", "stale":
+	default:
+		return fmt.Errorf("%w: read mode %q", ErrConfig, c.ReadMode)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency == 0 {
+		c.Concurrency = 6
+	}
+	if c.Keys == 0 {
+		c.Keys = 8
+	}
+	if c.Mix.total() == 0 {
+		c.Mix = DefaultMix
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Target is the cluster as the workload sees it (cluster.Cluster implements it).
+type Target interface {
+	Nodes() []string
+	Endpoints() []string
+}
+
+// Recorder receives history events (histories.Recorder implements it).
+type Recorder interface {
+	Record(e histories.Event) error
+}
+
+// Stats counts completions by type.
+type Stats struct {
+	Invoked, OK, Fail, Info int64
+	// Processes is how many process ids were used.
+	Processes int64
+}
+
+// Workload runs clients against a target.
+type Workload struct {
+	cfg    Config
+	target Target
+	rec    Recorder
+	now    func() int64
+
+	nextProc atomic.Int64
+	stats    struct{ invoked, ok, fail, info atomic.Int64 }
+
+	limiter *limiter
+	slots   []chan struct{}
+
+	known sync.Map // key -> last value seen or written, for cas
+}
+
+// New prepares a workload. now is the history clock (ns since run start).
+func New(cfg Config, target Target, rec Recorder, now func() int64) (*Workload, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	w := &Workload{cfg: cfg, target: target, rec: rec, now: now}
+	if cfg.Rate > 0 {
+		w.limiter = &limiter{every: time.Duration(float64(time.Second) / cfg.Rate)}
+	}
+	if cfg.MaxClientsPerKey > 0 {
+		w.slots = make([]chan struct{}, cfg.Keys)
+		for i := range w.slots {
+			w.slots[i] = make(chan struct{}, cfg.MaxClientsPerKey)
+		}
+	}
+	return w, nil
+}
+
+// Key returns the i-th key's name.
+func Key(i int) string { return "k" + strconv.Itoa(i) }
+
+// Keys lists the workload's keys.
+func (w *Workload) Keys() []string {
+	ks := make([]string, w.cfg.Keys)
+	for i := range ks {
+		ks[i] = Key(i)
+	}
+	return ks
+}
+
+// Stats returns the counts so far.
+func (w *Workload) Stats() Stats {
+	return Stats{Invoked: w.stats.invoked.Load(), OK: w.stats.ok.Load(), Fail: w.stats.fail.Load(),
+		Info: w.stats.info.Load(), Processes: w.nextProc.Load()}
+}
+
+// limiter spaces operations evenly across all clients.
+type limiter struct {
+	mu    sync.Mutex
+	next  time.Time
+	every time.Duration
+}
+
+func (l *limiter) wait(ctx context.Context) bool {
+	l.mu.Lock()
+	now := time.Now()
+	if l.next.Before(now) {
+		l.next = now
+	}
+	at := l.next
+	l.next = l.next.Add(l.every)
+	l.mu.Unlock()
+	return sleepUntil(ctx, at)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// client is one worker: a sequence of processes.
+type client struct {
+	w       *Workload
+	rng     *rand.Rand
+	nodes   []string
+	apis    []*nodeapi.Client
+	nodeIdx int
+
+	proc     int
+	clientID string
+	reqID    uint64
+	seq      int
+}
+
+func (w *Workload) newClient(i int, seedSalt uint64) *client {
+	nodes, eps := w.target.Nodes(), w.target.Endpoints()
+	c := &client{w: w, rng: rand.New(rand.NewPCG(uint64(w.cfg.Seed), seedSalt+uint64(i))), nodes: nodes, nodeIdx: i % len(nodes)}
+	for _, ep := range eps {
+		// Per-client HTTP clients: a hung node must not block other clients'
+		// connections.
+		c.apis = append(c.apis, nodeapi.New(ep, w.cfg.RequestTimeout))
+	}
+	c.newProcess()
+	return c
+}
+
+// newProcess gives the client a fresh identity (Jepsen: after an info the
+// old process may still be executing its operation).
+func (c *client) newProcess() {
+	c.proc = int(c.w.nextProc.Add(1) - 1)
+	c.clientID = fmt.Sprintf("harness-p%d", c.proc)
+	c.reqID = 0
+	c.seq = 0
+}
+
+// Run runs the clients until ctx is done and waits for them to finish their
+// current operation.
+func (w *Workload) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := range w.cfg.Concurrency {
+		c := w.newClient(i, 0)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.loop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *client) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		if c.w.limiter != nil && !c.w.limiter.wait(ctx) {
+			return
+		}
+		k, release, ok := c.acquireKey(ctx)
+		if !ok {
+			return
+		}
+		cmd := c.pick(Key(k))
+		// The op runs to completion even if ctx ends meanwhile: the
+		// request timeout bounds it, and cutting it short would turn an
+		// answer into an info.
+		c.do(context.Background(), cmd)
+		release()
+	}
+}
+
+// acquireKey picks a random key with a free client slot.
+func (c *client) acquireKey(ctx context.Context) (int, func(), bool) {
+	n := c.w.cfg.Keys
+	k := c.rng.IntN(n)
+	if c.w.slots == nil {
+		return k, func() {}, true
+	}
+	for i := range n {
+		j := (k + i) % n
+		select {
+		case c.w.slots[j] <- struct{}{}:
+			return j, func() { <-c.w.slots[j] }, true
+		default:
+		}
+	}
+	select {
+	case c.w.slots[k] <- struct{}{}:
+		return k, func() { <-c.w.slots[k] }, true
+	case <-ctx.Done():
+		return 0, nil, false
+	}
+}
+
+func (c *client) pick(key string) nodeapi.Command {
+	m := c.w.cfg.Mix
+	r := c.rng.IntN(m.total())
+	c.seq++
+	val := fmt.Sprintf("p%d-%d", c.proc, c.seq)
+	switch {
+	case r < m.Get:
+		return nodeapi.Command{Operation: "get", Key: key, ReadMode: c.w.cfg.ReadMode}
+	case r < m.Get+m.Put:
+		return nodeapi.Command{Operation: "set", Key: key, Value: &val}
+	case r < m.Get+m.Put+m.Delete:
+		return nodeapi.Command{Operation: "delete", Key: key}
+	default:
+		exp := "none"
+		if v, ok := c.w.known.Load(key); ok {
+			exp = v.(string)
+		}
+		return nodeapi.Command{Operation: "cas", Key: key, Value: &val, Expected: &exp}
+	}
+}
+
+func histF(op string) string {
+	if op == "set" {
+		return histories.OpPut
+	}
+	return op
+}
+
+// do sends one command and records its invoke and completion. It returns
+// the completion type.
+func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
+	w := c.w
+	node := c.nodes[c.nodeIdx]
+	if cmd.Operation != "get" {
+		c.reqID++
+		cmd.ClientID, cmd.RequestID = c.clientID, c.reqID
+	}
+	inv := histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Process: c.proc, F: histF(cmd.Operation),
+		Key: cmd.Key, Node: node}
+	if cmd.Operation == "set" || cmd.Operation == "cas" {
+		inv.Value = cmd.Value
+	}
+	inv.Expected = cmd.Expected
+	inv.Time = w.now()
+	w.record(inv)
+	w.stats.invoked.Add(1)
+
+	res, err := c.apis[c.nodeIdx].Do(ctx, cmd)
+
+	comp := histories.Event{Kind: histories.KindOp, Process: c.proc, F: inv.F, Key: cmd.Key, Node: node}
+	switch {
+	case err == nil && cmd.Operation == "cas" && (res.Succeeded == nil || !*res.Succeeded):
+		comp.Type = histories.Fail
+		comp.Error = "cas mismatch"
+		comp.Expected = cmd.Expected
+		if res.Found != nil && *res.Found && res.Value != nil {
+			w.known.Store(cmd.Key, *res.Value)
+		}
+	case err == nil:
+		comp.Type = histories.OK
+		switch cmd.Operation {
+		case "get":
+			found := res.Found != nil && *res.Found
+			comp.Found = histories.Bool(found)
+			if found {
+				comp.Value = res.Value
+				if res.Value != nil {
+					w.known.Store(cmd.Key, *res.Value)
+				}
+			}
+		case "set", "cas":
+			comp.Value = cmd.Value
+			comp.Expected = cmd.Expected
+			w.known.Store(cmd.Key, *cmd.Value)
+		case "delete":
+			comp.Found = res.Found
+			w.known.Delete(cmd.Key)
+		}
+	case nodeapi.IsDefinite(err):
+		comp.Type = histories.Fail
+		comp.Error = err.Error()
+	default:
+		comp.Type = histories.Info
+		comp.Error = err.Error()
+		if cmd.Operation == "set" || cmd.Operation == "cas" {
+			comp.Value = cmd.Value
+		}
+	}
+	comp.Time = w.now()
+	w.record(comp)
+	switch comp.Type {
+	case histories.OK:
+		w.stats.ok.Add(1)
+	case histories.Fail:
+		w.stats.fail.Add(1)
+	case histories.Info:
+		w.stats.info.Add(1)
+		c.newProcess()
+	}
+	if err != nil && isTransport(err) {
+		// The node is down or hung: spread the load to the next one.
+		c.apis[c.nodeIdx].CloseIdle()
+		c.nodeIdx = (c.nodeIdx + 1) % len(c.nodes)
+	}
+	return comp.Type
+}
+
+func isTransport(err error) bool {
+	var apiErr *nodeapi.Error
+	return !errors.As(err, &apiErr)
+}
+
+func (w *Workload) record(e histories.Event) {
+	if err := w.rec.Record(e); err != nil {
+		w.cfg.Logger.Error("record", "err", err)
+	}
+}
+
+// FinalReads reads every key with a linearizable get, retrying (under new
+// processes after an info) until each read is ok or timeout passes. The
+// reads are recorded like any operation. It returns the keys it could not
+// read.
+func (w *Workload) FinalReads(ctx context.Context, timeout time.Duration) []string {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	keys := w.Keys()
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+		next   atomic.Int64
+	)
+	for i := range min(4, len(keys)) {
+		c := w.newClient(i, 1<<32)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(keys) {
+					return
+				}
+				if !c.finalRead(ctx, keys[j]) {
+					mu.Lock()
+					failed = append(failed, keys[j])
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+func (c *client) finalRead(ctx context.Context, key string) bool {
+	for ctx.Err() == nil {
+		t := c.do(context.Background(), nodeapi.Command{Operation: "get", Key: key, ReadMode: "linearizable"})
+		if t == histories.OK {
+			return true
+		}
+		c.nodeIdx = (c.nodeIdx + 1) % len(c.nodes)
+		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			return false
+		}
+	}
+	return false
+}
