@@ -428,8 +428,9 @@ func (r *raft) reset(term uint64) {
 	r.trk.resetVotes()
 	last := r.raftLog.lastIndex()
 	for id, pr := range r.trk.progress {
-		*pr = progress{Next: last + 1, inflights: newInflights(r.trk.maxInflight), IsLearner: pr.IsLearner, RecentActive: true}
+		*pr = progress{Next: last + 1, inflights: newInflights(r.trk.maxInflight), IsLearner: pr.IsLearner}
 		if id == r.id {
+			pr.RecentActive = true
 			pr.Match = r.raftLog.stableLastIndex()
 			pr.Next = max(pr.Next, pr.Match+1)
 		}
