@@ -1,0 +1,980 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// StateMachine is the replicated application. The driver calls it only from
+// its own goroutine, in log order.
+type StateMachine interface {
+	// Apply applies a committed EntryNormal that carries data. The result
+	// goes to the proposer, if it is waiting on this node.
+	Apply(index uint64, data []byte) any
+	// Snapshot returns the state at the last applied index.
+	Snapshot() ([]byte, error)
+	// Restore replaces the whole state with a snapshot's data.
+	Restore(data []byte) error
+}
+
+// Transport carries messages to peers. Send must not block (drop instead:
+// raft tolerates message loss).
+type Transport interface {
+	Send(msgs []raft.Message)
+}
+
+// Failpoint names, in the order a Ready passes them.
+const (
+	FailpointBeforePersist  = "before-persist"
+	FailpointAfterPersist   = "after-persist"
+	FailpointBeforeApply    = "before-apply"
+	FailpointAfterApply     = "after-apply"
+	FailpointDuringSnapshot = "during-snapshot"
+)
+
+// Config configures a Node.
+type Config struct {
+	// Raft configures the core. ID, ticks and options are the caller's;
+	// Storage and Applied are filled in by Start from Store.
+	Raft raft.Config
+	// TickInterval is the Clock time per raft tick (default 100ms).
+	TickInterval time.Duration
+	// Clock is the time source for ticks (default RealClock()).
+	Clock Clock
+	// Store is the log store; Start restores from it and the driver is its
+	// only writer. Stop does not close it.
+	Store raft.LogStore
+	// Transport sends messages to peers.
+	Transport Transport
+	// StateMachine is the application; it must be empty at Start.
+	StateMachine StateMachine
+	// OnConfChange, if set, is called from the driver goroutine after a
+	// conf change is applied (the KV layer updates peer addresses).
+	OnConfChange func(cc raft.ConfChange, cs raft.ConfState)
+	// SnapshotEvery: take a snapshot each time this many entries were
+	// applied since the last one (0: never).
+	SnapshotEvery uint64
+	// SnapshotCatchUpEntries: entries kept in the log below a snapshot's
+	// index so slow followers can catch up without a snapshot.
+	SnapshotCatchUpEntries uint64
+	// Failpoint, if set, is called at each named point (see the Failpoint*
+	// constants) from the driver goroutine; fault injection crashes there.
+	Failpoint func(name string)
+	// Bootstrap lists the initial voters, used only if Store is empty; nil
+	// for a node that joins an existing cluster.
+	Bootstrap []uint64
+	// Logger receives the driver's logs (default: discard). It is also
+	// given to the core when Raft.Logger is nil.
+	Logger *slog.Logger
+}
+
+// Node runs a raft.RawNode on one goroutine. Its methods are safe for
+// concurrent use.
+type Node struct {
+	cfg    Config
+	id     uint64
+	logger *slog.Logger
+	clock  Clock
+
+	// Inputs to the loop. Request channels are unbuffered so that a
+	// completed send means the loop has taken the request.
+	stepc     chan raft.Message
+	propc     chan *proposal
+	readc     chan *readRequest
+	transferc chan *transferRequest
+	reportc   chan func(*raft.RawNode)
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+
+	status atomic.Pointer[raft.Status]
+	err    error // why the loop ended; written before donec is closed
+	events eventHub
+
+	// Counters for tests and metrics.
+	readRounds atomic.Uint64
+
+	// Everything below is owned by the loop goroutine.
+	rn        *raft.RawNode
+	ticks     *tickSource
+	applied   uint64
+	snapIndex uint64
+	confState raft.ConfState
+	lead      uint64
+	role      raft.StateType
+	term      uint64
+
+	waiters  map[uint64][]*proposal // by log index
+	scanTerm uint64                 // highest applied term the waiters were checked against
+
+	readSeq     uint64
+	readPending []*readRequest // arrived, not yet in a round
+	readRound   *readRound     // in flight
+	readReady   []readBatch    // answered, waiting for applied >= index
+
+	transfers []*transferRequest
+
+	hooks testHooks
+}
+
+// testHooks lets the package's own tests observe or break the loop.
+type testHooks struct {
+	onTick func()
+	onRead func()
+	// sendBeforePersist breaks the durability rule on purpose, to prove
+	// the durability test can fail.
+	sendBeforePersist bool
+}
+
+type outcome struct {
+	result any
+	cs     raft.ConfState
+	err    error
+}
+
+type proposal struct {
+	ctx  context.Context
+	data []byte
+	cc   *raft.ConfChange
+	ch   chan outcome // buffered 1: the loop never blocks on it
+
+	index, term uint64        // set by the loop when proposed
+	proposed    atomic.Uint64 // the term, for the caller's error classification
+}
+
+type readRequest struct {
+	ctx context.Context
+	ch  chan readOutcome
+}
+
+type readOutcome struct {
+	index uint64
+	err   error
+}
+
+type readRound struct {
+	rctx  []byte
+	reads []*readRequest
+	ticks int
+}
+
+type readBatch struct {
+	index uint64
+	reads []*readRequest
+}
+
+type transferRequest struct {
+	ctx context.Context
+	to  uint64
+	ch  chan error
+}
+
+// Start restores a node from cfg.Store (bootstrapping it if the store is
+// empty and cfg.Bootstrap is set) and starts its goroutine.
+func Start(cfg Config) (*Node, error) { return start(cfg, testHooks{}) }
+
+func start(cfg Config, hooks testHooks) (*Node, error) {
+	if cfg.Store == nil || cfg.Transport == nil || cfg.StateMachine == nil {
+		return nil, fmt.Errorf("%w: Store, Transport and StateMachine are required", ErrInvalidConfig)
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.TickInterval < 0 {
+		return nil, fmt.Errorf("%w: negative TickInterval", ErrInvalidConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock()
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("raft_id", cfg.Raft.ID)
+
+	hs, cs, err := cfg.Store.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("node: read initial state: %w", err)
+	}
+	snap, err := cfg.Store.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("node: read snapshot: %w", err)
+	}
+	last, err := cfg.Store.LastIndex()
+	if err != nil {
+		return nil, fmt.Errorf("node: read last index: %w", err)
+	}
+	empty := hs.IsEmpty() && snap.IsEmpty() && last == 0
+
+	var applied uint64
+	if !snap.IsEmpty() {
+		if err := cfg.StateMachine.Restore(snap.Data); err != nil {
+			return nil, fmt.Errorf("node: restore state machine from snapshot %d: %w", snap.Metadata.Index, err)
+		}
+		applied = snap.Metadata.Index
+	}
+
+	rc := cfg.Raft
+	rc.Storage = cfg.Store
+	rc.Applied = applied
+	if rc.Logger == nil && cfg.Logger != nil {
+		rc.Logger = slogRaftLogger{logger}
+	}
+	rn, err := raft.NewRawNode(&rc)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if empty && len(cfg.Bootstrap) > 0 {
+		if err := rn.Bootstrap(cfg.Bootstrap); err != nil {
+			return nil, fmt.Errorf("node: bootstrap: %w", err)
+		}
+	}
+
+	maxTicks := 2 * cfg.Raft.ElectionTick
+	n := &Node{
+		cfg:       cfg,
+		id:        cfg.Raft.ID,
+		logger:    logger,
+		clock:     cfg.Clock,
+		stepc:     make(chan raft.Message, 4096),
+		propc:     make(chan *proposal),
+		readc:     make(chan *readRequest),
+		transferc: make(chan *transferRequest),
+		reportc:   make(chan func(*raft.RawNode), 256),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		rn:        rn,
+		ticks:     newTickSource(cfg.Clock.Now(), cfg.TickInterval, maxTicks),
+		applied:   applied,
+		snapIndex: snap.Metadata.Index,
+		confState: cs,
+		term:      hs.Term,
+		waiters:   make(map[uint64][]*proposal),
+		hooks:     hooks,
+	}
+	st := rn.Status()
+	n.lead, n.role = st.Lead, st.RaftState
+	n.publishStatus()
+	if !snap.IsEmpty() {
+		n.emit(Event{Type: EventSnapshotRestored, Index: snap.Metadata.Index})
+	}
+	logger.Info("node started", "applied", applied, "term", hs.Term, "commit", hs.Commit,
+		"last_index", last, "bootstrap", empty && len(cfg.Bootstrap) > 0)
+	go n.run()
+	return n, nil
+}
+
+// Stop stops the node's goroutine and waits for it. Requests in flight fail
+// (indeterminately if already proposed). It does not close the Store.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+}
+
+// Done is closed when the node has stopped, by Stop or by a fatal error.
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+// Err returns why the node stopped: nil while running or after Stop, the
+// fatal error (e.g. wrapping ErrPersist) otherwise.
+func (n *Node) Err() error {
+	select {
+	case <-n.donec:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// Step hands a message from the transport to the node. It blocks while the
+// node's input queue is full, and drops the message once the node stopped.
+func (n *Node) Step(m raft.Message) {
+	select {
+	case n.stepc <- m:
+	case <-n.donec:
+	}
+}
+
+// ReportUnreachable tells raft that a message to id could not be sent.
+func (n *Node) ReportUnreachable(id uint64) {
+	n.report(func(rn *raft.RawNode) { rn.ReportUnreachable(id) })
+}
+
+// ReportSnapshot tells raft how sending a snapshot to id ended. The driver
+// already reports SnapshotFinish once it handed a snapshot to the transport.
+func (n *Node) ReportSnapshot(id uint64, s raft.SnapshotStatus) {
+	n.report(func(rn *raft.RawNode) { rn.ReportSnapshot(id, s) })
+}
+
+// report queues a hint for the loop; hints are dropped rather than block.
+func (n *Node) report(f func(*raft.RawNode)) {
+	select {
+	case n.reportc <- f:
+	default:
+	}
+}
+
+// Status returns a copy of the node's raft status as of the last loop
+// iteration.
+func (n *Node) Status() raft.Status {
+	st := *n.status.Load()
+	st.Progress = maps.Clone(st.Progress)
+	st.Config.Voters = append([]uint64(nil), st.Config.Voters...)
+	st.Config.Learners = append([]uint64(nil), st.Config.Learners...)
+	return st
+}
+
+// Subscribe calls fn, on a goroutine of its own, for each event from now on
+// until cancel is called or the node stops. Events are dropped for a
+// subscriber that falls too far behind; the node never waits for one.
+func (n *Node) Subscribe(fn func(Event)) (cancel func()) {
+	return n.events.subscribe(fn)
+}
+
+// Propose proposes data and waits until its entry is applied on this node,
+// returning what StateMachine.Apply returned. Only the leader proposes
+// (ErrNotLeader otherwise). See IsDefinite for what an error means.
+func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, ErrEmptyProposal
+	}
+	o, err := n.propose(ctx, &proposal{ctx: ctx, data: data, ch: make(chan outcome, 1)})
+	if err != nil {
+		return nil, err
+	}
+	return o.result, nil
+}
+
+// ProposeConfChange proposes a membership change and waits until it is
+// applied on this node, returning the configuration after it.
+func (n *Node) ProposeConfChange(ctx context.Context, cc raft.ConfChange) (raft.ConfState, error) {
+	o, err := n.propose(ctx, &proposal{ctx: ctx, cc: &cc, ch: make(chan outcome, 1)})
+	if err != nil {
+		return raft.ConfState{}, err
+	}
+	return o.cs, nil
+}
+
+func (n *Node) propose(ctx context.Context, p *proposal) (outcome, error) {
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return outcome{}, ctx.Err()
+	case <-n.donec:
+		return outcome{}, ErrStopped
+	}
+	select {
+	case o := <-p.ch:
+		return o, o.err
+	case <-ctx.Done():
+		select { // the answer may have raced with the deadline
+		case o := <-p.ch:
+			return o, o.err
+		default:
+		}
+		if t := p.proposed.Load(); t != 0 {
+			st := n.status.Load()
+			if st.Term != t || st.RaftState != raft.StateLeader {
+				return outcome{}, fmt.Errorf("%w: %w", ErrLeadershipLost, ctx.Err())
+			}
+		}
+		return outcome{}, ctx.Err()
+	case <-n.donec:
+		select {
+		case o := <-p.ch:
+			return o, o.err
+		default:
+			// The loop took the request but ended before proposing it.
+			return outcome{}, ErrStopped
+		}
+	}
+}
+
+// ReadIndex returns an index such that a read of the state machine once it
+// has applied that index is linearizable (thesis §6.4), and waits until
+// this node has applied it. Concurrent calls share read-index rounds.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	r := &readRequest{ctx: ctx, ch: make(chan readOutcome, 1)}
+	select {
+	case n.readc <- r:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		return 0, ErrStopped
+	}
+	select {
+	case o := <-r.ch:
+		return o.index, o.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		select {
+		case o := <-r.ch:
+			return o.index, o.err
+		default:
+			return 0, ErrStopped
+		}
+	}
+}
+
+// TransferLeadership asks the leader to hand leadership to `to` and waits
+// until this node sees `to` as the leader, or ctx ends.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	t := &transferRequest{ctx: ctx, to: to, ch: make(chan error, 1)}
+	select {
+	case n.transferc <- t:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return ErrStopped
+	}
+	select {
+	case err := <-t.ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		select {
+		case err := <-t.ch:
+			return err
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// maxBatch bounds how many inputs the loop takes before handling a Ready,
+// so that concurrent proposals share one fsync without starving output.
+const maxBatch = 512
+
+func (n *Node) run() {
+	wake := n.cfg.TickInterval / 4
+	if wake < 500*time.Microsecond {
+		wake = 500 * time.Microsecond
+	}
+	ticker := time.NewTicker(wake)
+	defer ticker.Stop()
+
+	var err error
+	for err == nil {
+		stop := n.input(ticker.C)
+		for i := 0; i < maxBatch && !stop; i++ {
+			var ok bool
+			if ok, stop = n.tryInput(ticker.C); !ok {
+				break
+			}
+		}
+		if stop {
+			break
+		}
+		err = n.afterInputs()
+	}
+	n.shutdown(err)
+}
+
+// input waits for one input and handles it; it reports whether to stop.
+func (n *Node) input(tickc <-chan time.Time) (stop bool) {
+	select {
+	case <-tickc:
+		n.tick()
+	case m := <-n.stepc:
+		n.step(m)
+	case p := <-n.propc:
+		n.handlePropose(p)
+	case r := <-n.readc:
+		n.readPending = append(n.readPending, r)
+		if n.hooks.onRead != nil {
+			n.hooks.onRead()
+		}
+	case t := <-n.transferc:
+		n.handleTransfer(t)
+	case f := <-n.reportc:
+		f(n.rn)
+	case <-n.stopc:
+		return true
+	}
+	return false
+}
+
+// tryInput handles one input if one is ready.
+func (n *Node) tryInput(tickc <-chan time.Time) (ok, stop bool) {
+	select {
+	case <-tickc:
+		n.tick()
+	case m := <-n.stepc:
+		n.step(m)
+	case p := <-n.propc:
+		n.handlePropose(p)
+	case r := <-n.readc:
+		n.readPending = append(n.readPending, r)
+		if n.hooks.onRead != nil {
+			n.hooks.onRead()
+		}
+	case t := <-n.transferc:
+		n.handleTransfer(t)
+	case f := <-n.reportc:
+		f(n.rn)
+	case <-n.stopc:
+		return true, true
+	default:
+		return false, false
+	}
+	return true, false
+}
+
+func (n *Node) step(m raft.Message) {
+	if err := n.rn.Step(m); err != nil {
+		n.logger.Debug("step failed", "type", m.Type, "from", m.From, "err", err)
+	}
+}
+
+func (n *Node) tick() {
+	k := n.ticks.due(n.clock.Now())
+	for range k {
+		n.rn.Tick()
+		if n.hooks.onTick != nil {
+			n.hooks.onTick()
+		}
+	}
+	if k == 0 {
+		return
+	}
+	if n.readRound != nil {
+		n.readRound.ticks += k
+		// The round's request or answer was lost (no leader, leader
+		// changed, message dropped): try again with a fresh context.
+		if n.readRound.ticks > n.electionTicks() {
+			n.retryReadRound()
+		}
+	}
+	n.sweepExpired()
+	n.publishStatus()
+}
+
+func (n *Node) electionTicks() int {
+	if n.cfg.Raft.ElectionTick > 0 {
+		return n.cfg.Raft.ElectionTick
+	}
+	return 10
+}
+
+func (n *Node) handlePropose(p *proposal) {
+	if p.ctx.Err() != nil {
+		p.ch <- outcome{err: p.ctx.Err()} // not proposed: the caller gave up first
+		return
+	}
+	var index, term uint64
+	var err error
+	if p.cc != nil {
+		index, term, err = n.rn.ProposeConfChange(*p.cc)
+	} else {
+		index, term, err = n.rn.Propose(p.data)
+	}
+	if err != nil {
+		p.ch <- outcome{err: err}
+		return
+	}
+	p.index, p.term = index, term
+	p.proposed.Store(term)
+	n.waiters[index] = append(n.waiters[index], p)
+}
+
+func (n *Node) handleTransfer(t *transferRequest) {
+	if n.lead == t.to {
+		t.ch <- nil
+		return
+	}
+	n.rn.TransferLeader(t.to)
+	n.transfers = append(n.transfers, t)
+}
+
+// afterInputs starts a read round if one is due and handles every Ready.
+func (n *Node) afterInputs() error {
+	if n.readRound == nil && len(n.readPending) > 0 {
+		n.startReadRound()
+	}
+	for n.rn.HasReady() {
+		if err := n.handleReady(); err != nil {
+			return err
+		}
+		if n.readRound == nil && len(n.readPending) > 0 {
+			n.startReadRound()
+		}
+	}
+	return nil
+}
+
+func (n *Node) failpoint(name string) {
+	if n.cfg.Failpoint != nil {
+		n.cfg.Failpoint(name)
+	}
+}
+
+func (n *Node) handleReady() error {
+	rd := n.rn.Ready()
+
+	if rd.SoftState != nil {
+		n.softStateChanged(*rd.SoftState)
+	}
+	if !rd.HardState.IsEmpty() && rd.HardState.Term != n.term {
+		n.term = rd.HardState.Term
+		n.emit(Event{Type: EventTermChanged})
+	}
+
+	if n.hooks.sendBeforePersist && len(rd.Messages) > 0 {
+		n.cfg.Transport.Send(rd.Messages)
+	}
+	// 1. Persist. Nothing this Ready says may leave the node before this.
+	if !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() {
+		n.failpoint(FailpointBeforePersist)
+		if err := n.cfg.Store.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+			return fmt.Errorf("%w: %w", ErrPersist, err)
+		}
+		n.failpoint(FailpointAfterPersist)
+	}
+	if !rd.Snapshot.IsEmpty() {
+		if err := n.restore(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	// 2. Send.
+	if !n.hooks.sendBeforePersist && len(rd.Messages) > 0 {
+		n.cfg.Transport.Send(rd.Messages)
+	}
+	// 3. Apply.
+	if len(rd.CommittedEntries) > 0 {
+		n.failpoint(FailpointBeforeApply)
+		for _, e := range rd.CommittedEntries {
+			if err := n.apply(e); err != nil {
+				return err
+			}
+		}
+		n.failpoint(FailpointAfterApply)
+		n.dropSuperseded(rd.CommittedEntries[len(rd.CommittedEntries)-1].Term, n.applied)
+	}
+	for _, rs := range rd.ReadStates {
+		if n.readRound != nil && string(rs.RequestCtx) == string(n.readRound.rctx) {
+			n.readReady = append(n.readReady, readBatch{index: rs.Index, reads: n.readRound.reads})
+			n.readRound = nil
+		}
+	}
+	// 4. Advance.
+	n.rn.Advance(rd)
+
+	for _, m := range rd.Messages {
+		if m.Type == raft.MsgSnap {
+			// The transport took it; if it is lost, the leader's probe
+			// finds out and sends another.
+			n.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
+		}
+	}
+	n.maybeSnapshot()
+	n.publishStatus()
+	// After publishing, so that a reader sees Status().Applied >= its index.
+	n.answerReads()
+	return nil
+}
+
+func (n *Node) softStateChanged(ss raft.SoftState) {
+	if ss.Lead != n.lead {
+		n.lead = ss.Lead
+		n.emit(Event{Type: EventLeaderChanged})
+		kept := n.transfers[:0]
+		for _, t := range n.transfers {
+			if t.to == ss.Lead {
+				t.ch <- nil
+			} else {
+				kept = append(kept, t)
+			}
+		}
+		clear(n.transfers[len(kept):])
+		n.transfers = kept
+		// A read round in flight at the old leader will not be answered.
+		if n.readRound != nil {
+			n.retryReadRound()
+		}
+	}
+	if ss.RaftState != n.role {
+		n.role = ss.RaftState
+		n.emit(Event{Type: EventRoleChanged})
+	}
+}
+
+// restore installs a snapshot the leader sent (already persisted).
+func (n *Node) restore(s raft.Snapshot) error {
+	if err := n.cfg.StateMachine.Restore(s.Data); err != nil {
+		return fmt.Errorf("node: restore state machine from snapshot %d: %w", s.Metadata.Index, err)
+	}
+	// Proposals covered by the snapshot: their entries may or may not be
+	// in it, and their results were never seen.
+	for idx, ws := range n.waiters {
+		if idx <= s.Metadata.Index {
+			for _, p := range ws {
+				p.ch <- outcome{err: fmt.Errorf("%w: entry %d was covered by a snapshot", ErrOutcomeUnknown, idx)}
+			}
+			delete(n.waiters, idx)
+		}
+	}
+	n.applied = s.Metadata.Index
+	n.snapIndex = s.Metadata.Index
+	n.confState = s.Metadata.ConfState
+	n.dropSuperseded(s.Metadata.Term, s.Metadata.Index)
+	n.emit(Event{Type: EventSnapshotRestored, Index: s.Metadata.Index})
+	return nil
+}
+
+func (n *Node) apply(e raft.Entry) error {
+	if e.Index <= n.applied {
+		return nil // already in the state machine (restored snapshot)
+	}
+	var o outcome
+	switch e.Type {
+	case raft.EntryNormal:
+		if len(e.Data) > 0 {
+			o.result = n.cfg.StateMachine.Apply(e.Index, e.Data)
+		}
+	case raft.EntryConfChange:
+		var cc raft.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return fmt.Errorf("node: conf change entry %d: %w", e.Index, err)
+		}
+		n.confState = n.rn.ApplyConfChange(cc)
+		o.cs = n.confState
+		if n.cfg.OnConfChange != nil {
+			n.cfg.OnConfChange(cc, n.confState)
+		}
+		n.emit(Event{Type: EventConfChangeApplied, Index: e.Index, ConfChange: cc, ConfState: n.confState})
+	}
+	n.applied = e.Index
+	if ws, ok := n.waiters[e.Index]; ok {
+		delete(n.waiters, e.Index)
+		for _, p := range ws {
+			if p.term == e.Term {
+				p.ch <- o
+			} else {
+				// Another entry was committed at this index: this one
+				// never will be.
+				p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d replaced by term %d", ErrProposalDropped, e.Index, p.term, e.Term)}
+			}
+		}
+	}
+	return nil
+}
+
+// dropSuperseded fails every waiter whose entry can no longer commit: an
+// entry of term t is committed at index i, so every future leader's log has
+// it, and entries after i in such a log have terms >= t. A proposal of a
+// lower term at a higher index is therefore in no future leader's log.
+func (n *Node) dropSuperseded(t, i uint64) {
+	if t <= n.scanTerm {
+		return
+	}
+	n.scanTerm = t
+	for idx, ws := range n.waiters {
+		if idx <= i {
+			continue
+		}
+		kept := ws[:0]
+		for _, p := range ws {
+			if p.term < t {
+				p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d superseded by a committed entry of term %d", ErrProposalDropped, idx, p.term, t)}
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			delete(n.waiters, idx)
+		} else {
+			n.waiters[idx] = kept
+		}
+	}
+}
+
+// sweepExpired forgets requests whose callers gave up, so they do not pile
+// up while their indexes are never reached.
+func (n *Node) sweepExpired() {
+	for idx, ws := range n.waiters {
+		kept := ws[:0]
+		for _, p := range ws {
+			if p.ctx.Err() == nil {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			delete(n.waiters, idx)
+		} else {
+			n.waiters[idx] = kept
+		}
+	}
+	n.readPending = liveReads(n.readPending)
+	kept := n.readReady[:0]
+	for _, b := range n.readReady {
+		if b.reads = liveReads(b.reads); len(b.reads) > 0 {
+			kept = append(kept, b)
+		}
+	}
+	n.readReady = kept
+	tk := n.transfers[:0]
+	for _, t := range n.transfers {
+		if t.ctx.Err() == nil {
+			tk = append(tk, t)
+		}
+	}
+	clear(n.transfers[len(tk):])
+	n.transfers = tk
+}
+
+func liveReads(rs []*readRequest) []*readRequest {
+	kept := rs[:0]
+	for _, r := range rs {
+		if r.ctx.Err() == nil {
+			kept = append(kept, r)
+		}
+	}
+	clear(rs[len(kept):])
+	return kept
+}
+
+func (n *Node) startReadRound() {
+	n.readPending = liveReads(n.readPending)
+	if len(n.readPending) == 0 {
+		return
+	}
+	n.readSeq++
+	rctx := make([]byte, 16)
+	binary.BigEndian.PutUint64(rctx, n.id)
+	binary.BigEndian.PutUint64(rctx[8:], n.readSeq)
+	n.readRound = &readRound{rctx: rctx, reads: n.readPending}
+	n.readPending = nil
+	n.readRounds.Add(1)
+	n.rn.ReadIndex(rctx)
+}
+
+// retryReadRound abandons the round in flight; its reads go first in the
+// next one, which starts after the current inputs are handled.
+func (n *Node) retryReadRound() {
+	n.readPending = append(n.readRound.reads, n.readPending...)
+	n.readRound = nil
+}
+
+func (n *Node) answerReads() {
+	kept := n.readReady[:0]
+	for _, b := range n.readReady {
+		if b.index <= n.applied {
+			for _, r := range b.reads {
+				r.ch <- readOutcome{index: b.index}
+			}
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	clear(n.readReady[len(kept):])
+	n.readReady = kept
+}
+
+func (n *Node) maybeSnapshot() {
+	every := n.cfg.SnapshotEvery
+	if every == 0 || n.applied < n.snapIndex+every {
+		return
+	}
+	data, err := n.cfg.StateMachine.Snapshot()
+	if err != nil {
+		n.logger.Error("state machine snapshot failed", "applied", n.applied, "err", err)
+		return
+	}
+	snap, err := n.cfg.Store.CreateSnapshot(n.applied, n.confState, data)
+	if err != nil {
+		if !errors.Is(err, raft.ErrSnapOutOfDate) {
+			n.logger.Error("create snapshot failed", "applied", n.applied, "err", err)
+		}
+		return
+	}
+	n.snapIndex = snap.Metadata.Index
+	n.failpoint(FailpointDuringSnapshot)
+	if snap.Metadata.Index > n.cfg.SnapshotCatchUpEntries {
+		compact := snap.Metadata.Index - n.cfg.SnapshotCatchUpEntries
+		if err := n.cfg.Store.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			n.logger.Error("compact failed", "index", compact, "err", err)
+		}
+	}
+	n.emit(Event{Type: EventSnapshotTaken, Index: snap.Metadata.Index})
+	n.logger.Debug("snapshot taken", "index", snap.Metadata.Index, "bytes", len(data))
+}
+
+func (n *Node) publishStatus() {
+	st := n.rn.Status()
+	n.status.Store(&st)
+}
+
+func (n *Node) emit(ev Event) {
+	ev.Time = time.Now()
+	ev.Node = n.id
+	ev.Term, ev.Leader, ev.Role = n.term, n.lead, n.role
+	n.events.publish(ev)
+}
+
+// shutdown fails every request the loop holds and closes donec. err is nil
+// after Stop and the fatal error otherwise.
+func (n *Node) shutdown(err error) {
+	if err != nil {
+		n.logger.Error("node stopped on a fatal error; it will not continue", "err", err)
+	} else {
+		n.logger.Info("node stopped")
+	}
+	cause := ErrStopped
+	if err != nil {
+		cause = fmt.Errorf("%w: %w", ErrStopped, err)
+	}
+	for _, ws := range n.waiters {
+		for _, p := range ws {
+			p.ch <- outcome{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
+		}
+	}
+	n.waiters = nil
+	reads := n.readPending
+	if n.readRound != nil {
+		reads = append(reads, n.readRound.reads...)
+	}
+	for _, b := range n.readReady {
+		reads = append(reads, b.reads...)
+	}
+	for _, r := range reads {
+		r.ch <- readOutcome{err: cause}
+	}
+	for _, t := range n.transfers {
+		t.ch <- cause
+	}
+	n.err = err
+	n.emit(Event{Type: EventStopped, Err: err})
+	n.events.close()
+	close(n.donec)
+}
+
+// slogRaftLogger adapts a slog.Logger to raft.Logger.
+type slogRaftLogger struct{ l *slog.Logger }
+
+func (s slogRaftLogger) logf(level slog.Level, format string, args []any) {
+	if s.l.Enabled(context.Background(), level) {
+		s.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (s slogRaftLogger) Debugf(format string, args ...any) { s.logf(slog.LevelDebug, format, args) }
+func (s slogRaftLogger) Infof(format string, args ...any)  { s.logf(slog.LevelInfo, format, args) }
+func (s slogRaftLogger) Warningf(format string, args ...any) {
+	s.logf(slog.LevelWarn, format, args)
+}
+func (s slogRaftLogger) Errorf(format string, args ...any) { s.logf(slog.LevelError, format, args) }
+func (s slogRaftLogger) Panicf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.l.Error(msg)
+	panic(msg)
+}

@@ -1,0 +1,684 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+func TestIsDefinite(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{ErrNotLeader, true},
+		{ErrProposalDropped, true},
+		{fmt.Errorf("%w: replaced", ErrProposalDropped), true},
+		{ErrPendingConfChange, true},
+		{ErrEmptyProposal, true},
+		{ErrStopped, true},
+		{fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrStopped), false},
+		{fmt.Errorf("%w: %w", ErrLeadershipLost, context.DeadlineExceeded), false},
+		{context.DeadlineExceeded, false},
+		{context.Canceled, false},
+		{errors.New("something else"), false},
+	} {
+		require.Equal(t, tc.want, IsDefinite(tc.err), "%v", tc.err)
+	}
+}
+
+func TestClusterReplicatesInOrder(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	var events sync.Map
+	cancel := c.nodes[1].Subscribe(func(ev Event) { events.Store(ev.Type, ev) })
+	defer cancel()
+
+	lead := c.leader()
+	var want []string
+	for i := range 20 {
+		v := fmt.Sprintf("v%d", i)
+		c.propose(v)
+		want = append(want, v)
+	}
+	c.converged(want)
+
+	// A follower does not propose: definite, nothing in the log.
+	follower := c.voters[0]
+	if follower == lead {
+		follower = c.voters[1]
+	}
+	_, err := c.nodes[follower].Propose(ctxTimeout(t, time.Second), []byte("nope"))
+	require.ErrorIs(t, err, ErrNotLeader)
+	require.True(t, IsDefinite(err))
+	_, err = c.nodes[lead].Propose(ctxTimeout(t, time.Second), nil)
+	require.ErrorIs(t, err, ErrEmptyProposal)
+
+	st := c.nodes[lead].Status()
+	require.Equal(t, raft.StateLeader, st.RaftState)
+	require.GreaterOrEqual(t, st.Applied, uint64(20))
+	require.Len(t, st.Progress, 3)
+
+	require.Eventually(t, func() bool {
+		_, a := events.Load(EventLeaderChanged)
+		_, b := events.Load(EventTermChanged)
+		return a && b
+	}, waitFor, pollEvery)
+}
+
+func TestProposeResultIsTheAppliedEntry(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	idx, err := c.nodes[lead].Propose(ctxTimeout(t, 5*time.Second), []byte("a"))
+	require.NoError(t, err)
+	require.Equal(t, c.sms[lead].lastIndex(), idx.(uint64))
+	require.Equal(t, []string{"a"}, c.sms[lead].commands())
+}
+
+func TestReadIndexBatchesAndWaitsForApply(t *testing.T) {
+	var received atomic.Int64
+	c := newClusterWith(t, 3, testHooks{onRead: func() { received.Add(1) }}, nil)
+	lead := c.leader()
+
+	for i := range 5 {
+		c.propose(fmt.Sprintf("w%d", i))
+	}
+	writtenAt := c.sms[lead].lastIndex()
+
+	// Hold the followers' answers so the first round stays in flight while
+	// every read arrives; they must then share the next round.
+	for _, id := range c.voters {
+		if id != lead {
+			c.nw.hold(id)
+		}
+	}
+	before := c.nodes[lead].readRounds.Load()
+	const reads = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, reads)
+	read := func() {
+		defer wg.Done()
+		idx, err := c.nodes[lead].ReadIndex(ctxTimeout(t, waitFor))
+		if err != nil {
+			errs <- err
+			return
+		}
+		if idx < writtenAt {
+			errs <- fmt.Errorf("read index %d below acknowledged write %d", idx, writtenAt)
+		}
+		if got := c.nodes[lead].Status().Applied; got < idx {
+			errs <- fmt.Errorf("returned read index %d before applying it (applied %d)", idx, got)
+		}
+	}
+	// One read starts a round, which stays in flight; every later read
+	// arrives meanwhile and must wait for the next round, together.
+	wg.Add(1)
+	go read()
+	require.Eventually(t, func() bool { return c.nodes[lead].readRounds.Load() == before+1 }, waitFor, pollEvery)
+	for range reads - 1 {
+		wg.Add(1)
+		go read()
+	}
+	require.Eventually(t, func() bool { return received.Load() == reads }, waitFor, pollEvery)
+	for _, id := range c.voters {
+		if id != lead {
+			c.nw.release(id)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	rounds := c.nodes[lead].readRounds.Load() - before
+	require.Less(t, rounds, uint64(reads), "reads were not batched")
+	require.GreaterOrEqual(t, rounds, uint64(2))
+	t.Logf("%d reads in %d read-index rounds", reads, rounds)
+
+	// A follower's read goes through the leader and waits for its own apply.
+	follower := c.voters[0]
+	if follower == lead {
+		follower = c.voters[1]
+	}
+	last := c.propose("after")
+	idx, err := c.nodes[follower].ReadIndex(ctxTimeout(t, waitFor))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, idx, last)
+	require.GreaterOrEqual(t, c.sms[follower].lastIndex(), last)
+}
+
+func TestLeaderPartitionedAway(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	old := c.leader()
+	c.propose("before")
+
+	c.nw.isolate(old, true)
+	// Both proposals reach the isolated leader right away, well within the
+	// election timeout after which check-quorum makes it step down.
+	type res struct {
+		v   any
+		err error
+	}
+	pending := make(chan res, 1)
+	go func() {
+		v, err := c.nodes[old].Propose(ctxTimeout(t, waitFor), []byte("lost-2"))
+		pending <- res{v, err}
+	}()
+	// A proposal on the isolated leader cannot commit; its caller cannot
+	// know whether it will: indeterminate.
+	_, err := c.nodes[old].Propose(ctxTimeout(t, 300*time.Millisecond), []byte("lost-1"))
+	require.Error(t, err)
+	require.False(t, IsDefinite(err), "%v", err)
+	require.ErrorIs(t, err, ErrLeadershipLost, "check-quorum should have made it step down within 300ms")
+
+	// The proposal that keeps waiting learns its fate once the partition
+	// heals: other entries are committed in its place, so it is definitely
+	// dropped.
+	newLead := c.leader(old)
+	require.NotEqual(t, old, newLead)
+	c.propose("after-1", old)
+	c.propose("after-2", old)
+
+	c.nw.isolate(old, false)
+	select {
+	case r := <-pending:
+		if r.err == nil {
+			t.Fatalf("proposal on a partitioned leader succeeded: %v", r.v)
+		}
+		require.True(t, IsDefinite(r.err), "want a definite drop once the new leader's entries commit, got %v", r.err)
+		require.ErrorIs(t, r.err, ErrProposalDropped)
+	case <-time.After(waitFor):
+		t.Fatal("pending proposal never resolved after heal")
+	}
+	want := []string{"before", "after-1", "after-2"}
+	c.converged(want)
+	lead := c.leader()
+	require.Contains(t, c.voters, lead)
+	for _, id := range c.voters {
+		require.NotContains(t, c.sms[id].commands(), "lost-2")
+	}
+}
+
+// durabilityLog follows, for one node, what its store has made durable and
+// checks every message the node sends against it.
+type durabilityLog struct {
+	mu         sync.Mutex
+	hs         raft.HardState
+	ents       map[uint64]uint64 // index -> term
+	snapIndex  uint64
+	saves      int
+	sends      int
+	violations []string
+}
+
+type recordingStore struct {
+	*raft.MemoryStorage
+	log *durabilityLog
+}
+
+func (s *recordingStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, sync bool) error {
+	if err := s.MemoryStorage.Save(hs, ents, snap, sync); err != nil {
+		return err
+	}
+	l := s.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.saves++
+	if !snap.IsEmpty() {
+		l.snapIndex = snap.Metadata.Index
+		l.ents = map[uint64]uint64{snap.Metadata.Index: snap.Metadata.Term}
+	}
+	if len(ents) > 0 {
+		for i := range l.ents {
+			if i >= ents[0].Index {
+				delete(l.ents, i)
+			}
+		}
+		for _, e := range ents {
+			l.ents[e.Index] = e.Term
+		}
+	}
+	if !hs.IsEmpty() {
+		l.hs = hs
+	}
+	return nil
+}
+
+type recordingTransport struct {
+	inner Transport
+	log   *durabilityLog
+}
+
+func (tr *recordingTransport) Send(msgs []raft.Message) {
+	l := tr.log
+	l.mu.Lock()
+	l.sends++
+	for _, m := range msgs {
+		bad := func(format string, args ...any) {
+			l.violations = append(l.violations, fmt.Sprintf("%v %d->%d term %d: ", m.Type, m.From, m.To, m.Term)+fmt.Sprintf(format, args...))
+		}
+		// Pre-vote messages carry a term the sender has not taken (§9.6).
+		if m.Type != raft.MsgPreVote && m.Type != raft.MsgPreVoteResp && m.Term > l.hs.Term {
+			bad("term not yet durable (durable term %d)", l.hs.Term)
+		}
+		switch m.Type {
+		case raft.MsgVoteResp:
+			if !m.Reject && (l.hs.Vote != m.To || l.hs.Term != m.Term) {
+				bad("vote granted before it was durable (durable %+v)", l.hs)
+			}
+		case raft.MsgApp:
+			for _, e := range m.Entries {
+				if e.Index > l.snapIndex && l.ents[e.Index] != e.Term {
+					bad("entry %d/%d sent before it was durable", e.Index, e.Term)
+				}
+			}
+		case raft.MsgAppResp:
+			if !m.Reject && m.Index > l.snapIndex {
+				if _, ok := l.ents[m.Index]; !ok {
+					bad("acknowledged index %d before it was durable", m.Index)
+				}
+			}
+		}
+	}
+	l.mu.Unlock()
+	tr.inner.Send(msgs)
+}
+
+func runDurability(t *testing.T, hooks testHooks) []*durabilityLog {
+	logs := map[uint64]*durabilityLog{}
+	c := newClusterWith(t, 3, hooks, func(id uint64, cfg *Config) {
+		l := &durabilityLog{ents: map[uint64]uint64{}}
+		logs[id] = l
+		cfg.Store = &recordingStore{MemoryStorage: raft.NewMemoryStorage(), log: l}
+		cfg.Transport = &recordingTransport{inner: cfg.Transport, log: l}
+	})
+	out := make([]*durabilityLog, 0, 3)
+	for _, id := range c.voters {
+		out = append(out, logs[id])
+	}
+	if hooks.sendBeforePersist {
+		// Elections alone must expose the broken order.
+		require.Eventually(t, func() bool {
+			for _, l := range out {
+				l.mu.Lock()
+				n := len(l.violations)
+				l.mu.Unlock()
+				if n > 0 {
+					return true
+				}
+			}
+			return false
+		}, waitFor, pollEvery)
+		return out
+	}
+	first := c.leader()
+	for i := range 10 {
+		c.propose(fmt.Sprintf("a%d", i))
+	}
+	// Force a second election so votes and a new term are exercised too.
+	c.nw.isolate(first, true)
+	c.leader(first)
+	for i := range 10 {
+		c.propose(fmt.Sprintf("b%d", i), first)
+	}
+	c.nw.isolate(first, false)
+	want := c.sms[c.leader()].commands()
+	c.converged(want)
+	return out
+}
+
+// TestDurabilityOrder is the contract of the driver: nothing a Ready asks to
+// persist is visible to a peer before the store has it.
+func TestDurabilityOrder(t *testing.T) {
+	logs := runDurability(t, testHooks{})
+	for i, l := range logs {
+		l.mu.Lock()
+		require.Empty(t, l.violations, "node %d", i+1)
+		require.Positive(t, l.saves)
+		require.Positive(t, l.sends)
+		l.mu.Unlock()
+	}
+}
+
+// TestDurabilityCheckCatchesSendBeforePersist proves the contract test can
+// fail: a driver that sends first is caught.
+func TestDurabilityCheckCatchesSendBeforePersist(t *testing.T) {
+	logs := runDurability(t, testHooks{sendBeforePersist: true})
+	total := 0
+	for _, l := range logs {
+		l.mu.Lock()
+		total += len(l.violations)
+		l.mu.Unlock()
+	}
+	require.Positive(t, total)
+}
+
+func singleNode(t *testing.T, store raft.LogStore, sm *testSM, tweak func(*Config)) *Node {
+	cfg := Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Store:        store,
+		Transport:    &recordingTransport{inner: nopTransport{}, log: &durabilityLog{ents: map[uint64]uint64{}}},
+		StateMachine: sm,
+		Bootstrap:    []uint64{1},
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	n, err := Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(n.Stop)
+	return n
+}
+
+type nopTransport struct{}
+
+func (nopTransport) Send([]raft.Message) {}
+
+func waitLeader(t *testing.T, n *Node) {
+	require.Eventually(t, func() bool { return n.Status().RaftState == raft.StateLeader }, waitFor, pollEvery)
+}
+
+func TestRestartFromSnapshot(t *testing.T) {
+	store := raft.NewMemoryStorage()
+	sm := &testSM{}
+	snaps := make(chan uint64, 100)
+	n := singleNode(t, store, sm, func(c *Config) {
+		c.SnapshotEvery = 5
+		c.SnapshotCatchUpEntries = 2
+	})
+	cancel := n.Subscribe(func(ev Event) {
+		if ev.Type == EventSnapshotTaken {
+			snaps <- ev.Index
+		}
+	})
+	defer cancel()
+	waitLeader(t, n)
+	var want []string
+	for i := range 23 {
+		v := fmt.Sprintf("x%d", i)
+		_, err := n.Propose(ctxTimeout(t, waitFor), []byte(v))
+		require.NoError(t, err)
+		want = append(want, v)
+	}
+	n.Stop()
+	require.ErrorIs(t, n.Err(), nil)
+
+	snap, err := store.Snapshot()
+	require.NoError(t, err)
+	require.Positive(t, snap.Metadata.Index)
+	first, err := store.FirstIndex()
+	require.NoError(t, err)
+	require.Greater(t, first, uint64(1), "log was not compacted")
+	require.Equal(t, snap.Metadata.Index-2+1, first, "compaction must keep SnapshotCatchUpEntries")
+	require.NotEmpty(t, snaps)
+	require.Contains(t, snap.Metadata.ConfState.Voters, uint64(1))
+
+	// Restart on the same store with an empty state machine.
+	sm2 := &testSM{}
+	n2 := singleNode(t, store, sm2, nil)
+	require.Equal(t, 1, sm2.restores)
+	require.Eventually(t, func() bool { return slices.Equal(sm2.commands(), want) }, waitFor, pollEvery)
+	waitLeader(t, n2)
+	_, err = n2.Propose(ctxTimeout(t, waitFor), []byte("after-restart"))
+	require.NoError(t, err)
+	require.Equal(t, append(want, "after-restart"), sm2.commands())
+}
+
+func TestFailpointsCalledInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var seq []string
+	n := singleNode(t, raft.NewMemoryStorage(), &testSM{}, func(c *Config) {
+		c.SnapshotEvery = 3
+		c.Failpoint = func(name string) {
+			mu.Lock()
+			seq = append(seq, name)
+			mu.Unlock()
+		}
+	})
+	waitLeader(t, n)
+	for i := range 7 {
+		_, err := n.Propose(ctxTimeout(t, waitFor), []byte(fmt.Sprint(i)))
+		require.NoError(t, err)
+	}
+	n.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{FailpointBeforePersist, FailpointAfterPersist, FailpointBeforeApply, FailpointAfterApply, FailpointDuringSnapshot} {
+		require.Contains(t, seq, name)
+	}
+	for i, name := range seq {
+		switch name {
+		case FailpointAfterPersist:
+			require.Equal(t, FailpointBeforePersist, seq[i-1])
+		case FailpointAfterApply:
+			require.Equal(t, FailpointBeforeApply, seq[i-1])
+		case FailpointDuringSnapshot:
+			require.Equal(t, FailpointAfterApply, seq[i-1])
+		}
+	}
+}
+
+// failingStore fails every Save once armed.
+type failingStore struct {
+	*raft.MemoryStorage
+	armed atomic.Bool
+}
+
+var errDiskGone = errors.New("disk gone")
+
+func (s *failingStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, sync bool) error {
+	if s.armed.Load() {
+		return errDiskGone
+	}
+	return s.MemoryStorage.Save(hs, ents, snap, sync)
+}
+
+func TestPersistFailureStopsNode(t *testing.T) {
+	store := &failingStore{MemoryStorage: raft.NewMemoryStorage()}
+	dl := &durabilityLog{ents: map[uint64]uint64{}}
+	sm := &testSM{}
+	n := singleNode(t, store, sm, func(c *Config) {
+		c.Transport = &recordingTransport{inner: nopTransport{}, log: dl}
+	})
+	waitLeader(t, n)
+	_, err := n.Propose(ctxTimeout(t, waitFor), []byte("ok"))
+	require.NoError(t, err)
+
+	store.armed.Store(true)
+	_, err = n.Propose(ctxTimeout(t, waitFor), []byte("doomed"))
+	require.Error(t, err)
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	require.False(t, IsDefinite(err))
+	<-n.Done()
+	require.ErrorIs(t, n.Err(), ErrPersist)
+	require.ErrorIs(t, n.Err(), errDiskGone)
+	require.NotContains(t, sm.commands(), "doomed")
+
+	_, err = n.Propose(ctxTimeout(t, waitFor), []byte("later"))
+	require.ErrorIs(t, err, ErrStopped)
+	require.True(t, IsDefinite(err))
+	_, err = n.ReadIndex(ctxTimeout(t, waitFor))
+	require.ErrorIs(t, err, ErrStopped)
+}
+
+func TestConfChangeLearnerPromoteRemove(t *testing.T) {
+	var mu sync.Mutex
+	var applied []raft.ConfChange
+	c := newCluster(t, 3, func(id uint64, cfg *Config) {
+		cfg.OnConfChange = func(cc raft.ConfChange, _ raft.ConfState) {
+			if id == 1 {
+				mu.Lock()
+				applied = append(applied, cc)
+				mu.Unlock()
+			}
+		}
+	})
+	c.leader()
+	c.propose("one")
+	c.propose("two")
+
+	// Node 4 joins with an empty store and no bootstrap.
+	c.start(4, raft.NewMemoryStorage(), nil)
+	ccEvents := make(chan Event, 16)
+	cancel := c.nodes[4].Subscribe(func(ev Event) {
+		if ev.Type == EventConfChangeApplied {
+			ccEvents <- ev
+		}
+	})
+	defer cancel()
+	proposeCC := func(cc raft.ConfChange) raft.ConfState {
+		t.Helper()
+		var cs raft.ConfState
+		require.Eventually(t, func() bool {
+			lead := c.leader(4)
+			var err error
+			cs, err = c.nodes[lead].ProposeConfChange(ctxTimeout(t, 2*time.Second), cc)
+			if err != nil {
+				require.True(t, IsDefinite(err), "%v", err)
+				return false
+			}
+			return true
+		}, waitFor, pollEvery)
+		return cs
+	}
+
+	cs := proposeCC(raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: 4, Context: []byte("addr4")})
+	require.Contains(t, cs.Learners, uint64(4))
+	require.NotContains(t, cs.Voters, uint64(4))
+	// Node 4 learns the whole configuration history from the log.
+	for _, want := range []raft.ConfChangeType{raft.ConfChangeAddVoter, raft.ConfChangeAddVoter, raft.ConfChangeAddVoter, raft.ConfChangeAddLearner} {
+		select {
+		case ev := <-ccEvents:
+			require.Equal(t, want, ev.ConfChange.Type)
+		case <-time.After(waitFor):
+			t.Fatal("no conf change event on node 4")
+		}
+	}
+	c.propose("three")
+	c.converged([]string{"one", "two", "three"}, 1, 2, 3, 4)
+	require.Equal(t, raft.StateFollower, c.nodes[4].Status().RaftState)
+
+	cs = proposeCC(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: 4})
+	require.Contains(t, cs.Voters, uint64(4))
+	require.NotContains(t, cs.Learners, uint64(4))
+	c.voters = append(c.voters, 4)
+	c.propose("four")
+	c.converged([]string{"one", "two", "three", "four"})
+
+	cs = proposeCC(raft.ConfChange{Type: raft.ConfChangeRemoveNode, NodeID: 4})
+	require.NotContains(t, cs.Voters, uint64(4))
+	require.NotContains(t, cs.Learners, uint64(4))
+	c.voters = c.voters[:3]
+	c.propose("five")
+
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		// 3 bootstrap voters, then learner, promote, remove.
+		return len(applied) == 6 && applied[3].Type == raft.ConfChangeAddLearner &&
+			string(applied[3].Context) == "addr4" && applied[5].Type == raft.ConfChangeRemoveNode
+	}, waitFor, pollEvery)
+}
+
+func TestTransferLeadership(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	c.propose("x")
+	target := c.voters[0]
+	if target == lead {
+		target = c.voters[1]
+	}
+	require.Eventually(t, func() bool {
+		lead = c.leader()
+		if lead == target {
+			return true
+		}
+		// Transfer needs the target caught up; retry until it happens.
+		return c.nodes[lead].TransferLeadership(ctxTimeout(t, 2*time.Second), target) == nil
+	}, waitFor, pollEvery)
+	require.Equal(t, target, c.leader())
+	require.Equal(t, target, c.nodes[target].Status().Lead)
+	c.propose("y")
+	c.converged([]string{"x", "y"})
+}
+
+// TestTicksFollowTheClock drives a node's ticks with a ManualClock: no
+// ticks while the clock stands still, one per interval as it moves, a
+// capped burst on a forward jump, none after a backward jump until the
+// clock catches up.
+func TestTicksFollowTheClock(t *testing.T) {
+	clk := NewManualClock(epoch)
+	var ticks atomic.Int64
+	cfg := Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Clock:        clk,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    []uint64{1},
+	}
+	n, err := start(cfg, testHooks{onTick: func() { ticks.Add(1) }})
+	require.NoError(t, err)
+	defer n.Stop()
+	expect := func(want int64) {
+		t.Helper()
+		require.Eventually(t, func() bool { return ticks.Load() == want }, waitFor, pollEvery)
+	}
+
+	clk.Advance(3 * testTick)
+	expect(3)
+	require.NotEqual(t, raft.StateLeader, n.Status().RaftState)
+
+	// An election timeout's worth of clock time elects the single voter.
+	clk.Advance(2 * testElection * testTick)
+	expect(3 + 2*testElection)
+	waitLeader(t, n)
+
+	// A big forward jump is capped at 2*ElectionTick ticks.
+	clk.Advance(time.Hour)
+	expect(3 + 4*testElection)
+
+	// Backward: nothing until the clock is past where it was.
+	clk.Advance(-time.Second)
+	clk.Advance(time.Second - time.Millisecond)
+	clk.Advance(testTick)
+	expect(3 + 4*testElection + 0)
+	clk.Advance(time.Millisecond)
+	expect(3 + 4*testElection + 1)
+	require.Equal(t, raft.StateLeader, n.Status().RaftState)
+}
+
+func TestStopFailsWaiters(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	for _, id := range c.voters {
+		if id != lead {
+			c.nw.isolate(id, true)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[lead].Propose(ctxTimeout(t, waitFor), []byte("stuck"))
+		errc <- err
+	}()
+	require.Eventually(t, func() bool {
+		return c.nodes[lead].Status().LastIndex > c.nodes[lead].Status().Commit
+	}, waitFor, pollEvery)
+	c.nodes[lead].Stop()
+	err := <-errc
+	require.ErrorIs(t, err, ErrStopped)
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	require.False(t, IsDefinite(err))
+	require.NoError(t, c.nodes[lead].Err())
+}
