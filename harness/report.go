@@ -1,0 +1,104 @@
+package harness
+
+import (
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
+	"dur": func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() },
+	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"ms":  func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
+}).Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>{{.R.Scenario}} — {{.R.Verdict}}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+.v{display:inline-block;padding:.2em .6em;border-radius:.3em;color:#fff;font-weight:bold}
+.valid{background:#2a7d2e}.invalid{background:#b3261e}.unknown{background:#8a6d00}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}code,pre{background:#f6f6f6}pre{padding:.5em;overflow:auto}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
+</style></head><body>
+<h1>{{.R.Scenario}} <span class="v {{.R.Verdict}}">{{.R.Verdict}}</span></h1>
+<p>Expected: <b>{{if .R.Expected}}{{.R.Expected}}{{else}}valid{{end}}</b>
+{{if .Matches}}— as expected.{{else}}— <b>not what the scenario expects</b>.{{end}}
+Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
+<p>{{.R.Ops}} operations: {{.R.OK}} ok, {{.R.Fail}} fail, {{.R.Info}} info; {{.R.Faults}} fault window(s). Checked in {{.R.Elapsed}}.</p>
+<h2>Artifacts</h2>
+<ul>{{range .Links}}<li><a href="{{.Href}}">{{.Name}}</a>{{if .Note}} — {{.Note}}{{end}}</li>{{end}}</ul>
+<h2>Checks</h2>
+<table><tr><th>check</th><th>verdict</th><th>detail</th></tr>
+{{with .R.Linearizability}}<tr><td>linearizability (Porcupine)</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
+<td>{{.Ops}} ops over {{.Keys}} keys{{if .FailedKeys}}; not linearizable: {{range .FailedKeys}}<code>{{.}}</code> {{end}}{{end}}{{if .UnknownKeys}}; undecided (timeout): {{range .UnknownKeys}}<code>{{.}}</code> {{end}}{{end}}{{if .Error}}; error: {{.Error}}{{end}}</td></tr>{{end}}
+{{with .R.LostWrites}}<tr><td>lost writes</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
+<td>{{.AcknowledgedWrites}} acknowledged writes, {{.KeysChecked}} keys checked, {{.LostWrites}} lost{{if .Error}}; {{.Error}}{{end}}</td></tr>{{end}}
+{{with .R.Convergence}}<tr><td>convergence</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
+<td>{{.Message}}{{range .Nodes}}<br><code>{{.Node}}</code> applied {{.Applied}} hash <code>{{.StateHash}}</code>{{end}}</td></tr>{{end}}
+</table>
+{{if .R.Warnings}}<h3>Warnings</h3><ul>{{range .R.Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .R.Errors}}<h3>Errors</h3>{{range .R.Errors}}<pre>{{.}}</pre>{{end}}{{end}}
+{{if .R.Availability}}<h2>Availability by fault window</h2>
+<table><tr><th>window</th><th>nodes</th><th>from</th><th>to</th><th>ops</th><th>ok</th><th>fail</th><th>info</th><th>ok rate</th><th>p50</th><th>p99</th></tr>
+{{range .R.Availability}}<tr><td title="{{.Detail}}">{{.Name}}</td><td>{{range .Nodes}}{{.}} {{end}}</td><td>{{dur .Start}}</td><td>{{dur .End}}</td>
+<td>{{.Ops}}</td><td>{{.OK}}</td><td>{{.Fail}}</td><td>{{.Info}}</td><td>{{pct .OKRate}}</td><td>{{ms .LatencyP50}}</td><td>{{ms .LatencyP99}}</td></tr>{{end}}
+</table>{{end}}
+{{if .HasLatency}}<h2>Latency</h2><img src="latency.png" alt="latency">{{end}}
+{{if .HasThroughput}}<h2>Throughput</h2><img src="throughput.png" alt="throughput">{{end}}
+</body></html>
+`))
+
+type link struct{ Name, Href, Note string }
+
+// WriteIndex writes index.html: the verdict, the checks, availability per
+// fault window, the plots and links to every artifact present in dir.
+func WriteIndex(dir string, r *Results) error {
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir, name))
+		return err == nil
+	}
+	var links []link
+	for _, a := range []link{
+		{"history.html", "history.html", "Porcupine visualization (linearizations, where it broke)"},
+		{"timeline.html", "timeline.html", "timeline of every operation by process, with fault windows"},
+		{"results.json", "results.json", "verdicts and details"},
+		{"history.jsonl", "history.jsonl", "the history (source of truth)"},
+		{"history.edn", "history.edn", "the history in Jepsen's EDN"},
+		{"scenario.yaml", "scenario.yaml", "the scenario as run (seed included)"},
+		{"nodes.json", "nodes.json", "final node states"},
+		{"latency.png", "latency.png", ""},
+		{"throughput.png", "throughput.png", ""},
+	} {
+		if exists(a.Href) {
+			links = append(links, a)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	sort.Strings(logs)
+	for _, l := range logs {
+		rel, _ := filepath.Rel(dir, l)
+		links = append(links, link{Name: rel, Href: rel, Note: "node log"})
+	}
+	expected := r.Expected
+	if expected == "" {
+		expected = "valid"
+	}
+	f, err := os.Create(filepath.Join(dir, "index.html"))
+	if err != nil {
+		return fmt.Errorf("harness: index: %w", err)
+	}
+	err = indexTmpl.Execute(f, map[string]any{
+		"R": r, "Links": links, "Matches": string(r.Verdict) == expected,
+		"HasLatency": exists("latency.png"), "HasThroughput": exists("throughput.png"),
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("harness: index: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,451 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/cluster/process"
+	"github.com/raftkv/raftkv/harness/workload"
+	"github.com/raftkv/raftkv/histories"
+	"github.com/raftkv/raftkv/nemesis"
+
+	_ "github.com/raftkv/raftkv/harness/cluster/fake" // registers the "fake" backend
+)
+
+// ErrRun wraps harness failures during a run (not verdicts).
+var ErrRun = errors.New("harness: run")
+
+// RunOptions are the knobs of `harness run` that are not in the scenario.
+type RunOptions struct {
+	// Store is the root of run directories (default "store").
+	Store string
+	// Seed overrides the scenario's seed when SeedSet.
+	Seed    int64
+	SeedSet bool
+	// TimeLimit caps the scenario's duration when > 0.
+	TimeLimit time.Duration
+	// Binary is the raftkv binary for the process backend; empty builds
+	// ./cmd/raftkv of SourceDir once per Runner.
+	Binary    string
+	SourceDir string
+	// Backend overrides the scenario's backend when non-empty.
+	Backend string
+	Logger  *slog.Logger
+	// Progress receives one line per phase (nil: nothing).
+	Progress io.Writer
+}
+
+// Outcome is the result of one run.
+type Outcome struct {
+	Scenario string
+	Dir      string
+	Verdict  checker.Verdict
+	Expected string
+	Ops      int
+	Faults   int
+	Results  *Results
+	// Err is a harness failure; the verdict is then unknown.
+	Err error
+}
+
+// Matches reports whether the verdict is the expected one.
+func (o Outcome) Matches() bool { return o.Err == nil && string(o.Verdict) == o.Expected }
+
+// Runner runs scenarios, building the node binary at most once.
+type Runner struct {
+	Opts RunOptions
+
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Opts.Progress != nil {
+		fmt.Fprintf(r.Opts.Progress, format+"\n", args...)
+	}
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Opts.Logger != nil {
+		return r.Opts.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// nodeBinary returns the binary to run, building it on first use.
+func (r *Runner) nodeBinary(ctx context.Context, store string) (string, error) {
+	if r.Opts.Binary != "" {
+		return r.Opts.Binary, nil
+	}
+	r.buildOnce.Do(func() {
+		src := r.Opts.SourceDir
+		if src == "" {
+			src = "."
+		}
+		dir := filepath.Join(store, ".bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			r.buildErr = err
+			return
+		}
+		out, err := filepath.Abs(filepath.Join(dir, "raftkv"))
+		if err != nil {
+			r.buildErr = err
+			return
+		}
+		r.logf("building %s from %s", out, src)
+		r.buildErr = process.Build(ctx, src, out)
+		r.binary = out
+	})
+	return r.binary, r.buildErr
+}
+
+// Run executes one scenario and returns its outcome. It never returns
+// without trying to stop the cluster and write what it has.
+func (r *Runner) Run(ctx context.Context, sc *Scenario) Outcome {
+	sc2 := *sc
+	sc = &sc2
+	if r.Opts.Backend != "" {
+		sc.Backend = r.Opts.Backend
+	}
+	if r.Opts.SeedSet {
+		sc.Seed = r.Opts.Seed
+	} else if sc.Seed == 0 {
+		sc.Seed = time.Now().UnixNano() % (1 << 40)
+	}
+	if r.Opts.TimeLimit > 0 && sc.Duration.D() > r.Opts.TimeLimit {
+		sc.Duration = Duration(r.Opts.TimeLimit)
+	}
+	out := Outcome{Scenario: sc.Name, Expected: sc.Expect, Verdict: checker.Unknown}
+	store := r.Opts.Store
+	if store == "" {
+		store = "store"
+	}
+	dir, err := newRunDir(store, sc.Name)
+	if err != nil {
+		out.Err = fmt.Errorf("%w: %w", ErrRun, err)
+		return out
+	}
+	out.Dir = dir
+	res, err := r.run(ctx, sc, dir)
+	if res == nil {
+		// The run failed before there was a history to check: still leave
+		// a results.json and an index saying why.
+		res = &Results{Scenario: sc.Name, Seed: sc.Seed, Backend: sc.Backend, Verdict: checker.Unknown, Expected: sc.Expect}
+		if err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		_ = WriteResults(dir, res)
+		_ = WriteIndex(dir, res)
+	}
+	out.Results = res
+	if res != nil {
+		out.Verdict, out.Ops, out.Faults = res.Verdict, res.Ops, res.Faults
+	}
+	if err != nil {
+		out.Err = err
+		out.Verdict = checker.Unknown
+	}
+	return out
+}
+
+// newRunDir creates store/<name>/<timestamp>/ and points store/<name>/latest at it.
+func newRunDir(store, name string) (string, error) {
+	base := filepath.Join(store, name)
+	stamp := time.Now().UTC().Format("20060102T150405.000Z")
+	dir := filepath.Join(base, stamp)
+	for i := 1; ; i++ {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dir = filepath.Join(base, fmt.Sprintf("%s-%d", stamp, i))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	latest := filepath.Join(base, "latest")
+	tmp := latest + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(dir), tmp); err == nil {
+		_ = os.Rename(tmp, latest)
+	}
+	return dir, nil
+}
+
+// run does the work of Run. The returned Results are nil only when no
+// history exists.
+func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, error) {
+	log := r.log().With("scenario", sc.Name)
+	resolved, err := sc.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), resolved, 0o644); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+
+	opts := cluster.Options{
+		Nodes: sc.Nodes, Dir: dir, SourceDir: r.Opts.SourceDir, Logger: log,
+		RequestTimeout: 2 * time.Second,
+		Node: cluster.NodeConfig{
+			ElectionTimeout: sc.Node.ElectionTimeout.D(), HeartbeatInterval: sc.Node.HeartbeatInterval.D(),
+			ReadMode: sc.ReadMode, SnapshotEvery: sc.Node.SnapshotEvery, Extra: sc.Node.Extra,
+		},
+	}
+	if sc.Backend == process.Name {
+		if opts.Binary, err = r.nodeBinary(ctx, filepath.Dir(filepath.Dir(dir))); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRun, err)
+		}
+	}
+	c, err := cluster.New(sc.Backend, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = c.Stop(sctx)
+		}
+	}
+	defer stop()
+
+	r.logf("%s: starting %d-node %s cluster in %s (seed %d)", sc.Name, sc.Nodes, sc.Backend, dir, sc.Seed)
+	if err := c.Start(ctx); err != nil {
+		return nil, fmt.Errorf("%w: start cluster: %w", ErrRun, err)
+	}
+	if err := cluster.WaitReady(ctx, c, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+
+	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	bw := &syncWriter{w: bufio.NewWriter(hf), f: hf}
+	header := histories.Header{Kind: histories.KindHeader, Version: histories.Version, Scenario: sc.Name,
+		Backend: sc.Backend, Seed: sc.Seed, Nodes: c.Nodes(), StartedAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	rec, err := histories.NewRecorder(bw, header)
+	if err != nil {
+		hf.Close()
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	origin := time.Now()
+	now := func() int64 { return int64(time.Since(origin)) }
+
+	wl, err := workload.New(workload.Config{
+		Concurrency: sc.Clients, Rate: sc.Rate, Keys: sc.Keys, MaxClientsPerKey: sc.MaxClientsPerKey,
+		Mix: sc.Mix, RequestTimeout: sc.RequestTimeout.D(), ReadMode: sc.ReadMode, Seed: sc.Seed, Logger: log,
+	}, c, rec, now)
+	if err != nil {
+		rec.Close()
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	env := nemesis.NewEnv(c, sc.Seed, log)
+	nem := &nemesis.Runner{Env: env, Rec: rec, Now: now, Origin: origin}
+	plan := sc.Nemesis.Plan(sc.Seed, sc.Duration.D(), func(s nemesis.Spec) bool { return nemesis.Applies(c, s) })
+
+	r.logf("%s: workload %v with %d clients, %d fault(s) planned", sc.Name, sc.Duration.D(), sc.Clients, len(plan))
+	wctx, wcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wl.Run(wctx)
+	}()
+	nctx, ncancel := context.WithTimeout(ctx, sc.Duration.D())
+	nem.Run(nctx, plan)
+	<-nctx.Done()
+	ncancel()
+
+	// Heal with the clients still running, so the history shows the
+	// cluster coming back; then the recovery period; then the final reads.
+	hctx, hcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	if err := nem.HealAll(hctx); err != nil {
+		log.Warn("heal-all", "err", err)
+	}
+	hcancel()
+	sleepCtx(ctx, sc.Recovery.D())
+	wcancel()
+	wg.Wait()
+	// Nodes may still be catching up after the heal: wait (bounded) for
+	// every node to be ready before the final reads.
+	_ = cluster.WaitReady(ctx, c, sc.FinalReadTimeout.D())
+	r.logf("%s: final reads of %d keys", sc.Name, sc.Keys)
+	unread := wl.FinalReads(context.Background(), sc.FinalReadTimeout.D())
+
+	states := collectStates(c, 10*time.Second)
+	if err := rec.Close(); err != nil {
+		log.Error("close history", "err", err)
+	}
+	stop()
+	writeJSON(filepath.Join(dir, "nodes.json"), states)
+
+	// Every artifact of the run is on disk; only now check.
+	return r.check(dir, sc, states, unread)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// syncWriter flushes the buffer and the file on every line, so that the
+// history survives a harness crash.
+type syncWriter struct {
+	w *bufio.Writer
+	f *os.File
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *syncWriter) Flush() error                { return s.w.Flush() }
+func (s *syncWriter) Close() error {
+	err := s.w.Flush()
+	return errors.Join(err, s.f.Close())
+}
+
+// collectStates polls every node's /status until all report the same
+// applied index (or timeout) and returns the last states seen.
+func collectStates(c cluster.Cluster, timeout time.Duration) []checker.NodeState {
+	deadline := time.Now().Add(timeout)
+	var states []checker.NodeState
+	for {
+		states = states[:0]
+		same := true
+		for _, n := range c.Nodes() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := c.Client(n).Status(ctx)
+			cancel()
+			if err != nil {
+				same = false
+				continue
+			}
+			states = append(states, checker.NodeState{Node: n, Applied: st.Applied, StateHash: st.StateHash})
+			if st.Applied != states[0].Applied {
+				same = false
+			}
+		}
+		if (same && len(states) == len(c.Nodes())) || time.Now().After(deadline) {
+			return states
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeJSON(path string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err == nil {
+		_ = os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+}
+
+// check reads the history back from disk (the source of truth), writes
+// history.edn, runs the checks and renders the report.
+func (r *Runner) check(dir string, sc *Scenario, states []checker.NodeState, unread []string) (*Results, error) {
+	r.logf("%s: checking", sc.Name)
+	res, err := CheckDir(dir, sc.CheckTimeout.D(), states, unread)
+	if res != nil {
+		res.Expected = sc.Expect
+		_ = WriteResults(dir, res)
+		_ = WriteIndex(dir, res)
+	}
+	return res, err
+}
+
+// CheckDir (re-)checks the run directory dir: it reads history.jsonl,
+// writes history.edn, runs Analyze and writes results.json and every
+// rendering. states nil means nodes.json is read if present.
+func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unread []string) (*Results, error) {
+	h, events, err := histories.ReadFile(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		res := &Results{Verdict: checker.Unknown, Errors: []string{"read history: " + err.Error()}}
+		_ = WriteResults(dir, res)
+		return res, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if ef, err := os.Create(filepath.Join(dir, "history.edn")); err == nil {
+		_ = histories.WriteEDN(ef, events)
+		ef.Close()
+	}
+	if states == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "nodes.json")); err == nil {
+			_ = json.Unmarshal(b, &states)
+		}
+	}
+	if unread == nil {
+		// A re-check keeps what the run knew about its final reads.
+		var prev Results
+		if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil && json.Unmarshal(b, &prev) == nil {
+			unread = prev.UnreadKeys
+		}
+	}
+	res := Analyze(events, states, timeout)
+	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
+	res.UnreadKeys = unread
+	res.Verdict = res.overall()
+	if sc, err := LoadScenario(filepath.Join(dir, "scenario.yaml")); err == nil {
+		res.Expected = sc.Expect
+	}
+	if err := WriteResults(dir, res); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if err := Render(dir, events, res); err != nil {
+		res.Warnings = append(res.Warnings, "render: "+err.Error())
+		_ = WriteResults(dir, res)
+	}
+	return res, WriteIndex(dir, res)
+}
+
+// CheckFile checks a standalone history (.jsonl or Jepsen .edn) and writes
+// the results and renderings next to it, in <file>.check/.
+func CheckFile(path string, timeout time.Duration) (*Results, string, error) {
+	var events []histories.Event
+	var h histories.Header
+	var err error
+	if strings.HasSuffix(path, ".edn") {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			events, err = histories.ReadEDN(f)
+			f.Close()
+		}
+	} else {
+		h, events, err = histories.ReadFile(path)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	out := path + ".check"
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	res := Analyze(events, nil, timeout)
+	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
+	if res.Scenario == "" {
+		res.Scenario = filepath.Base(path)
+	}
+	if err := WriteResults(out, res); err != nil {
+		return res, out, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if err := Render(out, events, res); err != nil {
+		res.Warnings = append(res.Warnings, "render: "+err.Error())
+		_ = WriteResults(out, res)
+	}
+	return res, out, WriteIndex(out, res)
+}

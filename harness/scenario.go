@@ -1,0 +1,216 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/workload"
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+// ErrScenario wraps every scenario parse or validation error.
+var ErrScenario = errors.New("harness: scenario")
+
+// Duration is a YAML duration ("1.5s").
+type Duration = nemesis.Duration
+
+// NodeFlags are the node flags a scenario sets.
+type NodeFlags struct {
+	ElectionTimeout   Duration `yaml:"election_timeout,omitempty"`
+	HeartbeatInterval Duration `yaml:"heartbeat_interval,omitempty"`
+	SnapshotEvery     uint64   `yaml:"snapshot_every,omitempty"`
+	// Extra flags passed verbatim to each node.
+	Extra []string `yaml:"extra,omitempty"`
+}
+
+// Scenario is one test: a cluster, a workload, faults and an expectation.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	// Backend is the cluster backend: "process" (default) or "fake".
+	Backend string `yaml:"backend,omitempty"`
+	Nodes   int    `yaml:"nodes,omitempty"`
+	// Duration is how long the workload and the nemesis run.
+	Duration Duration `yaml:"duration"`
+	// Clients is the number of concurrent clients.
+	Clients int `yaml:"clients,omitempty"`
+	// Rate is total operations per second (0: as fast as possible).
+	Rate             float64      `yaml:"rate,omitempty"`
+	Keys             int          `yaml:"keys,omitempty"`
+	MaxClientsPerKey int          `yaml:"max_clients_per_key,omitempty"`
+	Mix              workload.Mix `yaml:"mix,omitempty"`
+	// ReadMode is the nodes' --read-mode, and what the clients' gets ask for.
+	ReadMode       string    `yaml:"read_mode,omitempty"`
+	RequestTimeout Duration  `yaml:"request_timeout,omitempty"`
+	Node           NodeFlags `yaml:"node,omitempty"`
+	Nemesis        nemesis.Schedule `yaml:"nemesis,omitempty"`
+	// Recovery is how long the clients keep going after the final heal,
+	// before the final reads.
+	Recovery Duration `yaml:"recovery,omitempty"`
+	// FinalReadTimeout bounds the final reads of every key.
+	FinalReadTimeout Duration `yaml:"final_read_timeout,omitempty"`
+	// CheckTimeout bounds the linearizability search.
+	CheckTimeout Duration `yaml:"check_timeout,omitempty"`
+	// Expect is the verdict the scenario expects: valid (default), invalid
+	// or unknown.
+	Expect string `yaml:"expect,omitempty"`
+	// Seed fixes the seed (0: chosen at run time and written to the
+	// resolved scenario).
+	Seed int64 `yaml:"seed,omitempty"`
+
+	// Path is the file the scenario came from.
+	Path string `yaml:"-"`
+}
+
+
+// ParseScenario decodes one scenario strictly: unknown fields, a second
+// document or a wrong type are errors with line numbers. name is used in
+// messages and as the default scenario name.
+func ParseScenario(data []byte, name string) (*Scenario, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var sc Scenario
+	if err := dec.Decode(&sc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %s: empty file", ErrScenario, name)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrScenario, name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%w: %s: line %d: more than one document", ErrScenario, name, extra.Line)
+	}
+	if sc.Name == "" {
+		sc.Name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	}
+	sc.Path = name
+	sc.applyDefaults()
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrScenario, name, err)
+	}
+	return &sc, nil
+}
+
+// LoadScenario reads and parses a scenario file.
+func LoadScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrScenario, err)
+	}
+	return ParseScenario(data, path)
+}
+
+func (s *Scenario) applyDefaults() {
+	if s.Backend == "" {
+		s.Backend = "process"
+	}
+	if s.Nodes == 0 {
+		s.Nodes = 3
+	}
+	if s.Clients == 0 {
+		s.Clients = 6
+	}
+	if s.Keys == 0 {
+		s.Keys = 8
+	}
+	if s.MaxClientsPerKey == 0 {
+		s.MaxClientsPerKey = 3
+	}
+	if s.Mix == (workload.Mix{}) {
+		s.Mix = workload.DefaultMix
+	}
+	if s.ReadMode == "" {
+		s.ReadMode = "linearizable"
+	}
+	if s.RequestTimeout == 0 {
+		s.RequestTimeout = Duration(time.Second)
+	}
+	if s.Recovery == 0 {
+		s.Recovery = Duration(3 * time.Second)
+	}
+	if s.FinalReadTimeout == 0 {
+		s.FinalReadTimeout = Duration(15 * time.Second)
+	}
+	if s.CheckTimeout == 0 {
+		s.CheckTimeout = Duration(60 * time.Second)
+	}
+	if s.Expect == "" {
+		s.Expect = "valid"
+	}
+}
+
+// Validate checks the scenario's values.
+func (s *Scenario) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if s.Duration <= 0 {
+		bad("duration must be > 0")
+	}
+	if s.Nodes < 1 {
+		bad("nodes must be >= 1")
+	}
+	if s.Clients < 1 || s.Keys < 1 || s.MaxClientsPerKey < 0 || s.Rate < 0 {
+		bad("clients and keys must be >= 1, rate and max_clients_per_key >= 0")
+	}
+	if !contains(cluster.Backends(), s.Backend) {
+		bad("backend %q unknown (have %v)", s.Backend, cluster.Backends())
+	}
+	switch s.ReadMode {
+	case "linearizable", "lease", "stale":
+	default:
+		bad("read_mode %q (linearizable|lease|stale)", s.ReadMode)
+	}
+	switch s.Expect {
+	case "valid", "invalid", "unknown":
+	default:
+		bad("expect %q (valid|invalid|unknown)", s.Expect)
+	}
+	if s.Mix.Get < 0 || s.Mix.Put < 0 || s.Mix.Delete < 0 || s.Mix.Cas < 0 {
+		bad("mix weights must be >= 0")
+	}
+	if s.Recovery < 0 || s.RequestTimeout < 0 || s.CheckTimeout < 0 || s.FinalReadTimeout < 0 {
+		bad("durations must be >= 0")
+	}
+	if err := s.Nemesis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Marshal writes the scenario as YAML.
+func (s *Scenario) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("%w: encode: %v", ErrScenario, err)
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// Faults lists the names of the scenario's faults (for summaries).
+func (s *Scenario) Faults() []string {
+	var out []string
+	for _, f := range s.Nemesis.Faults {
+		out = append(out, f.String())
+	}
+	return out
+}
