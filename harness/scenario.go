@@ -49,9 +49,9 @@ type Scenario struct {
 	MaxClientsPerKey int          `yaml:"max_clients_per_key,omitempty"`
 	Mix              workload.Mix `yaml:"mix,omitempty"`
 	// ReadMode is the nodes' --read-mode, and what the clients' gets ask for.
-	ReadMode       string    `yaml:"read_mode,omitempty"`
-	RequestTimeout Duration  `yaml:"request_timeout,omitempty"`
-	Node           NodeFlags `yaml:"node,omitempty"`
+	ReadMode       string           `yaml:"read_mode,omitempty"`
+	RequestTimeout Duration         `yaml:"request_timeout,omitempty"`
+	Node           NodeFlags        `yaml:"node,omitempty"`
 	Nemesis        nemesis.Schedule `yaml:"nemesis,omitempty"`
 	// Recovery is how long the clients keep going after the final heal,
 	// before the final reads.
@@ -70,7 +70,6 @@ type Scenario struct {
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
 }
-
 
 // ParseScenario decodes one scenario strictly: unknown fields, a second
 // document or a wrong type are errors with line numbers. name is used in
