@@ -61,6 +61,7 @@ func IsDefinite(err error) bool {
 		errors.Is(err, ErrProposalDropped),
 		errors.Is(err, ErrPendingConfChange),
 		errors.Is(err, ErrEmptyProposal),
+		errors.Is(err, raft.ErrInvalidConfChange),
 		errors.Is(err, ErrStopped):
 		return true
 	}

@@ -662,18 +662,21 @@ func TestTicksFollowTheClock(t *testing.T) {
 func TestStopFailsWaiters(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	lead := c.leader()
+	c.propose("committed")
+	lead = c.leader()
 	for _, id := range c.voters {
 		if id != lead {
 			c.nw.isolate(id, true)
 		}
 	}
+	last := c.nodes[lead].Status().LastIndex
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.nodes[lead].Propose(ctxTimeout(t, waitFor), []byte("stuck"))
 		errc <- err
 	}()
 	require.Eventually(t, func() bool {
-		return c.nodes[lead].Status().LastIndex > c.nodes[lead].Status().Commit
+		return c.nodes[lead].Status().LastIndex > last
 	}, waitFor, pollEvery)
 	c.nodes[lead].Stop()
 	err := <-errc
@@ -681,4 +684,85 @@ func TestStopFailsWaiters(t *testing.T) {
 	require.ErrorIs(t, err, ErrOutcomeUnknown)
 	require.False(t, IsDefinite(err))
 	require.NoError(t, c.nodes[lead].Err())
+}
+
+// TestReadRetriedAfterLeadershipChange: a read on a leader that gets cut
+// off is never answered by that round; the driver starts a new round once
+// the node learns of the new leader, and the read then succeeds there.
+func TestReadRetriedAfterLeadershipChange(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	old := c.leader()
+	c.propose("a")
+	c.nw.isolate(old, true)
+	type res struct {
+		idx uint64
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		idx, err := c.nodes[old].ReadIndex(ctxTimeout(t, waitFor))
+		done <- res{idx, err}
+	}()
+	c.leader(old)
+	last := c.propose("b", old)
+	select {
+	case r := <-done:
+		t.Fatalf("an isolated node answered a linearizable read: %d %v", r.idx, r.err)
+	default:
+	}
+	c.nw.isolate(old, false)
+	r := <-done
+	require.NoError(t, r.err)
+	require.GreaterOrEqual(t, r.idx, last, "the read must see the write made during the partition")
+	require.Contains(t, c.sms[old].commands(), "b")
+	require.Greater(t, c.nodes[old].readRounds.Load(), uint64(1))
+}
+
+// TestLaggingMemberCatchesUpBySnapshot: once the leader compacted its log,
+// a new member gets a snapshot, which the driver persists and restores into
+// the state machine before applying what follows.
+func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
+	c := newCluster(t, 3, func(_ uint64, cfg *Config) {
+		cfg.SnapshotEvery = 5
+		cfg.SnapshotCatchUpEntries = 1
+	})
+	c.leader()
+	var want []string
+	for i := range 15 {
+		v := fmt.Sprintf("s%d", i)
+		c.propose(v)
+		want = append(want, v)
+	}
+	lead := c.leader()
+	first, err := c.stores[lead].FirstIndex()
+	require.NoError(t, err)
+	require.Greater(t, first, uint64(2), "the leader should have compacted its log")
+
+	n4 := c.start(4, raft.NewMemoryStorage(), nil)
+	restored := make(chan uint64, 4)
+	cancel := n4.Subscribe(func(ev Event) {
+		if ev.Type == EventSnapshotRestored {
+			restored <- ev.Index
+		}
+	})
+	defer cancel()
+	require.Eventually(t, func() bool {
+		_, err := c.nodes[c.leader(4)].ProposeConfChange(ctxTimeout(t, 2*time.Second),
+			raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: 4})
+		return err == nil
+	}, waitFor, pollEvery)
+	c.propose("tail")
+	want = append(want, "tail")
+	c.converged(want, 1, 2, 3, 4)
+	require.Positive(t, c.sms[4].restores)
+	select {
+	case idx := <-restored:
+		require.Positive(t, idx)
+	case <-time.After(waitFor):
+		t.Fatal("no snapshot-restored event")
+	}
+	snap, err := c.stores[4].Snapshot()
+	require.NoError(t, err)
+	require.Positive(t, snap.Metadata.Index, "the received snapshot must be persisted")
+	require.Contains(t, n4.Status().Config.Learners, uint64(4))
 }
