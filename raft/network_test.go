@@ -44,8 +44,9 @@ type network struct {
 	cut map[[2]uint64]bool
 	// dropTypes drops every message of the given types.
 	dropTypes map[MessageType]bool
-	// filter, when set, drops the messages it returns false for.
-	filter func(m Message) bool
+	// filter, when set, drops the messages it returns false for. It may
+	// also rewrite a message, to reproduce an exact interleaving.
+	filter func(m *Message) bool
 	// dropRate drops a fraction of messages, from a seeded source.
 	dropRate float64
 	rng      *rand.Rand
@@ -69,6 +70,9 @@ func withLease(c *Config) {
 	c.CheckQuorum = true
 	c.ReadOnlyOption = ReadOnlyLeaseBased
 }
+
+func withMaxInflight(n int) configOpt      { return func(c *Config) { c.MaxInflightMsgs = n } }
+func withMaxSizePerMsg(n uint64) configOpt { return func(c *Config) { c.MaxSizePerMsg = n } }
 
 func newTestConfig(id uint64, s Storage, opts ...configOpt) Config {
 	c := Config{
@@ -179,7 +183,7 @@ func (nw *network) heal() {
 	nw.dropRate = 0
 }
 
-func (nw *network) dropped(m Message) bool {
+func (nw *network) dropped(m *Message) bool {
 	if nw.cut[[2]uint64{m.From, m.To}] || nw.dropTypes[m.Type] {
 		return true
 	}
@@ -209,7 +213,7 @@ func (nw *network) process(tn *testNode) bool {
 		if m.From != tn.id {
 			nw.t.Fatalf("node %d sent a message from %d: %+v", tn.id, m.From, m)
 		}
-		if !nw.dropped(m) {
+		if !nw.dropped(&m) {
 			nw.queue = append(nw.queue, m)
 		}
 	}
@@ -407,4 +411,18 @@ func (tn *testNode) logTerms(from uint64) []uint64 {
 		out = append(out, t)
 	}
 	return out
+}
+
+// restart replaces node id with a new RawNode over the same storage, as
+// after a crash: volatile state is lost, the persisted log and hard state
+// remain.
+func (nw *network) restart(id uint64) {
+	tn := nw.nodes[id]
+	cfg := tn.cfg
+	cfg.Applied = tn.appliedIndex
+	rn, err := NewRawNode(&cfg)
+	if err != nil {
+		nw.t.Fatal(err)
+	}
+	tn.rn = rn
 }
