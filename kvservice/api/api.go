@@ -1,0 +1,487 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/raftkv/raftkv/kvservice/fsm"
+)
+
+// Config configures the API.
+type Config struct {
+	Backend Backend
+	// Faults enables the /fault routes; nil leaves them unregistered.
+	Faults FaultBackend
+	// Registry receives the request metrics and serves /metrics; nil
+	// makes a private one.
+	Registry *prometheus.Registry
+	// RequestTimeout bounds a proposal or a read (default 5s).
+	RequestTimeout time.Duration
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// ForwardClient is used to forward to the leader (default: a
+	// keep-alive client).
+	ForwardClient *http.Client
+}
+
+// API is the HTTP handler of one node.
+type API struct {
+	b       Backend
+	faults  FaultBackend
+	timeout time.Duration
+	log     *slog.Logger
+	fwd     *http.Client
+	reg     *prometheus.Registry
+	metrics *metrics
+	engine  *gin.Engine
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New builds the API.
+func New(cfg Config) *API {
+	a := &API{
+		b:       cfg.Backend,
+		faults:  cfg.Faults,
+		timeout: cfg.RequestTimeout,
+		log:     cfg.Logger,
+		fwd:     cfg.ForwardClient,
+		reg:     cfg.Registry,
+	}
+	if a.timeout <= 0 {
+		a.timeout = 5 * time.Second
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.fwd == nil {
+		a.fwd = NewForwardClient()
+	}
+	if a.reg == nil {
+		a.reg = prometheus.NewRegistry()
+	}
+	a.metrics = newMetrics(a.reg)
+	a.engine = a.routes()
+	return a
+}
+
+// NewForwardClient returns an http.Client that keeps connections to the
+// leader alive between requests.
+func NewForwardClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+// Handler returns the http.Handler serving the API.
+func (a *API) Handler() http.Handler { return a.engine }
+
+func (a *API) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(a.recovery(), a.observe())
+	r.NoRoute(func(c *gin.Context) {
+		a.fail(c, Errorf(CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		e := Errorf(CodeBadRequest, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)
+		e.Status = http.StatusMethodNotAllowed
+		a.fail(c, e)
+	})
+	r.POST("/command", a.command)
+	r.GET("/kv/*key", a.kvGet)
+	r.PUT("/kv/*key", a.kvPut)
+	r.DELETE("/kv/*key", a.kvDelete)
+	r.GET("/status", a.status)
+	r.GET("/cluster/members", a.members)
+	r.POST("/cluster/members", a.addMember)
+	r.DELETE("/cluster/members/:id", a.removeMember)
+	r.POST("/cluster/leader", a.transfer)
+	r.GET("/healthz", func(c *gin.Context) {
+		setOp(c, "healthz")
+		c.JSON(http.StatusOK, gin.H{"ok": true, "node": a.b.Name()})
+	})
+	r.GET("/readyz", a.readyz)
+	metricsHandler := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+	r.GET("/metrics", func(c *gin.Context) {
+		setOp(c, "metrics")
+		metricsHandler.ServeHTTP(c.Writer, c.Request)
+	})
+	if a.faults != nil {
+		a.faultRoutes(r)
+	}
+	return r
+}
+
+// readBody reads the whole body under the MaxBodyBytes cap.
+func readBody(c *gin.Context) ([]byte, *Error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	b, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(CodeBodyTooLarge, "body exceeds %d bytes", MaxBodyBytes)
+		}
+		return nil, Errorf(CodeBadRequest, "reading body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeJSON decodes exactly one JSON value from b into v.
+func decodeJSON(b []byte, v any) *Error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if err := d.Decode(v); err != nil {
+		return Errorf(CodeBadRequest, "malformed JSON: %v", err)
+	}
+	if d.More() {
+		return Errorf(CodeBadRequest, "malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+// parsed is a validated command.
+type parsed struct {
+	cmd  fsm.Command
+	mode ReadMode
+}
+
+// validate turns a CommandRequest into a command, or the documented error.
+func (a *API) validate(req *CommandRequest) (parsed, *Error) {
+	var p parsed
+	op, ok := fsm.ParseOp(req.Operation)
+	if !ok {
+		if req.Operation == "" {
+			return p, Errorf(CodeBadRequest, "missing operation")
+		}
+		return p, Errorf(CodeUnknownOperation, "unknown operation %q (want get, set, delete or cas)", req.Operation)
+	}
+	if req.Key == "" {
+		return p, Errorf(CodeBadRequest, "missing or empty key")
+	}
+	if len(req.Key) > MaxKeyBytes {
+		return p, Errorf(CodeKeyTooLarge, "key is %d bytes, the limit is %d", len(req.Key), MaxKeyBytes)
+	}
+	p.cmd = fsm.Command{Op: op, Key: req.Key, ClientID: req.ClientID, RequestID: req.RequestID}
+	switch op {
+	case fsm.OpSet, fsm.OpCAS:
+		if req.Value == nil {
+			return p, Errorf(CodeBadRequest, "%s needs a value", op)
+		}
+		if len(*req.Value) > MaxValueBytes {
+			return p, Errorf(CodeValueTooLarge, "value is %d bytes, the limit is %d", len(*req.Value), MaxValueBytes)
+		}
+		p.cmd.Value = *req.Value
+		if op == fsm.OpCAS {
+			if req.Expected == nil {
+				return p, Errorf(CodeBadRequest, "cas needs an expected value")
+			}
+			if len(*req.Expected) > MaxValueBytes {
+				return p, Errorf(CodeValueTooLarge, "expected value is %d bytes, the limit is %d", len(*req.Expected), MaxValueBytes)
+			}
+			p.cmd.Expected = *req.Expected
+		}
+	case fsm.OpGet:
+		p.mode = a.b.DefaultReadMode()
+		if req.ReadMode != "" {
+			m, err := ParseReadMode(req.ReadMode)
+			if err != nil {
+				return p, Errorf(CodeBadRequest, "%v", err)
+			}
+			p.mode = m
+		}
+	}
+	return p, nil
+}
+
+func (a *API) command(c *gin.Context) {
+	setOp(c, "command")
+	body, e := readBody(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	var req CommandRequest
+	if e := decodeJSON(body, &req); e != nil {
+		a.fail(c, e)
+		return
+	}
+	p, e := a.validate(&req)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	setOp(c, p.cmd.Op.String())
+	a.execute(c, p, body, false)
+}
+
+func (a *API) kvKey(c *gin.Context) (string, *Error) {
+	key := strings.TrimPrefix(c.Param("key"), "/")
+	if key == "" {
+		return "", Errorf(CodeBadRequest, "missing or empty key")
+	}
+	if len(key) > MaxKeyBytes {
+		return "", Errorf(CodeKeyTooLarge, "key is %d bytes, the limit is %d", len(key), MaxKeyBytes)
+	}
+	return key, nil
+}
+
+func (a *API) kvGet(c *gin.Context) {
+	setOp(c, "get")
+	key, e := a.kvKey(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	req := CommandRequest{Operation: "get", Key: key, ReadMode: c.Query("read_mode")}
+	p, e := a.validate(&req)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	a.execute(c, p, nil, true)
+}
+
+func (a *API) kvPut(c *gin.Context) {
+	setOp(c, "set")
+	key, e := a.kvKey(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	body, e := readBody(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	var req CommandRequest
+	if e := decodeJSON(body, &req); e != nil {
+		a.fail(c, e)
+		return
+	}
+	req.Operation, req.Key = "set", key
+	p, e := a.validate(&req)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	a.execute(c, p, body, false)
+}
+
+func (a *API) kvDelete(c *gin.Context) {
+	setOp(c, "delete")
+	key, e := a.kvKey(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	req := CommandRequest{Operation: "delete", Key: key}
+	p, e := a.validate(&req)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	a.execute(c, p, nil, false)
+}
+
+// execute runs a validated command here or on the leader. rest selects the
+// REST form's answer for a missing key (404).
+func (a *API) execute(c *gin.Context, p parsed, body []byte, rest bool) {
+	isRead := p.cmd.Op == fsm.OpGet
+	if !isRead || p.mode != ReadStale {
+		if !a.leaderOrForward(c, body, isRead) {
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), a.timeout)
+	defer cancel()
+	var (
+		res fsm.Result
+		err error
+	)
+	start := time.Now()
+	if isRead {
+		res, err = a.b.Read(ctx, p.cmd.Key, p.mode)
+		a.metrics.reads.WithLabelValues(string(p.mode), resultLabel(err)).Inc()
+	} else {
+		res, err = a.b.Propose(ctx, p.cmd)
+		a.metrics.proposals.WithLabelValues(p.cmd.Op.String(), resultLabel(err)).Inc()
+		a.metrics.proposeLatency.Observe(time.Since(start).Seconds())
+	}
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		e := a.toError(err)
+		if isRead {
+			e.Definite = true
+		}
+		a.fail(c, e)
+		return
+	}
+	if rest && isRead && !res.Found {
+		a.fail(c, Errorf(CodeKeyNotFound, "key %q not found", p.cmd.Key))
+		return
+	}
+	c.JSON(http.StatusOK, a.response(p, res))
+}
+
+func (a *API) response(p parsed, res fsm.Result) CommandResponse {
+	r := CommandResponse{OK: true, Operation: p.cmd.Op.String(), Key: p.cmd.Key, Node: a.b.Name(), Index: res.Index, Duplicate: res.Duplicate}
+	t, f := true, false
+	v := res.Value
+	switch p.cmd.Op {
+	case fsm.OpGet:
+		r.ReadMode = string(p.mode)
+		r.Found = &f
+		if res.Found {
+			r.Found, r.Value = &t, &v
+		}
+	case fsm.OpSet:
+		r.Value = &v
+	case fsm.OpDelete:
+		r.Found = &f
+		if res.Found {
+			r.Found = &t
+		}
+	case fsm.OpCAS:
+		r.Succeeded, r.Found = &f, &f
+		if res.Succeeded {
+			r.Succeeded = &t
+		}
+		if res.Found {
+			r.Found, r.Value = &t, &v
+		}
+	}
+	return r
+}
+
+// toError maps a Backend error to an *Error.
+func (a *API) toError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		cp := *e
+		return &cp
+	case errors.Is(err, context.DeadlineExceeded):
+		return Errorf(CodeTimeout, "no result within %v", a.timeout)
+	case errors.Is(err, context.Canceled):
+		return Errorf(CodeTimeout, "request canceled: %v", err)
+	case errors.Is(err, fsm.ErrStaleRequest):
+		return Errorf(CodeStaleRequest, "%v", err)
+	}
+	return Errorf(CodeInternal, "%v", err)
+}
+
+// fail writes an error answer, with the known leader as a hint.
+func (a *API) fail(c *gin.Context, e *Error) {
+	c.Set(codeKey, e.Code)
+	body := ErrorBody{Error: e}
+	if l := a.b.Leader(); !l.Self {
+		body.Leader = l.Name
+	} else {
+		body.Leader = a.b.Name()
+	}
+	c.AbortWithStatusJSON(e.Status, body)
+}
+
+func (a *API) status(c *gin.Context) {
+	setOp(c, "status")
+	c.JSON(http.StatusOK, a.b.Status())
+}
+
+func (a *API) members(c *gin.Context) {
+	setOp(c, "members")
+	c.JSON(http.StatusOK, a.b.Members())
+}
+
+func (a *API) addMember(c *gin.Context) {
+	setOp(c, "member_add")
+	body, e := readBody(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	var req AddMemberRequest
+	if e := decodeJSON(body, &req); e != nil {
+		a.fail(c, e)
+		return
+	}
+	if req.ID == "" || req.RaftAddr == "" || req.APIAddr == "" {
+		a.fail(c, Errorf(CodeBadRequest, "id, raft_addr and api_addr are required"))
+		return
+	}
+	if !a.leaderOrForward(c, body, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*a.timeout)
+	defer cancel()
+	resp, err := a.b.AddMember(ctx, req)
+	if err != nil {
+		a.fail(c, a.toError(err))
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (a *API) removeMember(c *gin.Context) {
+	setOp(c, "member_remove")
+	if !a.leaderOrForward(c, nil, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*a.timeout)
+	defer cancel()
+	if err := a.b.RemoveMember(ctx, c.Param("id")); err != nil {
+		a.fail(c, a.toError(err))
+		return
+	}
+	c.JSON(http.StatusOK, a.b.Members())
+}
+
+func (a *API) transfer(c *gin.Context) {
+	setOp(c, "leader_transfer")
+	body, e := readBody(c)
+	if e != nil {
+		a.fail(c, e)
+		return
+	}
+	var req TransferRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if e := decodeJSON(body, &req); e != nil {
+			a.fail(c, e)
+			return
+		}
+	}
+	if !a.leaderOrForward(c, body, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*a.timeout)
+	defer cancel()
+	to, err := a.b.TransferLeader(ctx, req.ID)
+	if err != nil {
+		a.fail(c, a.toError(err))
+		return
+	}
+	c.JSON(http.StatusOK, TransferResponse{Leader: to})
+}
+
+func (a *API) readyz(c *gin.Context) {
+	setOp(c, "readyz")
+	if ok, reason := a.b.Ready(); !ok {
+		a.fail(c, Errorf(CodeNotReady, "%s", reason))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true, "node": a.b.Name()})
+}

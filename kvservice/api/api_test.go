@@ -1,0 +1,454 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/kvservice/fsm"
+)
+
+// fakeBackend is a single-node backend over a real FSM.
+type fakeBackend struct {
+	name     string
+	f        *fsm.FSM
+	mu       sync.Mutex
+	idx      uint64
+	leader   LeaderInfo
+	proposed atomic.Int64
+	reads    atomic.Int64
+	err      error // returned by Propose and Read when set
+	panicky  bool
+}
+
+func newFake(name string) *fakeBackend {
+	return &fakeBackend{name: name, f: fsm.New(), leader: LeaderInfo{Name: name, Self: true}}
+}
+
+func (b *fakeBackend) Name() string { return b.name }
+func (b *fakeBackend) Leader() LeaderInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.leader
+}
+func (b *fakeBackend) Propose(ctx context.Context, c fsm.Command) (fsm.Result, error) {
+	b.proposed.Add(1)
+	if b.panicky {
+		panic("boom")
+	}
+	if b.err != nil {
+		return fsm.Result{}, b.err
+	}
+	b.mu.Lock()
+	b.idx++
+	i := b.idx
+	b.mu.Unlock()
+	return b.f.ApplyCommand(i, c), nil
+}
+func (b *fakeBackend) Read(ctx context.Context, key string, mode ReadMode) (fsm.Result, error) {
+	b.reads.Add(1)
+	if b.err != nil {
+		return fsm.Result{}, b.err
+	}
+	v, ok, idx := b.f.Get(key)
+	return fsm.Result{Op: fsm.OpGet, Key: key, Value: v, Found: ok, Index: idx}, nil
+}
+func (b *fakeBackend) DefaultReadMode() ReadMode { return ReadLinearizable }
+func (b *fakeBackend) Status() Status            { return Status{ID: b.name, Role: "leader"} }
+func (b *fakeBackend) Members() MembersResponse {
+	return MembersResponse{Members: []Member{{ID: b.name, Voter: true}}}
+}
+func (b *fakeBackend) AddMember(ctx context.Context, req AddMemberRequest) (MembersResponse, error) {
+	return MembersResponse{Members: []Member{{ID: b.name, Voter: true}, {ID: req.ID, APIAddr: req.APIAddr}}}, nil
+}
+func (b *fakeBackend) RemoveMember(ctx context.Context, name string) error { return nil }
+func (b *fakeBackend) TransferLeader(ctx context.Context, name string) (string, error) {
+	return name, nil
+}
+func (b *fakeBackend) Ready() (bool, string) { return true, "" }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newServer(t *testing.T, b Backend, faults FaultBackend) *httptest.Server {
+	t.Helper()
+	a := New(Config{Backend: b, Faults: faults, Logger: quietLogger(), RequestTimeout: time.Second})
+	s := httptest.NewServer(a.Handler())
+	t.Cleanup(s.Close)
+	return s
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func (a answer) errField(name string) any {
+	e, _ := a.body["error"].(map[string]any)
+	return e[name]
+}
+
+func do(t *testing.T, method, url string, body any) answer {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func TestBadInput(t *testing.T) {
+	b := newFake("node0")
+	s := newServer(t, b, nil)
+	big := strings.Repeat("v", MaxValueBytes+1)
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               string
+	}{
+		{"malformed json", "POST", "/command", `{"operation":`, 400, CodeBadRequest},
+		{"not an object", "POST", "/command", `[1,2]`, 400, CodeBadRequest},
+		{"trailing garbage", "POST", "/command", `{"operation":"get","key":"k"} x`, 400, CodeBadRequest},
+		{"empty body", "POST", "/command", ``, 400, CodeBadRequest},
+		{"missing operation", "POST", "/command", `{"key":"k"}`, 400, CodeBadRequest},
+		{"unknown operation", "POST", "/command", `{"operation":"increment","key":"k"}`, 400, CodeUnknownOperation},
+		{"missing key", "POST", "/command", `{"operation":"set","value":"v"}`, 400, CodeBadRequest},
+		{"empty key", "POST", "/command", `{"operation":"get","key":""}`, 400, CodeBadRequest},
+		{"wrong key type", "POST", "/command", `{"operation":"get","key":5}`, 400, CodeBadRequest},
+		{"key too large", "POST", "/command", map[string]any{"operation": "set", "key": strings.Repeat("k", MaxKeyBytes+1), "value": "v"}, 400, CodeKeyTooLarge},
+		{"value too large", "POST", "/command", map[string]any{"operation": "set", "key": "k", "value": big}, 413, CodeValueTooLarge},
+		{"expected too large", "POST", "/command", map[string]any{"operation": "cas", "key": "k", "value": "v", "expected": big}, 413, CodeValueTooLarge},
+		{"body too large", "POST", "/command", map[string]any{"operation": "set", "key": "k", "value": strings.Repeat("v", MaxBodyBytes)}, 413, CodeBodyTooLarge},
+		{"set without value", "POST", "/command", `{"operation":"set","key":"k"}`, 400, CodeBadRequest},
+		{"cas without expected", "POST", "/command", `{"operation":"cas","key":"k","value":"v"}`, 400, CodeBadRequest},
+		{"bad read mode", "POST", "/command", `{"operation":"get","key":"k","read_mode":"eventual"}`, 400, CodeBadRequest},
+		{"rest get missing key", "GET", "/kv/", nil, 400, CodeBadRequest},
+		{"rest put empty key", "PUT", "/kv/", `{"value":"v"}`, 400, CodeBadRequest},
+		{"rest put malformed", "PUT", "/kv/k", `{"value":`, 400, CodeBadRequest},
+		{"rest put no value", "PUT", "/kv/k", `{}`, 400, CodeBadRequest},
+		{"rest put value too large", "PUT", "/kv/k", map[string]any{"value": big}, 413, CodeValueTooLarge},
+		{"rest key too large", "DELETE", "/kv/" + strings.Repeat("k", MaxKeyBytes+1), nil, 400, CodeKeyTooLarge},
+		{"rest bad read mode", "GET", "/kv/k?read_mode=x", nil, 400, CodeBadRequest},
+		{"rest get missing", "GET", "/kv/nothing", nil, 404, CodeKeyNotFound},
+		{"no route", "GET", "/nope", nil, 404, CodeNotFound},
+		{"fault routes disabled", "PUT", "/fault/network", `{"rules":[]}`, 404, CodeNotFound},
+		{"fault state disabled", "GET", "/fault", nil, 404, CodeNotFound},
+		{"member add incomplete", "POST", "/cluster/members", `{"id":"node3"}`, 400, CodeBadRequest},
+		{"transfer malformed", "POST", "/cluster/leader", `{"id":`, 400, CodeBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := do(t, tc.method, s.URL+tc.path, tc.body)
+			if a.status != tc.status || a.errField("code") != tc.code || a.errField("definite") != true {
+				t.Fatalf("got %d %s, want %d code %s definite", a.status, a.raw[:min(len(a.raw), 300)], tc.status, tc.code)
+			}
+			if msg, _ := a.errField("message").(string); msg == "" {
+				t.Fatal("empty error message")
+			}
+		})
+	}
+	if n := b.proposed.Load(); n != 0 {
+		t.Fatalf("bad input reached Propose %d times", n)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	b := newFake("node0")
+	s := newServer(t, b, nil)
+	cmd := func(body string) answer { return do(t, "POST", s.URL+"/command", body) }
+	expect := func(a answer, want string) {
+		t.Helper()
+		var got, exp map[string]any
+		_ = json.Unmarshal([]byte(a.raw), &got)
+		if err := json.Unmarshal([]byte(want), &exp); err != nil {
+			t.Fatal(err)
+		}
+		delete(got, "index")
+		if a.status != 200 || !jsonEqual(got, exp) {
+			t.Fatalf("got %d %s, want %s", a.status, a.raw, want)
+		}
+	}
+	expect(cmd(`{"operation":"get","key":"k"}`), `{"ok":true,"operation":"get","key":"k","found":false,"node":"node0","read_mode":"linearizable"}`)
+	expect(cmd(`{"operation":"set","key":"k","value":"v1"}`), `{"ok":true,"operation":"set","key":"k","value":"v1","node":"node0"}`)
+	expect(cmd(`{"operation":"get","key":"k","read_mode":"stale"}`), `{"ok":true,"operation":"get","key":"k","value":"v1","found":true,"node":"node0","read_mode":"stale"}`)
+	expect(cmd(`{"operation":"cas","key":"k","expected":"x","value":"v2"}`), `{"ok":true,"operation":"cas","key":"k","value":"v1","found":true,"succeeded":false,"node":"node0"}`)
+	expect(cmd(`{"operation":"cas","key":"k","expected":"v1","value":"v2"}`), `{"ok":true,"operation":"cas","key":"k","value":"v2","found":true,"succeeded":true,"node":"node0"}`)
+	expect(cmd(`{"operation":"cas","key":"missing","expected":"","value":"v2"}`), `{"ok":true,"operation":"cas","key":"missing","found":false,"succeeded":false,"node":"node0"}`)
+	expect(cmd(`{"operation":"delete","key":"k"}`), `{"ok":true,"operation":"delete","key":"k","found":true,"node":"node0"}`)
+	expect(cmd(`{"operation":"delete","key":"k"}`), `{"ok":true,"operation":"delete","key":"k","found":false,"node":"node0"}`)
+	// Exactly-once through the API.
+	expect(cmd(`{"operation":"set","key":"s","value":"1","client_id":"c","request_id":7}`), `{"ok":true,"operation":"set","key":"s","value":"1","node":"node0"}`)
+	expect(cmd(`{"operation":"set","key":"s","value":"1","client_id":"c","request_id":7}`), `{"ok":true,"operation":"set","key":"s","value":"1","node":"node0","duplicate":true}`)
+	a := cmd(`{"operation":"set","key":"s","value":"0","client_id":"c","request_id":6}`)
+	if a.status != 409 || a.errField("code") != CodeStaleRequest || a.errField("definite") != true {
+		t.Fatalf("stale request: %d %s", a.status, a.raw)
+	}
+	// REST forms; keys may contain slashes and escapes.
+	expect(do(t, "PUT", s.URL+"/kv/a/b%20c", `{"value":"x"}`), `{"ok":true,"operation":"set","key":"a/b c","value":"x","node":"node0"}`)
+	expect(do(t, "GET", s.URL+"/kv/a/b%20c?read_mode=lease", nil), `{"ok":true,"operation":"get","key":"a/b c","value":"x","found":true,"node":"node0","read_mode":"lease"}`)
+	expect(do(t, "DELETE", s.URL+"/kv/a/b%20c", nil), `{"ok":true,"operation":"delete","key":"a/b c","found":true,"node":"node0"}`)
+	if a := do(t, "GET", s.URL+"/kv/a/b%20c", nil); a.status != 404 || a.errField("code") != CodeKeyNotFound {
+		t.Fatalf("deleted key: %d %s", a.status, a.raw)
+	}
+	// Values at the limit pass.
+	max := strings.Repeat("v", MaxValueBytes)
+	if a := do(t, "POST", s.URL+"/command", map[string]any{"operation": "set", "key": strings.Repeat("k", MaxKeyBytes), "value": max}); a.status != 200 {
+		t.Fatalf("max-size set: %d %s", a.status, a.raw[:200])
+	}
+	for _, p := range []string{"/status", "/cluster/members", "/healthz", "/readyz"} {
+		if a := do(t, "GET", s.URL+p, nil); a.status != 200 {
+			t.Fatalf("%s: %d %s", p, a.status, a.raw)
+		}
+	}
+	m := do(t, "GET", s.URL+"/metrics", nil)
+	if m.status != 200 || !strings.Contains(m.raw, `raftkv_http_requests_total{code="ok",op="set"}`) ||
+		!strings.Contains(m.raw, `raftkv_http_requests_total{code="stale_request",op="set"}`) {
+		t.Fatalf("metrics: %s", m.raw)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func TestBackendErrors(t *testing.T) {
+	b := newFake("node0")
+	s := newServer(t, b, nil)
+	cases := []struct {
+		err            error
+		op             string
+		status         int
+		code           string
+		definite       bool
+		readIsDefinite bool
+	}{
+		{context.DeadlineExceeded, "set", 504, CodeTimeout, false, true},
+		{Errorf(CodeProposalDropped, "leadership lost"), "cas", 503, CodeProposalDropped, false, true},
+		{Errorf(CodeNotLeader, "lost leadership"), "delete", 503, CodeNotLeader, true, true},
+		{Errorf(CodeShuttingDown, "stopping"), "set", 503, CodeShuttingDown, true, true},
+		{errors.New("disk on fire"), "set", 500, CodeInternal, false, true},
+	}
+	for _, tc := range cases {
+		b.err = tc.err
+		a := do(t, "POST", s.URL+"/command", `{"operation":"`+tc.op+`","key":"k","value":"v","expected":"e"}`)
+		if a.status != tc.status || a.errField("code") != tc.code || a.errField("definite") != tc.definite {
+			t.Fatalf("%v: got %d %s", tc.err, a.status, a.raw)
+		}
+		a = do(t, "GET", s.URL+"/kv/k", nil)
+		if a.status != tc.status || a.errField("definite") != tc.readIsDefinite {
+			t.Fatalf("read %v: got %d %s", tc.err, a.status, a.raw)
+		}
+	}
+	b.err = nil
+	b.panicky = true
+	a := do(t, "PUT", s.URL+"/kv/k", `{"value":"v"}`)
+	if a.status != 500 || a.errField("code") != CodeInternal {
+		t.Fatalf("panic: %d %s", a.status, a.raw)
+	}
+}
+
+func TestForwarding(t *testing.T) {
+	leader := newFake("node1")
+	ls := newServer(t, leader, nil)
+	follower := newFake("node0")
+	follower.leader = LeaderInfo{Name: "node1", APIAddr: strings.TrimPrefix(ls.URL, "http://")}
+	fs := newServer(t, follower, nil)
+
+	a := do(t, "POST", fs.URL+"/command", `{"operation":"set","key":"k","value":"v"}`)
+	if a.status != 200 || a.body["node"] != "node1" {
+		t.Fatalf("forwarded write: %d %s", a.status, a.raw)
+	}
+	a = do(t, "GET", fs.URL+"/kv/k", nil)
+	if a.status != 200 || a.body["value"] != "v" || a.body["node"] != "node1" {
+		t.Fatalf("forwarded read: %d %s", a.status, a.raw)
+	}
+	// Errors of the leader come back verbatim.
+	if a = do(t, "GET", fs.URL+"/kv/missing", nil); a.status != 404 || a.errField("code") != CodeKeyNotFound {
+		t.Fatalf("forwarded 404: %d %s", a.status, a.raw)
+	}
+	// Stale reads are local.
+	if a = do(t, "GET", fs.URL+"/kv/k?read_mode=stale", nil); a.status != 404 || follower.reads.Load() != 1 {
+		t.Fatalf("stale read: %d %s", a.status, a.raw)
+	}
+	if follower.proposed.Load() != 0 || leader.proposed.Load() != 1 {
+		t.Fatalf("proposals: follower %d leader %d", follower.proposed.Load(), leader.proposed.Load())
+	}
+	// Membership and transfer are forwarded too.
+	if a = do(t, "POST", fs.URL+"/cluster/leader", `{"id":"node0"}`); a.status != 200 || a.body["leader"] != "node0" {
+		t.Fatalf("forwarded transfer: %d %s", a.status, a.raw)
+	}
+
+	// Loop prevention: a forwarded request to a non-leader is refused.
+	req, _ := http.NewRequest("PUT", fs.URL+"/kv/k", strings.NewReader(`{"value":"x"}`))
+	req.Header.Set(ForwardedHeader, "node2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(raw), CodeNotLeader) || !strings.Contains(string(raw), `"leader":"node1"`) {
+		t.Fatalf("loop prevention: %d %s", resp.StatusCode, raw)
+	}
+
+	// No leader known.
+	follower.mu.Lock()
+	follower.leader = LeaderInfo{}
+	follower.mu.Unlock()
+	if a = do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`); a.status != 503 || a.errField("code") != CodeNoLeader || a.errField("definite") != true {
+		t.Fatalf("no leader: %d %s", a.status, a.raw)
+	}
+}
+
+func TestForwardFailures(t *testing.T) {
+	// A leader address nobody listens on: the request is never written,
+	// so the failure is definite.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	follower := newFake("node0")
+	follower.leader = LeaderInfo{Name: "node1", APIAddr: dead}
+	fs := newServer(t, follower, nil)
+	a := do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`)
+	if a.status != 502 || a.errField("code") != CodeForwardFailed || a.errField("definite") != true {
+		t.Fatalf("dead leader: %d %s", a.status, a.raw)
+	}
+
+	// A leader that reads the request and hangs up: it may have been
+	// proposed, so the failure is not definite (but a read's is).
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				c.Close()
+			}()
+		}
+	}()
+	follower.mu.Lock()
+	follower.leader = LeaderInfo{Name: "node1", APIAddr: hang.Addr().String()}
+	follower.mu.Unlock()
+	a = do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`)
+	if a.status != 502 || a.errField("code") != CodeForwardFailed || a.errField("definite") != false {
+		t.Fatalf("hang-up leader, write: %d %s", a.status, a.raw)
+	}
+	a = do(t, "GET", fs.URL+"/kv/k", nil)
+	if a.status != 502 || a.errField("definite") != true {
+		t.Fatalf("hang-up leader, read: %d %s", a.status, a.raw)
+	}
+}
+
+type fakeFaults struct {
+	mu    sync.Mutex
+	state FaultState
+}
+
+func (f *fakeFaults) SetNetworkFaults(r []NetworkRule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range r {
+		if x.Peer == "unknown" {
+			return errors.New("unknown peer")
+		}
+	}
+	f.state.Network = r
+	return nil
+}
+func (f *fakeFaults) ClearNetworkFaults() { f.mu.Lock(); f.state.Network = nil; f.mu.Unlock() }
+func (f *fakeFaults) SetClock(c ClockFault) error {
+	f.mu.Lock()
+	f.state.Clock = &c
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeFaults) ClearClock() { f.mu.Lock(); f.state.Clock = nil; f.mu.Unlock() }
+func (f *fakeFaults) ArmFailpoint(fp Failpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state.Failpoint = &fp
+	return nil
+}
+func (f *fakeFaults) DisarmFailpoint() { f.mu.Lock(); f.state.Failpoint = nil; f.mu.Unlock() }
+func (f *fakeFaults) Faults() FaultState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state
+}
+
+func TestFaultRoutes(t *testing.T) {
+	ff := &fakeFaults{}
+	s := newServer(t, newFake("node0"), ff)
+	if a := do(t, "PUT", s.URL+"/fault/network", `{"rules":[{"peer":"node1","direction":"both","drop":true}]}`); a.status != 200 {
+		t.Fatalf("network: %d %s", a.status, a.raw)
+	}
+	for _, bad := range []string{`{"rules":[{"peer":"node1","direction":"sideways"}]}`, `{"rules":[{"direction":"in"}]}`,
+		`{"rules":[{"peer":"node1","loss":2}]}`, `{"rules":[{"peer":"unknown"}]}`, `{`} {
+		if a := do(t, "PUT", s.URL+"/fault/network", bad); a.status != 400 {
+			t.Fatalf("%s: %d %s", bad, a.status, a.raw)
+		}
+	}
+	if a := do(t, "PUT", s.URL+"/fault/clock", `{"offset_ms":100,"rate":1.5}`); a.status != 200 {
+		t.Fatalf("clock: %d %s", a.status, a.raw)
+	}
+	if a := do(t, "PUT", s.URL+"/fault/clock", `{"rate":0}`); a.status != 400 {
+		t.Fatalf("clock rate 0: %d %s", a.status, a.raw)
+	}
+	if a := do(t, "PUT", s.URL+"/fault/failpoint", `{"name":"crash-after-apply","after":3}`); a.status != 200 {
+		t.Fatalf("failpoint: %d %s", a.status, a.raw)
+	}
+	a := do(t, "GET", s.URL+"/fault", nil)
+	if a.status != 200 || !strings.Contains(a.raw, `"peer":"node1"`) || !strings.Contains(a.raw, `"offset_ms":100`) || !strings.Contains(a.raw, `crash-after-apply`) {
+		t.Fatalf("state: %s", a.raw)
+	}
+	for _, p := range []string{"/fault/network", "/fault/clock", "/fault/failpoint"} {
+		do(t, "DELETE", s.URL+p, nil)
+	}
+	if a := do(t, "GET", s.URL+"/fault", nil); a.raw != `{"network":null}` {
+		t.Fatalf("after clear: %s", a.raw)
+	}
+}

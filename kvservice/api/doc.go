@@ -1,0 +1,29 @@
+// Package api is raftkv's HTTP API (docs/api.md), built with Gin.
+//
+// The package knows nothing about raft: it talks to a Backend (the node
+// server in package kvservice, or a fake in tests) and owns everything that
+// is HTTP — routing, input validation, error encoding, forwarding to the
+// leader, request metrics and logging.
+//
+// Contract:
+//
+//   - Input is validated before anything reaches the Backend: the body is
+//     capped with http.MaxBytesReader (MaxBodyBytes), malformed JSON,
+//     unknown operations, missing or empty keys, keys over MaxKeyBytes and
+//     values over MaxValueBytes are answered with the documented JSON errors
+//     and are never proposed.
+//   - Writes, linearizable and lease reads, membership changes and
+//     leadership transfers are served by the leader. A follower forwards
+//     them to the leader's API address over a keep-alive http.Client and
+//     relays the answer verbatim. A forwarded request carries the
+//     ForwardedHeader; a node that receives one and is not the leader
+//     answers not_leader instead of forwarding again, so requests never
+//     loop. A forward that fails before the request was written is definite
+//     (nothing was proposed); one that fails after is not.
+//   - Every error is an *Error: a code, an HTTP status, a message and
+//     whether the operation certainly had no effect (Definite). Errors
+//     from the Backend that are not *Error are mapped (context deadline ->
+//     timeout, anything else -> internal, not definite). Failed reads are
+//     always definite: a read has no effect.
+//   - Fault-injection routes exist only when Config.Faults is set.
+package api
