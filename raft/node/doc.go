@@ -51,10 +51,34 @@
 // with a context unique to the round. A read returns once the local
 // applied index reaches the round's read index.
 //
+// ReadIndex, TransferLeadership and a read-index round are not failed when
+// leadership moves: a round that got no answer is retried with a fresh
+// context when the known leader changes or after ElectionTick ticks.
+//
 // Snapshots: every SnapshotEvery applied entries the driver takes
 // StateMachine.Snapshot, stores it with Store.CreateSnapshot, then
 // compacts the log keeping SnapshotCatchUpEntries entries for slow
 // followers (Failpoint("during-snapshot") fires between the two). On
 // Start the state machine (assumed empty) is restored from the store's
-// snapshot and the committed entries after it are applied again.
+// snapshot and the committed entries after it are applied again. When the
+// transport takes a MsgSnap the driver reports SnapshotFinish at once; if
+// the snapshot is lost the leader's probe finds out and sends another.
+//
+// # Callbacks
+//
+// StateMachine, OnConfChange and Failpoint run on the driver goroutine:
+// they must not call Node methods that wait for it (Propose, ReadIndex,
+// ProposeConfChange, TransferLeadership, Stop); Status is fine.
+// OnConfChange also sees the bootstrap's AddVoter changes (with an empty
+// Context). Subscribe callbacks run on their own goroutines and may call
+// anything; a subscriber that falls behind loses events, the driver never
+// waits for it.
+//
+// # Stopping
+//
+// Stop ends the goroutine; requests already proposed fail with
+// ErrOutcomeUnknown (wrapping ErrStopped), requests never proposed with
+// ErrStopped alone. A failed Save, a failed Restore or an undecodable conf
+// change entry stops the node the same way; Err then says why and Done is
+// closed, and the process should exit or restart the node from its store.
 package node

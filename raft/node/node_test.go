@@ -766,3 +766,40 @@ func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	require.Positive(t, snap.Metadata.Index, "the received snapshot must be persisted")
 	require.Contains(t, n4.Status().Config.Learners, uint64(4))
 }
+
+// TestClockJumpReachesRaft: a forward jump of the leader's clock fires a
+// burst of ticks (2*ElectionTick) with no message handled in between, so
+// check-quorum runs twice back to back, finds no follower active the second
+// time, and the leader steps down: clock faults reach elections.
+func TestClockJumpReachesRaft(t *testing.T) {
+	clocks := map[uint64]*FaultClock{}
+	c := newCluster(t, 3, func(id uint64, cfg *Config) {
+		clocks[id] = NewFaultClock(RealClock())
+		cfg.Clock = clocks[id]
+	})
+	lead := c.leader()
+	c.propose("x")
+	term := c.nodes[lead].Status().Term
+	var mu sync.Mutex
+	var roles []raft.StateType
+	cancel := c.nodes[lead].Subscribe(func(ev Event) {
+		if ev.Type == EventRoleChanged {
+			mu.Lock()
+			roles = append(roles, ev.Role)
+			mu.Unlock()
+		}
+	})
+	defer cancel()
+
+	clocks[lead].SetOffset(time.Hour)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(roles, raft.StateFollower)
+	}, waitFor, pollEvery, "the leader did not step down after its clock jumped")
+	require.Equal(t, time.Hour, clocks[lead].State().Offset)
+	c.leader()
+	require.Greater(t, c.nodes[c.leader()].Status().Term, term)
+	c.propose("y")
+	c.converged([]string{"x", "y"})
+}
