@@ -1,0 +1,501 @@
+package boltstore
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+var (
+	// ErrCorrupt is wrapped by every error that reports a store whose file
+	// cannot be trusted: not a bbolt file, truncated, a missing or unknown
+	// format version, a CRC mismatch, a gap in the log, or metadata that
+	// contradicts the log. The message names what is wrong and the path.
+	ErrCorrupt = errors.New("boltstore: corrupt store")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("boltstore: store closed")
+)
+
+// FormatVersion is the on-disk format this package writes and reads. Open
+// refuses a file with any other version rather than guess.
+const FormatVersion uint32 = 1
+
+// DefaultLockTimeout is how long Open waits for another process to release
+// the file lock when Options.LockTimeout is zero.
+const DefaultLockTimeout = time.Second
+
+var (
+	bucketEntries = []byte("entries")
+	bucketMeta    = []byte("meta")
+
+	keyVersion   = []byte("version")
+	keyHardState = []byte("hardstate")
+	keyMarker    = []byte("marker")
+	keySnapMeta  = []byte("snapmeta")
+	keySnapData  = []byte("snapdata")
+)
+
+// Options tunes a Store. The zero value is the safe default.
+type Options struct {
+	// NoSync makes every write skip fsync whatever Save's sync argument
+	// says. A crash of the process loses nothing, but a crash of the
+	// machine may lose or corrupt the file (bbolt may write its meta page
+	// before the data it points to). For tests and CPU benchmarks only.
+	NoSync bool
+	// LockTimeout bounds how long Open waits for the file lock held by
+	// another process; zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// InitialMmapSize is passed to bbolt: a large enough map avoids the
+	// remaps (which block readers) while the file grows.
+	InitialMmapSize int
+}
+
+// state is the in-memory copy of everything but the entries' data. It is
+// replaced as a whole after a write transaction commits, so readers see
+// either the old or the new store, never half a Save.
+type state struct {
+	hs   raft.HardState
+	snap snapMeta // snap.Index == 0: no snapshot
+	// mark is the entry just before FirstIndex. Invariant:
+	// mark.index <= snap.Index <= last.
+	mark  marker
+	last  uint64
+	terms termRuns // the terms of [mark.index+1, last]
+}
+
+func (st *state) termAt(i uint64) uint64 {
+	if i == st.mark.index {
+		return st.mark.term
+	}
+	return st.terms.term(i)
+}
+
+// Store is a raft.LogStore kept in a bbolt file. It is safe for concurrent
+// use: writers (Save, CreateSnapshot, Compact) are serialized and hold the
+// store's write lock until their transaction has committed (and fsynced),
+// so readers wait for at most one commit and always see a committed state.
+// FirstIndex, LastIndex, Term and InitialState are answered from memory;
+// Entries and Snapshot read one bbolt read transaction.
+type Store struct {
+	path   string
+	noSync bool
+
+	mu sync.RWMutex
+	db *bolt.DB // nil once closed
+	st state
+	// failed is set when a commit failed: after a failed fsync the file's
+	// contents are unknown (the kernel may have dropped the dirty pages),
+	// so every later write fails too instead of building on them.
+	failed error
+}
+
+var _ raft.LogStore = (*Store)(nil)
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// InitialState returns the saved hard state and the ConfState of the
+// current snapshot.
+func (s *Store) InitialState() (raft.HardState, raft.ConfState, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return raft.HardState{}, raft.ConfState{}, ErrClosed
+	}
+	return s.st.hs, cloneConfState(s.st.snap.ConfState), nil
+}
+
+// FirstIndex returns the index of the first entry that Entries can return.
+func (s *Store) FirstIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return 0, ErrClosed
+	}
+	return s.st.mark.index + 1, nil
+}
+
+// LastIndex returns the index of the last entry (the snapshot's index if
+// the log is empty after it).
+func (s *Store) LastIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return 0, ErrClosed
+	}
+	return s.st.last, nil
+}
+
+// Term returns the term of entry i, for i in [FirstIndex()-1, LastIndex()].
+func (s *Store) Term(i uint64) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.db == nil:
+		return 0, ErrClosed
+	case i < s.st.mark.index:
+		return 0, raft.ErrCompacted
+	case i > s.st.last:
+		return 0, raft.ErrUnavailable
+	}
+	return s.st.termAt(i), nil
+}
+
+// Entries returns the entries in [lo, hi), as many as fit in maxSize bytes
+// (by Entry.Size) but at least one. Every entry's CRC is checked as it is
+// read; a mismatch is returned as an error wrapping ErrCorrupt.
+func (s *Store) Entries(lo, hi, maxSize uint64) ([]raft.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.db == nil:
+		return nil, ErrClosed
+	case lo <= s.st.mark.index:
+		return nil, raft.ErrCompacted
+	case hi > s.st.last+1:
+		return nil, fmt.Errorf("boltstore: entries [%d, %d) beyond last index %d: %w", lo, hi, s.st.last, raft.ErrUnavailable)
+	case lo >= hi:
+		return nil, nil
+	}
+	out := make([]raft.Entry, 0, min(hi-lo, 256))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEntries).Cursor()
+		var size uint64
+		i := lo
+		for k, v := c.Seek(key(lo)); i < hi; k, v = c.Next() {
+			if idx, ok := keyIndex(k); !ok || idx != i {
+				return fmt.Errorf("%w: %s: entry %d missing from the entries bucket", ErrCorrupt, s.path, i)
+			}
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("%w: %s: entry %d: %w", ErrCorrupt, s.path, i, err)
+			}
+			if e.Index != i {
+				return fmt.Errorf("%w: %s: entry under key %d claims index %d", ErrCorrupt, s.path, i, e.Index)
+			}
+			size += e.Size()
+			if len(out) > 0 && size > maxSize {
+				break
+			}
+			out = append(out, e)
+			i++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Snapshot returns the current snapshot (empty if there is none), its data
+// checked against the CRC recorded with its metadata.
+func (s *Store) Snapshot() (raft.Snapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return raft.Snapshot{}, ErrClosed
+	}
+	sm := s.st.snap
+	if sm.Index == 0 {
+		return raft.Snapshot{}, nil
+	}
+	snap := raft.Snapshot{Metadata: sm.SnapshotMetadata}
+	snap.Metadata.ConfState = cloneConfState(sm.ConfState)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keySnapData)
+		if err := checkSnapData(v, sm); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
+		}
+		if len(v) > 0 {
+			snap.Data = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	return snap, nil
+}
+
+func checkSnapData(v []byte, sm snapMeta) error {
+	if v == nil {
+		return fmt.Errorf("snapshot %d: data missing", sm.Index)
+	}
+	if uint64(len(v)) != sm.dataLen {
+		return fmt.Errorf("snapshot %d: data is %d bytes, metadata says %d", sm.Index, len(v), sm.dataLen)
+	}
+	if got := crc32.Checksum(v, castagnoli); got != sm.dataCRC {
+		return fmt.Errorf("snapshot %d: data crc32c %08x, metadata says %08x", sm.Index, got, sm.dataCRC)
+	}
+	return nil
+}
+
+// Save writes snap (if not empty), then ents, then hs (if not empty) in ONE
+// bbolt write transaction, so a crash leaves either all of it or none. With
+// sync it returns only after that transaction has committed, and bbolt's
+// commit fdatasyncs the data pages and then the meta page before it
+// returns; so when Save returns nil the write is durable. (bbolt's db.Batch
+// is deliberately not used: its coalescing delay would sit on the commit
+// latency path, and the driver already batches a whole Ready per Save.)
+//
+// A snapshot at or below the current one fails with raft.ErrSnapOutOfDate; a
+// newer one replaces the whole log (the log then starts after it). Entries
+// at or below FirstIndex()-1 are ignored (already in the snapshot); an
+// entry at an index the store holds replaces it and every later entry.
+// Entries must be contiguous, start at most at LastIndex()+1 (else an error
+// wrapping raft.ErrUnavailable), and have non-decreasing terms; a hard
+// state whose commit index is beyond the resulting last index is refused.
+// On any error nothing is written.
+func (s *Store) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, sync bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if hs.IsEmpty() && len(ents) == 0 && snap.IsEmpty() {
+		return nil
+	}
+	st := s.st
+	st.terms = st.terms.clone()
+	err := s.update(sync, func(tx *bolt.Tx) error {
+		if !snap.IsEmpty() {
+			if err := st.applySnapshot(tx, snap); err != nil {
+				return err
+			}
+		}
+		if err := st.appendEntries(tx, ents); err != nil {
+			return err
+		}
+		if !hs.IsEmpty() {
+			if err := tx.Bucket(bucketMeta).Put(keyHardState, encodeHardState(hs)); err != nil {
+				return err
+			}
+			st.hs = hs
+		}
+		if st.hs.Commit > st.last {
+			return fmt.Errorf("boltstore: commit index %d is beyond the last index %d", st.hs.Commit, st.last)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.st = st
+	return nil
+}
+
+func (st *state) applySnapshot(tx *bolt.Tx, snap raft.Snapshot) error {
+	if snap.Metadata.Index <= st.snap.Index {
+		return raft.ErrSnapOutOfDate
+	}
+	// Dropping and recreating the bucket frees its pages in bulk instead of
+	// deleting the keys one by one.
+	if err := tx.DeleteBucket(bucketEntries); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketEntries); err != nil {
+		return err
+	}
+	sm := newSnapMeta(snap)
+	mark := marker{index: snap.Metadata.Index, term: snap.Metadata.Term}
+	meta := tx.Bucket(bucketMeta)
+	data := snap.Data
+	if data == nil {
+		data = []byte{}
+	}
+	for _, kv := range [...]struct{ k, v []byte }{
+		{keySnapMeta, encodeSnapMeta(sm)},
+		{keySnapData, data},
+		{keyMarker, encodeMarker(mark)},
+	} {
+		if err := meta.Put(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	st.snap = sm
+	st.mark = mark
+	st.last = mark.index
+	st.terms = nil
+	return nil
+}
+
+func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	for i := 1; i < len(ents); i++ {
+		if ents[i].Index != ents[i-1].Index+1 {
+			return fmt.Errorf("boltstore: entries not contiguous: index %d follows %d", ents[i].Index, ents[i-1].Index)
+		}
+	}
+	first := st.mark.index + 1
+	if ents[len(ents)-1].Index < first {
+		return nil // all already compacted into the snapshot
+	}
+	if ents[0].Index < first {
+		ents = ents[first-ents[0].Index:]
+	}
+	start := ents[0].Index
+	if start > st.last+1 {
+		return fmt.Errorf("boltstore: entries start at %d, leaving a gap after last index %d: %w", start, st.last, raft.ErrUnavailable)
+	}
+	prev := st.termAt(start - 1)
+	for _, e := range ents {
+		if e.Term < prev {
+			return fmt.Errorf("boltstore: entry %d has term %d, below the previous entry's term %d", e.Index, e.Term, prev)
+		}
+		prev = e.Term
+	}
+	b := tx.Bucket(bucketEntries)
+	// The log is appended at its end, so full pages are best; see
+	// bbolt's documentation of FillPercent.
+	b.FillPercent = 1.0
+	if start <= st.last {
+		// The leader overwrote a conflicting suffix (Raft §5.3).
+		for i := start; i <= st.last; i++ {
+			if err := b.Delete(key(i)); err != nil {
+				return err
+			}
+		}
+		st.terms = st.terms.truncateFrom(start)
+	}
+	total := 0
+	for _, e := range ents {
+		total += entryLen(e)
+	}
+	// bbolt keeps references to the values until the commit, so each
+	// needs its own bytes; one allocation holds them all.
+	buf := make([]byte, total)
+	for _, e := range ents {
+		n := entryLen(e)
+		v := putEntry(buf[:n:n], e)
+		buf = buf[n:]
+		if err := b.Put(key(e.Index), v); err != nil {
+			return err
+		}
+		st.terms = st.terms.appendTerm(e.Index, e.Term)
+	}
+	st.last = ents[len(ents)-1].Index
+	return nil
+}
+
+// CreateSnapshot records a snapshot of the application state at index i
+// (in (current snapshot index, LastIndex()]) with configuration cs, and
+// fsyncs it (unless Options.NoSync). It does not compact the log.
+func (s *Store) CreateSnapshot(i uint64, cs raft.ConfState, data []byte) (raft.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return raft.Snapshot{}, err
+	}
+	if i <= s.st.snap.Index {
+		return raft.Snapshot{}, raft.ErrSnapOutOfDate
+	}
+	if i > s.st.last {
+		return raft.Snapshot{}, fmt.Errorf("boltstore: snapshot index %d is beyond last index %d: %w", i, s.st.last, raft.ErrUnavailable)
+	}
+	snap := raft.Snapshot{
+		Data:     data,
+		Metadata: raft.SnapshotMetadata{Index: i, Term: s.st.termAt(i), ConfState: cloneConfState(cs)},
+	}
+	sm := newSnapMeta(snap)
+	if data == nil {
+		data = []byte{}
+	}
+	err := s.update(true, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keySnapMeta, encodeSnapMeta(sm)); err != nil {
+			return err
+		}
+		return meta.Put(keySnapData, data)
+	})
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	s.st.snap = sm
+	return snap, nil
+}
+
+// Compact discards the entries up to and including compactIndex, which must
+// be in [FirstIndex(), current snapshot index] (raft.ErrCompacted below,
+// an error wrapping raft.ErrUnavailable above), and fsyncs (unless
+// Options.NoSync).
+func (s *Store) Compact(compactIndex uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if compactIndex <= s.st.mark.index {
+		return raft.ErrCompacted
+	}
+	if compactIndex > s.st.snap.Index {
+		return fmt.Errorf("boltstore: compact index %d is above the snapshot index %d: %w", compactIndex, s.st.snap.Index, raft.ErrUnavailable)
+	}
+	mark := marker{index: compactIndex, term: s.st.termAt(compactIndex)}
+	err := s.update(true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		for i := s.st.mark.index + 1; i <= compactIndex; i++ {
+			if err := b.Delete(key(i)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyMarker, encodeMarker(mark))
+	})
+	if err != nil {
+		return err
+	}
+	s.st.mark = mark
+	s.st.terms = s.st.terms.compactTo(compactIndex+1, s.st.last)
+	return nil
+}
+
+// Close closes the bbolt file. Later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) writable() error {
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.failed
+}
+
+// update runs fn in one write transaction and commits it, fsynced when
+// sync is true and Options.NoSync is false. The caller holds s.mu, which
+// is also what makes setting db.NoSync per transaction safe: no other
+// transaction can be committing.
+func (s *Store) update(sync bool, fn func(*bolt.Tx) error) error {
+	s.db.NoSync = s.noSync || !sync
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("boltstore: begin write: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		s.failed = fmt.Errorf("boltstore: %s: an earlier commit failed, the store must be reopened: %w", s.path, err)
+		return fmt.Errorf("boltstore: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/storagetest"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "raft.db"), Options{})
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.RunConformance(t, func(t *testing.T) raft.LogStore { return openTemp(t) })
+}
+
+func TestDurability(t *testing.T) {
+	storagetest.RunDurability(t, func(dir string) (raft.LogStore, error) {
+		return Open(filepath.Join(dir, "raft.db"), Options{})
+	})
+}
+
+func ents(lo uint64, terms ...uint64) []raft.Entry {
+	out := make([]raft.Entry, len(terms))
+	for k, t := range terms {
+		i := lo + uint64(k)
+		out[k] = raft.Entry{Index: i, Term: t, Data: []byte{byte(i), byte(t), 0xAB}}
+	}
+	return out
+}
+
+// Save refuses what would make the file fail Open's checks, and a refused
+// Save writes nothing.
+func TestSaveRefusesInconsistentWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hs   raft.HardState
+		ents []raft.Entry
+		msg  string
+	}{
+		{"commit beyond the last index", raft.HardState{Term: 2, Commit: 6}, ents(4, 2, 2), "commit index 6 is beyond the last index 5"},
+		{"entries not contiguous", raft.HardState{}, []raft.Entry{{Index: 4, Term: 2}, {Index: 6, Term: 2}}, "not contiguous"},
+		{"term below the previous entry's", raft.HardState{}, ents(4, 1), "below the previous entry's term 2"},
+		{"decreasing terms in the batch", raft.HardState{}, ents(4, 3, 2), "below the previous entry's term 3"},
+		{"gap", raft.HardState{}, ents(5, 2), "gap"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTemp(t)
+			defer s.Close()
+			require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: 2}, ents(1, 1, 1, 2), raft.Snapshot{}, true))
+			before := storagetest.Observe(t, s)
+			err := s.Save(tc.hs, tc.ents, raft.Snapshot{}, true)
+			require.ErrorContains(t, err, tc.msg)
+			require.Equal(t, before, storagetest.Observe(t, s))
+			// Nor did it reach the file.
+			require.NoError(t, s.Close())
+			s2, err := Open(s.Path(), Options{})
+			require.NoError(t, err)
+			defer s2.Close()
+			require.Equal(t, before, storagetest.Observe(t, s2))
+		})
+	}
+}
+
+// bboltTxID reads the transaction id of the newest valid meta page straight
+// from the file (through the page cache, as another process would see it).
+// Layout (bbolt internal/common): page header 16 bytes, then magic u32,
+// version u32, pageSize u32, flags u32, root bucket 16 bytes, freelist u64,
+// pgid u64, txid u64; bbolt is little-endian on disk on amd64/arm64.
+func bboltTxID(t *testing.T, path string) uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var best uint64
+	for _, off := range []int64{0, 4096} {
+		b := make([]byte, 16+56)
+		_, err := f.ReadAt(b, off)
+		require.NoError(t, err)
+		m := b[16:]
+		if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED {
+			continue
+		}
+		if txid := binary.LittleEndian.Uint64(m[48:]); txid > best {
+			best = txid
+		}
+	}
+	require.NotZero(t, best, "no valid bbolt meta page in %s", path)
+	return best
+}
+
+// TestSaveCommitsOneTransactionBeforeReturning checks the part of the
+// durability rule that a test can observe: each Save is exactly one bbolt
+// write transaction, its meta page is in the file when Save returns, and a
+// synced Save committed with bbolt's NoSync off — which makes bbolt's
+// commit fdatasync the data pages and then the meta page before returning
+// (bbolt tx.Commit: write, fdatasync, writeMeta, fdatasync). That the disk
+// honours fdatasync is beyond a unit test.
+func TestSaveCommitsOneTransactionBeforeReturning(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	require.Equal(t, 4096, os.Getpagesize(), "bboltTxID assumes 4 KiB pages")
+	tx0 := bboltTxID(t, s.Path())
+	for k, sync := range []bool{true, true, false, true} {
+		i := uint64(k*8 + 1)
+		batch := ents(i, 1, 1, 1, 1, 1, 1, 1, 1)
+		require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: i}, batch, raft.Snapshot{}, sync))
+		require.Equal(t, tx0+uint64(k)+1, bboltTxID(t, s.Path()), "Save %d: one committed transaction, on file before Save returned", k)
+		require.Equal(t, !sync, s.db.NoSync, "Save %d (sync=%v) committed with bbolt NoSync=%v", k, sync, s.db.NoSync)
+	}
+	_, err := s.CreateSnapshot(8, raft.ConfState{Voters: []uint64{1}}, nil)
+	require.NoError(t, err)
+	require.False(t, s.db.NoSync, "CreateSnapshot is always synced")
+	require.NoError(t, s.Compact(8))
+	require.False(t, s.db.NoSync, "Compact is always synced")
+}
+
+func TestOptionsNoSyncNeverSyncs(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "raft.db"), Options{NoSync: true})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Save(raft.HardState{}, ents(1, 1), raft.Snapshot{}, true))
+	require.True(t, s.db.NoSync)
+}
+
+func TestBboltOptions(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	require.True(t, s.db.NoFreelistSync)
+	require.Equal(t, bolt.FreelistMapType, s.db.FreelistType)
+}
+
+func TestClosed(t *testing.T) {
+	s := openTemp(t)
+	require.NoError(t, s.Save(raft.HardState{}, ents(1, 1), raft.Snapshot{}, true))
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, s.Close(), ErrClosed)
+	require.ErrorIs(t, s.Save(raft.HardState{}, ents(2, 1), raft.Snapshot{}, true), ErrClosed)
+	_, err := s.Entries(1, 2, 100)
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.Term(1)
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.FirstIndex()
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.LastIndex()
+	require.ErrorIs(t, err, ErrClosed)
+	_, _, err = s.InitialState()
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.Snapshot()
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.CreateSnapshot(1, raft.ConfState{}, nil)
+	require.ErrorIs(t, err, ErrClosed)
+	require.ErrorIs(t, s.Compact(1), ErrClosed)
+}
+
+// A second Open of a file this process already holds waits for the lock
+// and then fails; that is not corruption.
+func TestOpenLockedIsNotCorrupt(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	start := time.Now()
+	_, err := Open(s.Path(), Options{LockTimeout: 50 * time.Millisecond})
+	require.ErrorContains(t, err, "locked")
+	require.NotErrorIs(t, err, ErrCorrupt)
+	require.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestOpenErrorsThatAreNotCorruption(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(dir, Options{})
+	require.ErrorContains(t, err, "is a directory")
+	require.NotErrorIs(t, err, ErrCorrupt)
+	_, err = Open(filepath.Join(dir, "missing", "raft.db"), Options{})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.NotErrorIs(t, err, ErrCorrupt)
+}
+
+// An empty file, or a bbolt file without any bucket (a first Open that
+// crashed before its first commit), is a new store, not a corrupt one.
+func TestOpenInitializesEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	bare := filepath.Join(dir, "bare.db")
+	db, err := bolt.Open(bare, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	for _, p := range []string{empty, bare} {
+		s, err := Open(p, Options{})
+		require.NoError(t, err, p)
+		require.Equal(t, storagetest.State{First: 1, Terms: []uint64{0}}, storagetest.Observe(t, s))
+		require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 1}, ents(1, 1), raft.Snapshot{}, true))
+		require.NoError(t, s.Close())
+		s, err = Open(p, Options{})
+		require.NoError(t, err, p)
+		last, err := s.LastIndex()
+		require.NoError(t, err)
+		require.Equal(t, uint64(1), last)
+		require.NoError(t, s.Close())
+	}
+}
+
+// The term cache must answer like the file across elections, overwrites
+// and compaction; compare it with the terms decoded from the file.
+func TestTermCacheMatchesFile(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	check := func() {
+		t.Helper()
+		var fromFile []uint64
+		require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketEntries).ForEach(func(_, v []byte) error {
+				_, term, err := entryTerm(v)
+				fromFile = append(fromFile, term)
+				return err
+			})
+		}))
+		first, _ := s.FirstIndex()
+		var cached []uint64
+		for i := first; i <= s.st.last; i++ {
+			term, err := s.Term(i)
+			require.NoError(t, err)
+			cached = append(cached, term)
+		}
+		require.Equal(t, fromFile, cached)
+		for k := 1; k < len(s.st.terms); k++ {
+			require.Less(t, s.st.terms[k-1].start, s.st.terms[k].start)
+			require.Less(t, s.st.terms[k-1].term, s.st.terms[k].term, "runs of equal terms are merged")
+		}
+	}
+	require.NoError(t, s.Save(raft.HardState{Term: 3}, ents(1, 1, 1, 2, 2, 3, 3, 3), raft.Snapshot{}, false))
+	check()
+	require.NoError(t, s.Save(raft.HardState{}, ents(4, 4, 4), raft.Snapshot{}, false))
+	check()
+	require.NoError(t, s.Save(raft.HardState{}, ents(6, 4, 5, 5, 5), raft.Snapshot{}, false))
+	check()
+	require.NoError(t, s.Save(raft.HardState{Term: 5, Commit: 7}, nil, raft.Snapshot{}, false))
+	_, err := s.CreateSnapshot(7, raft.ConfState{Voters: []uint64{1}}, nil)
+	require.NoError(t, err)
+	for _, i := range []uint64{2, 4, 5, 7} {
+		require.NoError(t, s.Compact(i))
+		check()
+	}
+	require.Len(t, s.st.terms, 1)
+}
