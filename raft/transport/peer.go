@@ -4,12 +4,22 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
 )
+
+// maxRetainedBuf is the largest write buffer a writer keeps between
+// batches; a bigger one (after a snapshot) is released.
+const maxRetainedBuf = 4 << 20
+
+// batchTarget is the payload size at which a writer stops adding queued
+// messages to a batch (the hard limit is MaxFrameSize).
+const batchTarget = 1 << 20
 
 // peer is the outbound side of one remote node: a bounded queue and the
 // single goroutine that owns the connection and writes to it.
@@ -26,12 +36,13 @@ type peer struct {
 	addrChanged bool
 
 	// Owned by the run goroutine.
-	conn       net.Conn
+	conn       *outConn
 	stopClose  func() bool // unregisters the close-on-cancel hook of conn
 	backoff    time.Duration
 	nextDial   time.Time
 	lastErr    string
 	batch      []raft.Message
+	sizes      []int // MessageSize of each message in batch
 	buf        []byte
 	snapsInBuf int // MsgSnap messages in buf
 }
@@ -80,22 +91,44 @@ func (p *peer) run() {
 	defer p.t.wg.Done()
 	defer close(p.done)
 	defer p.closeConn()
+	var carry raft.Message
+	hasCarry := false
 	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case m := <-p.queue:
-			p.batch = append(p.batch[:0], m)
+		if hasCarry {
+			p.batch = append(p.batch[:0], carry)
+			carry, hasCarry = raft.Message{}, false
+		} else {
+			select {
+			case <-p.ctx.Done():
+				return
+			case m := <-p.queue:
+				p.batch = append(p.batch[:0], m)
+			}
 		}
+		p.sizes = append(p.sizes[:0], MessageSize(&p.batch[0]))
 		if hook := p.t.writeHookTest; hook != nil {
 			hook(p.id)
 		}
-		// Take everything queued: one frame, one write for all of it.
+		// Take everything queued, up to one frame's worth of payload, and
+		// write it at once. A message that would overflow the frame is
+		// carried over to the next batch. Batches stop growing at
+		// batchTarget so that the receiver can decode one frame while the
+		// next is in flight, and the write buffer is reused.
+		total := uvarintLen(uint64(p.sizes[0])) + p.sizes[0]
+		target := min(p.t.cfg.MaxFrameSize, batchTarget)
 	drain:
-		for len(p.batch) < cap(p.queue) {
+		for total < target {
 			select {
 			case m := <-p.queue:
+				size := MessageSize(&m)
+				need := uvarintLen(uint64(size)) + size
+				if total+need > p.t.cfg.MaxFrameSize {
+					carry, hasCarry = m, true
+					break drain
+				}
 				p.batch = append(p.batch, m)
+				p.sizes = append(p.sizes, size)
+				total += need
 			default:
 				break drain
 			}
@@ -118,7 +151,7 @@ func (p *peer) encode() (frames, msgs int) {
 	start, payload := 0, 0
 	for i := range p.batch {
 		m := &p.batch[i]
-		size := MessageSize(m)
+		size := p.sizes[i]
 		need := uvarintLen(uint64(size)) + size
 		if need > maxPayload {
 			p.t.stats.droppedOversize.Add(1)
@@ -164,6 +197,11 @@ func (p *peer) flush() {
 		p.closeConn()
 		p.backoff, p.nextDial = 0, time.Time{}
 	}
+	if p.conn != nil && p.conn.dead.Load() {
+		// The peer closed the connection (it restarted, say): redial now
+		// rather than lose this batch on a write to a dead socket.
+		p.closeConn()
+	}
 	if p.conn == nil {
 		if time.Now().Before(p.nextDial) {
 			p.dropped(msgs)
@@ -191,7 +229,7 @@ func (p *peer) flush() {
 	for range p.snapsInBuf {
 		p.t.reportSnapshot(p.id, true)
 	}
-	if cap(p.buf) > 4*p.t.cfg.MaxFrameSize/3 && cap(p.buf) > 1<<20 {
+	if cap(p.buf) > maxRetainedBuf {
 		p.buf = nil // one huge snapshot should not stay allocated forever
 	}
 }
@@ -240,21 +278,28 @@ func (p *peer) dial(addr string) error {
 		t.stats.dialFailures.Add(1)
 		return err
 	}
-	p.conn, p.stopClose = c, stopClose
+	oc := &outConn{Conn: c}
+	p.conn, p.stopClose = oc, stopClose
 	p.backoff, p.lastErr = 0, ""
 	t.log.Info("connected to peer", "peer", p.id, "addr", addr, "local", c.LocalAddr().String())
 	// The listener never writes after the handshake, so a read returns
-	// only when the peer closes or resets the connection. Closing our end
-	// then makes the next write fail at once instead of vanishing into a
-	// dead socket.
+	// only when the peer closes or resets the connection (or we close
+	// it). Marking the connection dead lets the writer redial before its
+	// next write instead of writing into a dead socket.
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		var b [1]byte
 		_, _ = c.Read(b[:])
-		c.Close()
+		oc.dead.Store(true)
 	}()
 	return nil
+}
+
+// outConn is an outbound connection and whether the peer has closed it.
+type outConn struct {
+	net.Conn
+	dead atomic.Bool
 }
 
 func (p *peer) handshake(c net.Conn) error {
@@ -265,7 +310,7 @@ func (p *peer) handshake(c net.Conn) error {
 		return fmt.Errorf("%w: writing hello: %w", ErrHandshake, err)
 	}
 	var status [1]byte
-	if _, err := c.Read(status[:]); err != nil {
+	if _, err := io.ReadFull(c, status[:]); err != nil {
 		return fmt.Errorf("%w: reading answer: %w", ErrHandshake, err)
 	}
 	if err := statusError(status[0]); err != nil {
