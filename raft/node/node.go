@@ -227,7 +227,7 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 	rc.Storage = cfg.Store
 	rc.Applied = applied
 	if rc.Logger == nil && cfg.Logger != nil {
-		rc.Logger = slogRaftLogger{logger}
+		rc.Logger = raft.NewSlogLogger(logger)
 	}
 	rn, err := raft.NewRawNode(&rc)
 	if err != nil {
@@ -956,25 +956,4 @@ func (n *Node) shutdown(err error) {
 	n.emit(Event{Type: EventStopped, Err: err})
 	n.events.close()
 	close(n.donec)
-}
-
-// slogRaftLogger adapts a slog.Logger to raft.Logger.
-type slogRaftLogger struct{ l *slog.Logger }
-
-func (s slogRaftLogger) logf(level slog.Level, format string, args []any) {
-	if s.l.Enabled(context.Background(), level) {
-		s.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (s slogRaftLogger) Debugf(format string, args ...any) { s.logf(slog.LevelDebug, format, args) }
-func (s slogRaftLogger) Infof(format string, args ...any)  { s.logf(slog.LevelInfo, format, args) }
-func (s slogRaftLogger) Warningf(format string, args ...any) {
-	s.logf(slog.LevelWarn, format, args)
-}
-func (s slogRaftLogger) Errorf(format string, args ...any) { s.logf(slog.LevelError, format, args) }
-func (s slogRaftLogger) Panicf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	s.l.Error(msg)
-	panic(msg)
 }
