@@ -289,14 +289,15 @@ func TestRandomDamageIsDetectedOrHarmless(t *testing.T) {
 	require.NoError(t, s.Close())
 	clean, err := os.ReadFile(path)
 	require.NoError(t, err)
-	const metaEnd = 2 * 4096
+	ps := os.Getpagesize() // bbolt's default page size
+	metaEnd := 2 * ps
 	detected := 0
 	for seed := range uint64(80) {
 		b := append([]byte(nil), clean...)
 		rng := rand.New(rand.NewPCG(seed, 9))
 		if seed%4 == 0 {
-			page := 2 + rng.IntN(len(b)/4096-2)
-			for i := page * 4096; i < (page+1)*4096; i++ {
+			page := 2 + rng.IntN(len(b)/ps-2)
+			for i := page * ps; i < (page+1)*ps; i++ {
 				b[i] = byte(rng.Uint32())
 			}
 		} else {

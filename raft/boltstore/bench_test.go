@@ -1,0 +1,92 @@
+package boltstore
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// BenchmarkSave measures Save with sync on: one bbolt write transaction and
+// its fdatasyncs per call, as the driver does once per Ready. Each batch
+// carries a hard state, like a Ready that appends entries.
+func BenchmarkSave(b *testing.B) {
+	for _, n := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			s, err := Open(filepath.Join(b.TempDir(), "raft.db"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			data := make([]byte, 256)
+			for i := range data {
+				data[i] = byte(i)
+			}
+			batch := make([]raft.Entry, n)
+			next := uint64(1)
+			b.SetBytes(int64(n * len(data)))
+			saves := 0
+			for b.Loop() {
+				for k := range batch {
+					batch[k] = raft.Entry{Index: next, Term: 1, Data: data}
+					next++
+				}
+				if err := s.Save(raft.HardState{Term: 1, Vote: 1, Commit: next - 1}, batch, raft.Snapshot{}, true); err != nil {
+					b.Fatal(err)
+				}
+				saves++
+			}
+			b.ReportMetric(float64(saves*n)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+// BenchmarkTerm is the read the core makes most: answered from memory.
+func BenchmarkTerm(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "raft.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for t := uint64(1); t <= 50; t++ {
+		var batch []raft.Entry
+		for i := range uint64(200) {
+			batch = append(batch, raft.Entry{Index: (t-1)*200 + i + 1, Term: t})
+		}
+		if err := s.Save(raft.HardState{}, batch, raft.Snapshot{}, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := uint64(0)
+	for b.Loop() {
+		i = i%10000 + 1
+		if _, err := s.Term(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEntries reads 64 entries of 256 bytes, the size of a MsgApp.
+func BenchmarkEntries(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "raft.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := make([]byte, 256)
+	var batch []raft.Entry
+	for i := range uint64(4096) {
+		batch = append(batch, raft.Entry{Index: i + 1, Term: 1, Data: data})
+	}
+	if err := s.Save(raft.HardState{}, batch, raft.Snapshot{}, false); err != nil {
+		b.Fatal(err)
+	}
+	lo := uint64(1)
+	for b.Loop() {
+		if _, err := s.Entries(lo, lo+64, noLimit); err != nil {
+			b.Fatal(err)
+		}
+		lo = (lo+64)%4000 + 1
+	}
+}
