@@ -1,0 +1,27 @@
+// Package checker decides whether a raftkv history is correct and renders
+// it so a person can see where it went wrong.
+//
+// Checks:
+//   - CheckLinearizability: Porcupine with Model (a KV store partitioned by
+//     key: get returns (value, found), put, delete, cas that succeeds iff
+//     the key is present and equal). Fail operations are dropped; info
+//     operations may take effect at any point after their invocation (an
+//     infinite return time). The search has a time budget; running out of
+//     it gives Unknown, never Valid. It reports the failing keys.
+//   - CheckLostWrites: the final read of every key must show the effect of
+//     one of the writes that could have been the last before it;
+//     otherwise the acknowledged writes nothing could have superseded are
+//     lost (or the read is of a value never written).
+//   - CheckConvergence: nodes at the same applied index must have the same
+//     state hash.
+//   - Availability: outcomes per fault window and outside.
+//
+// Check runs them all and gives one Verdict: Invalid if any check failed,
+// Unknown if linearizability could not be decided and nothing failed,
+// Valid otherwise. Result is JSON-serialisable (results.json).
+//
+// Renderings: WriteVisualization (Porcupine's HTML with fault windows as
+// annotations, failing keys only for an invalid result), WriteTimeline (a
+// self-contained Jepsen-style timeline), PlotLatency and PlotThroughput
+// (gonum plots with fault windows shaded).
+package checker
