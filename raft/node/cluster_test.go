@@ -336,3 +336,5 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func newStore() *raft.MemoryStorage { return raft.NewMemoryStorage() }

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
@@ -73,8 +74,9 @@ type Event struct {
 const subscriberBuffer = 256
 
 type subscriber struct {
-	ch      chan Event
-	dropped uint64
+	ch        chan Event
+	dropped   uint64
+	cancelled atomic.Bool // set by cancel: queued events are not delivered
 }
 
 // eventHub fans events out to subscribers without ever blocking the
@@ -100,12 +102,15 @@ func (h *eventHub) subscribe(fn func(Event)) (cancel func()) {
 	h.mu.Unlock()
 	go func() {
 		for ev := range s.ch {
-			fn(ev)
+			if !s.cancelled.Load() {
+				fn(ev)
+			}
 		}
 	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			s.cancelled.Store(true)
 			h.mu.Lock()
 			if _, ok := h.subs[s]; ok {
 				delete(h.subs, s)
