@@ -35,6 +35,37 @@ func (d Direction) String() string {
 	return fmt.Sprintf("Direction(%d)", uint8(d))
 }
 
+// ParseDirection parses "in", "out" or "both" (the fault API's spelling).
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "in":
+		return In, nil
+	case "out":
+		return Out, nil
+	case "both":
+		return Both, nil
+	}
+	return 0, fmt.Errorf("%w: direction %q", ErrInvalidFault, s)
+}
+
+// MarshalText encodes d as "in", "out" or "both".
+func (d Direction) MarshalText() ([]byte, error) {
+	if d != In && d != Out && d != Both {
+		return nil, fmt.Errorf("%w: direction %d", ErrInvalidFault, uint8(d))
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText decodes "in", "out" or "both".
+func (d *Direction) UnmarshalText(b []byte) error {
+	v, err := ParseDirection(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
 // ErrInvalidFault is wrapped by SetFaults when a rule is out of range.
 var ErrInvalidFault = errors.New("transport: invalid fault rule")
 
@@ -49,12 +80,12 @@ var ErrInvalidFault = errors.New("transport: invalid fault rule")
 // on by a timer, so they never hold up other traffic, and jitter may
 // reorder them (raft tolerates reordering, as it tolerates loss).
 type FaultRule struct {
-	Peer      uint64        `json:"peer"`
-	Direction Direction     `json:"direction"`
-	Drop      bool          `json:"drop,omitempty"`
-	Loss      float64       `json:"loss,omitempty"`
-	Delay     time.Duration `json:"delay,omitempty"`
-	Jitter    time.Duration `json:"jitter,omitempty"`
+	Peer      uint64
+	Direction Direction
+	Drop      bool
+	Loss      float64
+	Delay     time.Duration
+	Jitter    time.Duration
 }
 
 // Validate reports whether the rule is well formed.

@@ -41,7 +41,9 @@ type Config struct {
 	// Handler is called for each received message, from the connection's
 	// reader goroutine (or a fault-delay timer), so it is called
 	// concurrently and must be goroutine-safe. A slow Handler slows down
-	// only the connection it is called from.
+	// only the connection it is called from (TCP pushes back on that
+	// sender). Close waits for running Handler calls, so Handler must
+	// return promptly once the node stops.
 	Handler func(raft.Message)
 	// OnUnreachable, if set, is called when a message to peer could not be
 	// sent (dial or write failure, queue overflow, peer in backoff). It is

@@ -727,6 +727,25 @@ func TestFaultDelayJitterIn(t *testing.T) {
 	}
 }
 
+func TestDirectionText(t *testing.T) {
+	for _, d := range []Direction{In, Out, Both} {
+		b, err := d.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Direction
+		if err := back.UnmarshalText(b); err != nil || back != d {
+			t.Fatalf("%v: round trip gave %v, %v", d, back, err)
+		}
+	}
+	if _, err := ParseDirection("sideways"); !errors.Is(err, ErrInvalidFault) {
+		t.Fatalf("ParseDirection(sideways) = %v", err)
+	}
+	if _, err := Direction(0).MarshalText(); !errors.Is(err, ErrInvalidFault) {
+		t.Fatalf("MarshalText(0) = %v", err)
+	}
+}
+
 func TestSetFaultsValidates(t *testing.T) {
 	a := newNode(t, 1, 7, nil)
 	good := []FaultRule{{Peer: 2, Direction: Out, Drop: true}}
@@ -816,4 +835,53 @@ func TestConcurrentUseAndClose(t *testing.T) {
 	}()
 	// Close waits for its goroutines; give the runtime's own a moment.
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	a := newNode(t, 1, 7, func(c *Config) {
+		c.BackoffMin = 50 * time.Millisecond
+		c.BackoffMax = time.Second
+	})
+	p := newPeer(a.Transport, 2, "127.0.0.1:1")
+	want := []time.Duration{50, 100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		w *= time.Millisecond
+		before := time.Now()
+		p.failed("dial", p.addr, errors.New("refused"))
+		if p.backoff != w {
+			t.Fatalf("failure %d: backoff %v, want %v", i+1, p.backoff, w)
+		}
+		// Equal jitter: the wait is in [backoff/2, backoff].
+		if wait := p.nextDial.Sub(before); wait < w/2 || wait > w+time.Since(before) {
+			t.Fatalf("failure %d: wait %v outside [%v, %v]", i+1, wait, w/2, w)
+		}
+	}
+}
+
+func TestNoRedialDuringBackoff(t *testing.T) {
+	// A long backoff: after the first failed dial, sends are dropped and
+	// reported without dialing again.
+	a := newNode(t, 1, 7, func(c *Config) { c.BackoffMin, c.BackoffMax = time.Hour, time.Hour })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	a.AddPeer(2, dead)
+	a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, 1)})
+	waitFor(t, "failed dial", func() bool { return a.Stats().DroppedUnreachable == 1 })
+	for i := uint64(2); i <= 50; i++ {
+		a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, i)})
+	}
+	waitFor(t, "drops in backoff", func() bool { return a.Stats().DroppedUnreachable == 50 })
+	if s := a.Stats(); s.Dials != 1 || s.DialFailures != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	waitFor(t, "unreachable report", func() bool { return a.unreachableCount(2) > 0 })
+	// A new address resets the backoff: the next send dials at once.
+	b := newNode(t, 2, 7, nil)
+	a.UpdatePeer(2, b.Addr())
+	a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, 51)})
+	waitFor(t, "delivery at the new address", func() bool { return b.hasIndex(1, 51) })
 }
