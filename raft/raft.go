@@ -1142,19 +1142,10 @@ func (r *raft) restore(s Snapshot) bool {
 		r.becomeFollower(r.Term+1, None)
 		return false
 	}
+	// A node missing from the snapshot's configuration still restores it:
+	// a new member may be sent a snapshot taken before it was added, and
+	// its AddVoter entry follows in the log.
 	cs := s.Metadata.ConfState
-	found := false
-	for _, set := range [][]uint64{cs.Voters, cs.Learners} {
-		for _, id := range set {
-			if id == r.id {
-				found = true
-			}
-		}
-	}
-	if !found {
-		r.logger.Warningf("raft: %x attempted to restore snapshot but it is not in the ConfState %v; should never happen", r.id, cs)
-		return false
-	}
 	if r.raftLog.matchTerm(s.Metadata.Index, s.Metadata.Term) {
 		r.raftLog.commitTo(s.Metadata.Index)
 		return false
