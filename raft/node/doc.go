@@ -43,8 +43,9 @@
 // once the new leader commits its first entry the waiter learns the truth.
 // If the caller's context ends first, the error is indeterminate
 // (ErrLeadershipLost if the node is no longer leader of the proposal's
-// term, else the context error). IsDefinite says which errors mean
-// "certainly not applied".
+// term, else the context error) — unless the request never reached raft
+// (the loop was busy): then it is ErrNotProposed, definite. IsDefinite
+// says which errors mean "certainly not applied".
 //
 // ReadIndex batches: every read that arrives while a read-index round is
 // in flight joins the next round, and each round is one RawNode.ReadIndex

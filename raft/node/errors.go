@@ -24,6 +24,9 @@ var (
 	// ErrEmptyProposal: Propose was given no data; nothing was proposed
 	// (definite). Empty entries are reserved for the leader's no-op.
 	ErrEmptyProposal = errors.New("node: empty proposal")
+	// ErrNotProposed: the caller's context ended before the request
+	// reached raft (definite); it wraps the context's error.
+	ErrNotProposed = errors.New("node: not proposed")
 	// ErrLeadershipLost: the entry was proposed, then this node stopped
 	// being the leader of the proposal's term, and the caller's context
 	// ended before the entry's fate was known (indeterminate: it may still
@@ -45,16 +48,19 @@ var (
 )
 
 // IsDefinite reports whether err certainly means the operation did not and
-// will not take effect — the KV layer's `definite` flag. Context errors,
-// ErrLeadershipLost, ErrOutcomeUnknown and unknown errors are
-// indeterminate; nil is not a failure and reports false.
+// will not take effect — the KV layer's `definite` flag. Context errors
+// (unless wrapped by ErrNotProposed), ErrLeadershipLost, ErrOutcomeUnknown
+// and unknown errors are indeterminate; nil is not a failure and reports
+// false.
 func IsDefinite(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrOutcomeUnknown),
-		errors.Is(err, ErrLeadershipLost),
-		errors.Is(err, context.Canceled),
+	case errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrLeadershipLost):
+		return false
+	case errors.Is(err, ErrNotProposed):
+		return true
+	case errors.Is(err, context.Canceled),
 		errors.Is(err, context.DeadlineExceeded):
 		return false
 	case errors.Is(err, ErrNotLeader),

@@ -367,7 +367,7 @@ func (n *Node) propose(ctx context.Context, p *proposal) (outcome, error) {
 	select {
 	case n.propc <- p:
 	case <-ctx.Done():
-		return outcome{}, ctx.Err()
+		return outcome{}, fmt.Errorf("%w: %w", ErrNotProposed, ctx.Err())
 	case <-n.donec:
 		return outcome{}, ErrStopped
 	}
@@ -568,7 +568,7 @@ func (n *Node) electionTicks() int {
 
 func (n *Node) handlePropose(p *proposal) {
 	if p.ctx.Err() != nil {
-		p.ch <- outcome{err: p.ctx.Err()} // not proposed: the caller gave up first
+		p.ch <- outcome{err: fmt.Errorf("%w: %w", ErrNotProposed, p.ctx.Err())} // the caller gave up first
 		return
 	}
 	var index, term uint64

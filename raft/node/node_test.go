@@ -30,6 +30,7 @@ func TestIsDefinite(t *testing.T) {
 		{fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrStopped), false},
 		{fmt.Errorf("%w: %w", ErrLeadershipLost, context.DeadlineExceeded), false},
 		{context.DeadlineExceeded, false},
+		{fmt.Errorf("%w: %w", ErrNotProposed, context.DeadlineExceeded), true},
 		{context.Canceled, false},
 		{errors.New("something else"), false},
 	} {
@@ -802,4 +803,39 @@ func TestClockJumpReachesRaft(t *testing.T) {
 	require.Greater(t, c.nodes[c.leader()].Status().Term, term)
 	c.propose("y")
 	c.converged([]string{"x", "y"})
+}
+
+// TestProposeNotTakenIsDefinite: a proposal whose context ends while the
+// loop is busy (here: stuck in a failpoint before persisting) never
+// reaches raft, and says so.
+func TestProposeNotTakenIsDefinite(t *testing.T) {
+	block := make(chan struct{})
+	var blocking atomic.Bool
+	entered := make(chan struct{}, 1)
+	n := singleNode(t, newStore(), &testSM{}, func(c *Config) {
+		c.Failpoint = func(name string) {
+			if name == FailpointBeforePersist && blocking.Load() {
+				select {
+				case entered <- struct{}{}:
+				default:
+				}
+				<-block
+			}
+		}
+	})
+	waitLeader(t, n)
+	blocking.Store(true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := n.Propose(ctxTimeout(t, waitFor), []byte("first"))
+		errc <- err
+	}()
+	<-entered // the loop is now stuck persisting "first"
+	_, err := n.Propose(ctxTimeout(t, 50*time.Millisecond), []byte("second"))
+	require.ErrorIs(t, err, ErrNotProposed)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.True(t, IsDefinite(err))
+	blocking.Store(false)
+	close(block)
+	require.NoError(t, <-errc)
 }
