@@ -1,0 +1,334 @@
+package rafttest
+
+import (
+	"fmt"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// Properties a Violation can name.
+const (
+	PropElectionSafety     = "election safety"
+	PropLeaderAppendOnly   = "leader append-only"
+	PropLogMatching        = "log matching"
+	PropLeaderCompleteness = "leader completeness"
+	PropStateMachineSafety = "state machine safety"
+	PropCommitDurability   = "commit durability"
+	PropVote               = "one vote per term"
+	PropLinearizableRead   = "linearizable read"
+	PropDurability         = "durability contract"
+	PropLiveness           = "liveness"
+	PropPanic              = "panic"
+	PropDriver             = "simulation driver"
+)
+
+// Violation is a broken property. Seed and Step are filled in by Run; a
+// Violation returned by a Checker method has them zero.
+type Violation struct {
+	Seed     uint64
+	Step     int
+	Property string
+	Detail   string
+}
+
+func (v *Violation) Error() string {
+	return fmt.Sprintf("seed %d step %d: %s violated: %s", v.Seed, v.Step, v.Property, v.Detail)
+}
+
+// IsSafety reports whether the violation is one of Raft's safety
+// properties (as opposed to liveness, a panic or a simulator problem).
+func (v *Violation) IsSafety() bool {
+	switch v.Property {
+	case PropLiveness, PropPanic, PropDriver:
+		return false
+	}
+	return true
+}
+
+func violation(prop, format string, args ...any) *Violation {
+	return &Violation{Property: prop, Detail: fmt.Sprintf(format, args...)}
+}
+
+type entryKey struct{ index, term uint64 }
+
+type entryInfo struct {
+	hash     uint64
+	prevTerm uint64
+	hasPrev  bool
+}
+
+type committedEntry struct {
+	term uint64
+	hash uint64
+	// obsTerm is the lowest term at which some node reported the entry as
+	// committed. The entry was committed in a term <= obsTerm, so every
+	// leader of a later term must hold it (Leader Completeness).
+	obsTerm uint64
+}
+
+type pendingRead struct {
+	minIndex uint64
+}
+
+// Checker accumulates what every node has done over the whole history of a
+// run and checks Raft's safety properties against it. Each Observe method
+// returns a *Violation (as error) when the observation breaks a property.
+// It is not safe for concurrent use.
+type Checker struct {
+	// leaders maps a term to the one node seen acting as its leader.
+	leaders map[uint64]uint64
+	// entries maps every (index, term) ever seen in a log or a MsgApp to
+	// its content and to the term of the entry before it: with induction on
+	// the index this is the Log Matching property.
+	entries map[entryKey]entryInfo
+	// committed holds every index known committed.
+	committed map[uint64]*committedEntry
+	// chain[i] is the state hash after applying 1..i; it exists for
+	// i <= chainLen, the longest known contiguous committed prefix.
+	chain    []uint64
+	maxIndex uint64 // highest index reported committed by any node
+	// votes maps (node, term) to the vote persisted for it.
+	votes map[entryKey]uint64
+	// applied is each node's last applied index (reset on restart).
+	applied map[uint64]uint64
+	// confs maps the index of an applied EntryConfChange to the resulting
+	// configuration.
+	confs map[uint64]raft.ConfState
+	reads map[string]pendingRead
+}
+
+// NewChecker returns a Checker with an empty history.
+func NewChecker() *Checker {
+	return &Checker{
+		leaders:   map[uint64]uint64{},
+		entries:   map[entryKey]entryInfo{},
+		committed: map[uint64]*committedEntry{},
+		chain:     []uint64{0},
+		votes:     map[entryKey]uint64{},
+		applied:   map[uint64]uint64{},
+		confs:     map[uint64]raft.ConfState{},
+		reads:     map[string]pendingRead{},
+	}
+}
+
+// ObserveLeader records that node id acted as leader of term: it said so in
+// a Ready's SoftState or it sent a message only a leader sends. Election
+// Safety: at most one leader per term, over the whole history.
+func (c *Checker) ObserveLeader(term, id uint64) error {
+	if prev, ok := c.leaders[term]; ok && prev != id {
+		return violation(PropElectionSafety, "nodes %d and %d are both leader of term %d", prev, id, term)
+	}
+	c.leaders[term] = id
+	return nil
+}
+
+// LeaderOf returns the leader seen for term, or raft.None.
+func (c *Checker) LeaderOf(term uint64) uint64 { return c.leaders[term] }
+
+// ObserveEntries records a run of consecutive entries whose predecessor is
+// (prevIndex, prevTerm); hasPrev is false when the predecessor's term is not
+// known. Log Matching: an (index, term) pair always names the same content
+// and the same predecessor term.
+func (c *Checker) ObserveEntries(prevIndex, prevTerm uint64, hasPrev bool, ents []raft.Entry) error {
+	for i, e := range ents {
+		if e.Index != prevIndex+1+uint64(i) {
+			return violation(PropLogMatching, "entries not contiguous: index %d at position %d after %d", e.Index, i, prevIndex)
+		}
+		pt, hp := prevTerm, hasPrev
+		if i > 0 {
+			pt, hp = ents[i-1].Term, true
+			if e.Term < pt {
+				return violation(PropLogMatching, "entry %d has term %d below its predecessor's %d", e.Index, e.Term, pt)
+			}
+		}
+		if err := c.observeEntry(e.Index, e.Term, EntryHash(e), pt, hp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Checker) observeEntry(index, term, hash, prevTerm uint64, hasPrev bool) error {
+	k := entryKey{index, term}
+	old, ok := c.entries[k]
+	if !ok {
+		c.entries[k] = entryInfo{hash: hash, prevTerm: prevTerm, hasPrev: hasPrev}
+		return nil
+	}
+	if old.hash != hash {
+		return violation(PropLogMatching, "two different entries at index %d term %d", index, term)
+	}
+	if hasPrev && old.hasPrev && old.prevTerm != prevTerm {
+		return violation(PropLogMatching, "entry %d/%d follows term %d in one log and term %d in another", index, term, old.prevTerm, prevTerm)
+	}
+	if hasPrev && !old.hasPrev {
+		old.prevTerm, old.hasPrev = prevTerm, true
+		c.entries[k] = old
+	}
+	return nil
+}
+
+// ObserveProposal records that a leader accepted a proposal with content
+// e (Index and Term as Propose returned them).
+func (c *Checker) ObserveProposal(e raft.Entry) error {
+	return c.observeEntry(e.Index, e.Term, EntryHash(e), 0, false)
+}
+
+// ObserveCommitted records that a node at term obsTerm holds e in its log
+// with a commit index >= e.Index. A committed index never changes content.
+func (c *Checker) ObserveCommitted(obsTerm uint64, e raft.Entry) error {
+	h := EntryHash(e)
+	if old, ok := c.committed[e.Index]; ok {
+		if old.term != e.Term || old.hash != h {
+			return violation(PropStateMachineSafety, "index %d committed as term %d and as term %d (or different content)", e.Index, old.term, e.Term)
+		}
+		old.obsTerm = min(old.obsTerm, obsTerm)
+	} else {
+		c.committed[e.Index] = &committedEntry{term: e.Term, hash: h, obsTerm: obsTerm}
+	}
+	c.maxIndex = max(c.maxIndex, e.Index)
+	for {
+		n := uint64(len(c.chain))
+		ce, ok := c.committed[n]
+		if !ok {
+			break
+		}
+		c.chain = append(c.chain, chainStep(c.chain[n-1], n, ce.term, ce.hash))
+	}
+	return nil
+}
+
+// ObserveCommitIndex records that some node reported commit index ci
+// (for entries it cannot show, e.g. compacted ones).
+func (c *Checker) ObserveCommitIndex(ci uint64) { c.maxIndex = max(c.maxIndex, ci) }
+
+// MaxCommitted returns the highest index any node has reported committed.
+func (c *Checker) MaxCommitted() uint64 { return c.maxIndex }
+
+// CommittedTerm returns the term of the committed entry at index i.
+func (c *Checker) CommittedTerm(i uint64) (uint64, bool) {
+	ce, ok := c.committed[i]
+	if !ok {
+		return 0, false
+	}
+	return ce.term, true
+}
+
+// ObserveLeaderLog checks Leader Completeness for node id, leader of term:
+// every entry committed in an earlier term must be in its log. term(i)
+// returns the term of the leader's entry i and whether it has one; entries
+// at or below snapIndex are in the leader's snapshot (checked when the
+// snapshot was made or installed).
+func (c *Checker) ObserveLeaderLog(id, term, snapIndex uint64, entryAt func(i uint64) (raft.Entry, bool)) error {
+	for i := snapIndex + 1; i <= c.maxIndex; i++ {
+		ce, ok := c.committed[i]
+		if !ok || ce.obsTerm >= term {
+			continue
+		}
+		e, ok := entryAt(i)
+		if !ok {
+			return violation(PropLeaderCompleteness, "leader %d of term %d lacks index %d committed by term %d", id, term, i, ce.obsTerm)
+		}
+		if e.Term != ce.term || EntryHash(e) != ce.hash {
+			return violation(PropLeaderCompleteness, "leader %d of term %d has index %d at term %d, committed at term %d", id, term, i, e.Term, ce.term)
+		}
+	}
+	return nil
+}
+
+// ObserveVote records the hard state a node persisted. One vote per term:
+// a node never persists two different votes for the same term, and its term
+// never goes down.
+func (c *Checker) ObserveVote(id uint64, hs raft.HardState) error {
+	if hs.Vote == raft.None {
+		return nil
+	}
+	k := entryKey{id, hs.Term}
+	if v, ok := c.votes[k]; ok && v != hs.Vote {
+		return violation(PropVote, "node %d voted for %d and for %d in term %d", id, v, hs.Vote, hs.Term)
+	}
+	c.votes[k] = hs.Vote
+	return nil
+}
+
+// ObserveRestart tells the checker that node id restarted with its state
+// machine at index applied (its snapshot's).
+func (c *Checker) ObserveRestart(id, applied uint64) { c.applied[id] = applied }
+
+// ObserveApplied checks State Machine Safety for one applied entry: nodes
+// apply entries in index order, only committed ones, and the same entry at
+// the same index; stateHash is the node's state after applying it.
+func (c *Checker) ObserveApplied(id uint64, e raft.Entry, stateHash uint64) error {
+	if last := c.applied[id]; e.Index != last+1 {
+		return violation(PropStateMachineSafety, "node %d applied index %d after %d", id, e.Index, last)
+	}
+	c.applied[id] = e.Index
+	ce, ok := c.committed[e.Index]
+	if !ok {
+		return violation(PropStateMachineSafety, "node %d applied index %d (term %d), which no node reported committed", id, e.Index, e.Term)
+	}
+	if ce.term != e.Term || ce.hash != EntryHash(e) {
+		return violation(PropStateMachineSafety, "node %d applied index %d term %d, but term %d was committed there", id, e.Index, e.Term, ce.term)
+	}
+	if e.Index < uint64(len(c.chain)) && c.chain[e.Index] != stateHash {
+		return violation(PropStateMachineSafety, "node %d state after index %d differs from the committed history", id, e.Index)
+	}
+	return nil
+}
+
+// ObserveConf checks that every node applying the configuration change at
+// index gets the same configuration.
+func (c *Checker) ObserveConf(id, index uint64, cs raft.ConfState) error {
+	if old, ok := c.confs[index]; ok && !old.Equal(cs) {
+		return violation(PropStateMachineSafety, "node %d has configuration %v after index %d, another node %v", id, cs, index, old)
+	}
+	c.confs[index] = cs
+	return nil
+}
+
+// ObserveSnapshot checks a snapshot a node created or installed: it holds
+// the state of the committed history at its index.
+func (c *Checker) ObserveSnapshot(id uint64, snap raft.Snapshot, installed bool) error {
+	var sm StateMachine
+	if err := sm.Restore(snap.Data); err != nil {
+		return violation(PropStateMachineSafety, "node %d snapshot at %d: %v", id, snap.Metadata.Index, err)
+	}
+	idx := snap.Metadata.Index
+	if sm.Index != idx {
+		return violation(PropStateMachineSafety, "node %d snapshot metadata index %d but state at %d", id, idx, sm.Index)
+	}
+	if t, ok := c.CommittedTerm(idx); ok && t != snap.Metadata.Term {
+		return violation(PropStateMachineSafety, "node %d snapshot at %d has term %d, committed term %d", id, idx, snap.Metadata.Term, t)
+	}
+	if idx >= uint64(len(c.chain)) {
+		return violation(PropStateMachineSafety, "node %d snapshot at %d is beyond the known committed prefix %d", id, idx, len(c.chain)-1)
+	}
+	if c.chain[idx] != sm.Hash {
+		return violation(PropStateMachineSafety, "node %d snapshot at %d differs from the committed history", id, idx)
+	}
+	if installed {
+		if last := c.applied[id]; idx <= last {
+			return violation(PropStateMachineSafety, "node %d installed snapshot at %d after applying %d", id, idx, last)
+		}
+		c.applied[id] = idx
+	}
+	return nil
+}
+
+// ObserveReadRequest records a ReadIndex request with a unique context,
+// issued now: its answer must be at least every index committed so far.
+func (c *Checker) ObserveReadRequest(rctx string) {
+	c.reads[rctx] = pendingRead{minIndex: c.maxIndex}
+}
+
+// ObserveReadState checks a ReadIndex answer.
+func (c *Checker) ObserveReadState(id uint64, rs raft.ReadState) error {
+	r, ok := c.reads[string(rs.RequestCtx)]
+	if !ok {
+		return violation(PropLinearizableRead, "node %d got a read state for unknown context %q", id, rs.RequestCtx)
+	}
+	if rs.Index < r.minIndex {
+		return violation(PropLinearizableRead, "read %q answered with index %d below %d, committed before the read was issued", rs.RequestCtx, rs.Index, r.minIndex)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Package rafttest is a randomized, deterministic cluster simulation of the
+// raft core, with a checker for Raft's safety properties.
+//
+// Run builds a cluster of 3 to 5 raft.RawNode over raft.MemoryStorage and
+// drives it through a few hundred steps of simulated time. One seeded
+// math/rand/v2 source decides everything: message drop, delay, reordering
+// and duplication, partitions (symmetric and one-way), crashes (also in the
+// middle of handling a Ready) and restarts from durable storage only,
+// membership changes (add a learner, promote, remove, re-add under a fresh
+// ID), leadership transfers, snapshots and log compaction, proposals with
+// unique payloads and ReadIndex requests. The same seed and Options always
+// give the same trace, whose hash Result.TraceHash exposes.
+//
+// After every event the Checker verifies Election Safety, Leader
+// Append-Only, Log Matching, Leader Completeness and State Machine Safety
+// (Raft paper figure 3), that a node's commit index never goes below what it
+// persisted, that a vote is never changed within a term, and that a
+// ReadIndex answer is never below an index known to be committed before the
+// read was issued. At the end the simulation heals every fault and checks
+// liveness: a leader emerges and a fresh proposal is applied on every voter
+// within a bounded number of ticks.
+//
+// A failure is returned as a *Violation naming the seed, the step and the
+// property; Run with Options.Trace replays it with a readable trace.
+//
+// The simulated driver follows the durability rule of raft/node: a Ready's
+// hard state, entries and snapshot go to the node's durable storage before
+// its messages are sent. A crash throws away the RawNode, its volatile state
+// machine and any write that was not synced; a restarted node is rebuilt
+// from its durable storage alone.
+//
+// The package is exported so that the harness's simulation backend can reuse
+// the Checker, the Network and the StateMachine.
+package rafttest
