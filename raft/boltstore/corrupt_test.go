@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,17 +23,36 @@ func payload(i uint64) []byte {
 	return fmt.Appendf(nil, "<<payload-%06d-%s>>", i, bytes.Repeat([]byte{'x'}, 200))
 }
 
-// writeStore creates a closed store with a snapshot at 10 (term 2),
-// entries 11..210 (terms 2, then 3 from 100), a hard state committing 150,
-// and returns its path. The file is large enough (> 40 KiB of entries) to
-// span many pages.
+// writeStore returns the path of a fresh copy of a closed store with a
+// snapshot at 10 (term 2), entries 11..210 (terms 2, then 3 from 100) and
+// a hard state committing 150. The file spans many pages (> 40 KiB of
+// entries). The store is built once and copied, to keep the tests quick.
 func writeStore(t *testing.T) string {
 	t.Helper()
+	templateOnce.Do(func() { template, templateErr = buildTemplate(t.TempDir()) })
+	require.NoError(t, templateErr)
 	path := filepath.Join(t.TempDir(), "raft.db")
+	require.NoError(t, os.WriteFile(path, template, 0o600))
+	return path
+}
+
+var (
+	templateOnce sync.Once
+	template     []byte
+	templateErr  error
+)
+
+func buildTemplate(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "raft.db")
 	s, err := Open(path, Options{})
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
 	snap := raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 10, Term: 2, ConfState: raft.ConfState{Voters: []uint64{1, 2, 3}}}}
-	require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: 10}, nil, snap, true))
+	if err := s.Save(raft.HardState{Term: 2, Commit: 10}, nil, snap, true); err != nil {
+		return nil, err
+	}
 	for lo := uint64(11); lo <= 210; lo += 50 {
 		var batch []raft.Entry
 		for i := lo; i < lo+50; i++ {
@@ -42,10 +62,14 @@ func writeStore(t *testing.T) string {
 			}
 			batch = append(batch, raft.Entry{Index: i, Term: term, Data: payload(i)})
 		}
-		require.NoError(t, s.Save(raft.HardState{Term: 3, Vote: 1, Commit: min(lo+49, 150)}, batch, raft.Snapshot{}, true))
+		if err := s.Save(raft.HardState{Term: 3, Vote: 1, Commit: min(lo+49, 150)}, batch, raft.Snapshot{}, true); err != nil {
+			return nil, err
+		}
 	}
-	require.NoError(t, s.Close())
-	return path
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
 }
 
 // withBolt opens the store's file with bbolt directly and runs fn in a

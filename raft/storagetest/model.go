@@ -31,6 +31,21 @@ func (m *model) term(i uint64) uint64 {
 	return m.ents[i-m.first()].Term
 }
 
+// entries is the longest prefix of [lo, hi) whose sizes sum to at most
+// maxSize, or its first entry.
+func (m *model) entries(lo, hi, maxSize uint64) []raft.Entry {
+	var out []raft.Entry
+	var size uint64
+	for _, e := range m.ents[lo-m.first() : hi-m.first()] {
+		size += e.Size()
+		if len(out) > 0 && size > maxSize {
+			break
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 func (m *model) save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot) {
 	if !snap.IsEmpty() {
 		m.snap = normSnap(snap)
@@ -170,6 +185,15 @@ func randomOps(t *testing.T, seed uint64, n, reopenEvery int, s raft.LogStore, r
 			desc += " and reopen"
 		}
 		require.Equal(t, m.state(), Observe(t, s), "after op %d: %s", op, desc)
+		if m.last() >= m.first() {
+			// A random window with a random size limit.
+			lo := m.first() + rng.Uint64N(m.last()-m.first()+1)
+			hi := lo + 1 + rng.Uint64N(m.last()-lo+1)
+			maxSize := rng.Uint64N(200)
+			got, err := s.Entries(lo, hi, maxSize)
+			require.NoError(t, err, "Entries(%d, %d, %d)", lo, hi, maxSize)
+			requireEntries(t, m.entries(lo, hi, maxSize), got, "Entries(%d, %d, %d) after op %d", lo, hi, maxSize, op)
+		}
 	}
 	return s
 }
