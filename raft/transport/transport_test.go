@@ -885,3 +885,38 @@ func TestNoRedialDuringBackoff(t *testing.T) {
 	a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, 51)})
 	waitFor(t, "delivery at the new address", func() bool { return b.hasIndex(1, 51) })
 }
+
+func TestCloseDiscardsDelayedMessages(t *testing.T) {
+	a := newNode(t, 1, 7, nil)
+	b := newNode(t, 2, 7, nil)
+	connect(a, b)
+	if err := a.SetFaults([]FaultRule{{Peer: 2, Direction: Out, Delay: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetFaults([]FaultRule{{Peer: 1, Direction: In, Delay: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	// Message 1 waits in a's timer (Out), message 2 in b's timer (In).
+	a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, 1)})
+	a.ClearFaults()
+	a.Send([]raft.Message{msg(raft.MsgHeartbeat, 1, 2, 2)})
+	waitFor(t, "delayed at b", func() bool { return b.Stats().FaultDelayedIn == 1 })
+	// Close does not wait an hour: pending delayed messages are discarded.
+	done := make(chan struct{})
+	go func() {
+		a.Close()
+		b.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("Close blocked on delayed messages")
+	}
+	if b.count() != 0 {
+		t.Fatalf("delayed messages delivered: %v", b.indexesFrom(1))
+	}
+	if s := a.Stats(); s.FaultDelayedOut != 1 || s.MessagesSent != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
