@@ -176,10 +176,10 @@ func TestLeaderPartitionedAway(t *testing.T) {
 	}()
 	// A proposal on the isolated leader cannot commit; its caller cannot
 	// know whether it will: indeterminate.
-	_, err := c.nodes[old].Propose(ctxTimeout(t, 300*time.Millisecond), []byte("lost-1"))
+	_, err := c.nodes[old].Propose(ctxTimeout(t, 600*time.Millisecond), []byte("lost-1"))
 	require.Error(t, err)
 	require.False(t, IsDefinite(err), "%v", err)
-	require.ErrorIs(t, err, ErrLeadershipLost, "check-quorum should have made it step down within 300ms")
+	require.ErrorIs(t, err, ErrLeadershipLost, "check-quorum should have made it step down within 600ms")
 
 	// The proposal that keeps waiting learns its fate once the partition
 	// heals: other entries are committed in its place, so it is definitely
