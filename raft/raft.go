@@ -243,8 +243,13 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	snapIndex := r.raftLog.firstIndex() - 1
 	if c.Applied > 0 {
+		if c.Applied > r.raftLog.lastIndex() {
+			return nil, fmt.Errorf("%w: applied index %d is beyond the last index %d", ErrInvalidConfig, c.Applied, r.raftLog.lastIndex())
+		}
 		if c.Applied > r.raftLog.committed {
-			return nil, fmt.Errorf("%w: applied index %d is beyond the commit index %d", ErrInvalidConfig, c.Applied, r.raftLog.committed)
+			// What was applied was committed; the saved commit index lags
+			// because it is written lazily (Ready.MustSync false).
+			r.raftLog.commitTo(c.Applied)
 		}
 		// The storage's configuration is that of its snapshot. Changes
 		// between the snapshot and Applied were applied by the application
@@ -1255,10 +1260,17 @@ func (r *raft) resetRandomizedElectionTimeout() {
 }
 
 func (r *raft) loadState(state HardState) {
-	if state.Commit < r.raftLog.committed || state.Commit > r.raftLog.lastIndex() {
+	if state.Commit > r.raftLog.lastIndex() {
 		r.logger.Panicf("raft: %x state.commit %d is out of range [%d, %d]", r.id, state.Commit, r.raftLog.committed, r.raftLog.lastIndex())
 	}
-	r.raftLog.committed = state.Commit
+	// A snapshot is committed state; a commit index saved lazily (MustSync
+	// false) before the snapshot was taken may be behind it. Keep the
+	// higher.
+	if state.Commit < r.raftLog.committed {
+		r.logger.Warningf("raft: %x saved commit %d is below the snapshot index %d; using the snapshot index", r.id, state.Commit, r.raftLog.committed)
+	} else {
+		r.raftLog.committed = state.Commit
+	}
 	r.Term = state.Term
 	r.Vote = state.Vote
 }

@@ -484,3 +484,39 @@ func TestRestartFromStorage(t *testing.T) {
 		t.Fatalf("restarted node applied %v", got)
 	}
 }
+
+// A commit index saved lazily may lag the applied index or the snapshot; a
+// restart trusts what was applied and what the snapshot holds, since both
+// were committed.
+func TestRestartWithLaggingCommit(t *testing.T) {
+	s := NewMemoryStorage()
+	_ = s.Append(ents(1, 1, 1, 1, 1, 1))
+	_ = s.SetHardState(HardState{Term: 1, Commit: 2})
+	cfg := newTestConfig(1, s)
+	cfg.Applied = 4
+	rn, err := NewRawNode(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := rn.Status(); st.Commit != 4 || st.Applied != 4 {
+		t.Fatalf("commit %d applied %d, want 4, 4", st.Commit, st.Applied)
+	}
+	if _, err := s.CreateSnapshot(5, ConfState{Voters: []uint64{1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(5); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Applied = 0
+	rn, err = NewRawNode(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := rn.Status(); st.Commit != 5 || st.FirstIndex != 6 {
+		t.Fatalf("after compaction: commit %d first %d, want 5, 6", st.Commit, st.FirstIndex)
+	}
+	cfg.Applied = 9
+	if _, err := NewRawNode(&cfg); err == nil {
+		t.Fatal("an applied index beyond the log was accepted")
+	}
+}
