@@ -33,6 +33,12 @@ type Options struct {
 	// Bugs deliberately breaks the simulated system, to show that the
 	// checker catches what it should.
 	Bugs Bugs
+
+	// skipVoteCheck turns off the one-vote-per-term check, so that tests
+	// can show that Election Safety catches a forgotten vote on its own.
+	skipVoteCheck bool
+	// tune adjusts the knobs drawn from the seed (tests aim faults with it).
+	tune func(*params, *Network)
 }
 
 // Bugs are deliberate defects the simulation can inject. A correct core
@@ -50,6 +56,9 @@ type Bugs struct {
 	// to the last index the message carries, so followers commit entries
 	// no quorum holds.
 	InflateCommit bool
+	// LoseCommit: a restarted node finds its persisted commit index
+	// lowered to its snapshot's index.
+	LoseCommit bool
 }
 
 // Result summarizes a run.
@@ -111,6 +120,9 @@ type node struct {
 	live, durable *raft.MemoryStorage
 	pendingHS     raft.HardState
 	hasPending    bool
+	// durableCommit is the highest commit index written to durable, as
+	// the simulation saw it (not as the disk says: a bug may change that).
+	durableCommit uint64
 
 	sm          StateMachine
 	conf        raft.ConfState
@@ -228,6 +240,9 @@ func newSim(seed uint64, opts Options) *sim {
 	s.net.DelayRate = 0.3 * f()
 	s.net.LongDelayRate = 0.03 * f()
 	s.net.LongDelay = 2 * s.p.electionTick
+	if opts.tune != nil {
+		opts.tune(&s.p, s.net)
+	}
 	n := opts.Nodes
 	if n < 3 || n > 5 {
 		n = 3 + rng.IntN(3)
@@ -366,6 +381,16 @@ func (s *sim) start(n *node) {
 			s.must(n.durable.Save(hs, nil, raft.Snapshot{}, true))
 		}
 	}
+	if s.opts.Bugs.LoseCommit && n.incarnation > 1 {
+		hs, _, err := n.durable.InitialState()
+		s.must(err)
+		snap, err := n.durable.Snapshot()
+		s.must(err)
+		if hs.Commit > snap.Metadata.Index {
+			hs.Commit = snap.Metadata.Index
+			s.must(n.durable.Save(hs, nil, raft.Snapshot{}, true))
+		}
+	}
 	n.live = cloneStorage(n.durable)
 	dhs, _, err := n.durable.InitialState()
 	s.must(err)
@@ -394,8 +419,8 @@ func (s *sim) start(n *node) {
 		}
 	}
 	st := rn.Status()
-	if st.Commit < dhs.Commit {
-		s.fail(PropCommitDurability, "node %d restarted with commit %d below its persisted commit %d", n.id, st.Commit, dhs.Commit)
+	if st.Commit < n.durableCommit {
+		s.fail(PropCommitDurability, "node %d restarted with commit %d below its persisted commit %d", n.id, st.Commit, n.durableCommit)
 	}
 	n.hs = st.HardState
 	s.chk.ObserveRestart(n.id, n.sm.Index)
@@ -445,7 +470,7 @@ func cloneStorage(src *raft.MemoryStorage) *raft.MemoryStorage {
 func (s *sim) crash(n *node, where string) {
 	lost := uint64(1)
 	if n.hasPending && s.rng.IntN(2) == 0 {
-		s.must(n.durable.Save(n.pendingHS, nil, raft.Snapshot{}, true))
+		s.flushPending(n)
 		lost = 0
 	}
 	n.hasPending = false
@@ -455,6 +480,16 @@ func (s *sim) crash(n *node, where string) {
 	s.res.Crashes++
 	s.ev(2, n.id, lost, n.restartAt)
 	s.tracef("node %d CRASH %s (restart at t%d)", n.id, where, n.restartAt)
+}
+
+// flushPending writes a hard state left unsynced to durable.
+func (s *sim) flushPending(n *node) {
+	if !n.hasPending {
+		return
+	}
+	s.must(n.durable.Save(n.pendingHS, nil, raft.Snapshot{}, true))
+	n.durableCommit = max(n.durableCommit, n.pendingHS.Commit)
+	n.hasPending = false
 }
 
 // stop shuts n down for good (it was removed from the cluster).
@@ -734,10 +769,11 @@ func (s *sim) persist(n *node, rd raft.Ready) {
 		if err := n.durable.Save(hs, rd.Entries, rd.Snapshot, true); err != nil {
 			s.fail(PropDriver, "node %d: durable save: %v", n.id, err)
 		}
+		n.durableCommit = max(n.durableCommit, hs.Commit)
 	} else if !rd.HardState.IsEmpty() {
 		n.pendingHS, n.hasPending = rd.HardState, true
 	}
-	if !rd.HardState.IsEmpty() {
+	if !rd.HardState.IsEmpty() && !s.opts.skipVoteCheck {
 		s.must(s.chk.ObserveVote(n.id, rd.HardState))
 	}
 	if !rd.Snapshot.IsEmpty() {
@@ -891,10 +927,7 @@ func (s *sim) maybeSnapshot(n *node, force bool) {
 	}
 	// A snapshot is a sync point: the hard state goes to disk with it, so
 	// a restart never finds a snapshot above its persisted commit index.
-	if n.hasPending {
-		s.must(n.durable.Save(n.pendingHS, nil, raft.Snapshot{}, true))
-		n.hasPending = false
-	}
+	s.flushPending(n)
 	idx, data := n.sm.Index, n.sm.Snapshot()
 	snap, err := n.live.CreateSnapshot(idx, n.conf, data)
 	if err != nil {

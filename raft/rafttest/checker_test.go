@@ -1,0 +1,134 @@
+package rafttest
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+func wantViolation(t *testing.T, err error, prop string) {
+	t.Helper()
+	var v *Violation
+	if !errors.As(err, &v) {
+		t.Fatalf("got %v, want a %q violation", err, prop)
+	}
+	if v.Property != prop {
+		t.Fatalf("got %q violation (%v), want %q", v.Property, v, prop)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ent(index, term uint64, data string) raft.Entry {
+	return raft.Entry{Index: index, Term: term, Data: []byte(data)}
+}
+
+func TestCheckerElectionSafety(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveLeader(2, 1))
+	noErr(t, c.ObserveLeader(2, 1))
+	noErr(t, c.ObserveLeader(3, 2))
+	wantViolation(t, c.ObserveLeader(2, 3), PropElectionSafety)
+}
+
+func TestCheckerLogMatching(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveEntries(0, 0, true, []raft.Entry{ent(1, 1, "a"), ent(2, 1, "b")}))
+	noErr(t, c.ObserveEntries(1, 1, true, []raft.Entry{ent(2, 1, "b"), ent(3, 2, "c")}))
+	// Same index and term, different content.
+	wantViolation(t, c.ObserveEntries(2, 1, true, []raft.Entry{ent(3, 2, "x")}), PropLogMatching)
+	// Same index and term, different predecessor.
+	wantViolation(t, c.ObserveEntries(2, 2, true, []raft.Entry{ent(3, 2, "c")}), PropLogMatching)
+	// A proposal's index/term must name its content too.
+	wantViolation(t, c.ObserveProposal(ent(1, 1, "z")), PropLogMatching)
+	wantViolation(t, c.ObserveEntries(3, 2, true, []raft.Entry{ent(5, 2, "gap")}), PropLogMatching)
+}
+
+func TestCheckerStateMachineSafety(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveCommitted(2, ent(1, 1, "a")))
+	noErr(t, c.ObserveCommitted(2, ent(2, 2, "b")))
+	wantViolation(t, c.ObserveCommitted(3, ent(2, 3, "other")), PropStateMachineSafety)
+
+	var sm StateMachine
+	for _, e := range []raft.Entry{ent(1, 1, "a"), ent(2, 2, "b")} {
+		noErr(t, sm.Apply(e))
+		noErr(t, c.ObserveApplied(7, e, sm.Hash))
+	}
+	// Applying an entry nobody reported committed.
+	var sm2 StateMachine
+	noErr(t, sm2.Apply(ent(1, 1, "a")))
+	noErr(t, c.ObserveApplied(8, ent(1, 1, "a"), sm2.Hash))
+	wantViolation(t, c.ObserveApplied(8, ent(2, 1, "b'"), 0), PropStateMachineSafety)
+	// Applying out of order.
+	wantViolation(t, c.ObserveApplied(9, ent(2, 2, "b"), sm.Hash), PropStateMachineSafety)
+
+	// Snapshots must hold the committed state at their index.
+	good := raft.Snapshot{Data: sm.Snapshot(), Metadata: raft.SnapshotMetadata{Index: 2, Term: 2}}
+	noErr(t, c.ObserveSnapshot(1, good, false))
+	bad := StateMachine{Index: 2, Hash: sm.Hash + 1}
+	wantViolation(t, c.ObserveSnapshot(1, raft.Snapshot{Data: bad.Snapshot(), Metadata: good.Metadata}, false), PropStateMachineSafety)
+	// Installing a snapshot older than what the node applied.
+	wantViolation(t, c.ObserveSnapshot(7, good, true), PropStateMachineSafety)
+
+	noErr(t, c.ObserveConf(1, 5, raft.ConfState{Voters: []uint64{1, 2, 3}}))
+	noErr(t, c.ObserveConf(2, 5, raft.ConfState{Voters: []uint64{3, 2, 1}}))
+	wantViolation(t, c.ObserveConf(3, 5, raft.ConfState{Voters: []uint64{1, 2}}), PropStateMachineSafety)
+}
+
+func TestCheckerLeaderCompleteness(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveCommitted(3, ent(1, 1, "a")))
+	noErr(t, c.ObserveCommitted(3, ent(2, 3, "b")))
+	log := map[uint64]raft.Entry{1: ent(1, 1, "a")}
+	at := func(i uint64) (raft.Entry, bool) { e, ok := log[i]; return e, ok }
+	// A leader of term 3 (or older) need not hold what was committed by term 3.
+	noErr(t, c.ObserveLeaderLog(4, 3, 0, at))
+	// A leader of term 4 must.
+	wantViolation(t, c.ObserveLeaderLog(4, 4, 0, at), PropLeaderCompleteness)
+	log[2] = ent(2, 2, "stale")
+	wantViolation(t, c.ObserveLeaderLog(4, 4, 0, at), PropLeaderCompleteness)
+	log[2] = ent(2, 3, "b")
+	noErr(t, c.ObserveLeaderLog(4, 4, 0, at))
+	// Entries in the leader's snapshot are not looked up.
+	noErr(t, c.ObserveLeaderLog(4, 4, 2, func(uint64) (raft.Entry, bool) { return raft.Entry{}, false }))
+}
+
+func TestCheckerVotesAndReads(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveVote(1, raft.HardState{Term: 2, Vote: 3}))
+	noErr(t, c.ObserveVote(1, raft.HardState{Term: 2, Vote: 3, Commit: 4}))
+	noErr(t, c.ObserveVote(1, raft.HardState{Term: 3, Vote: 1}))
+	wantViolation(t, c.ObserveVote(1, raft.HardState{Term: 2, Vote: 2}), PropVote)
+
+	noErr(t, c.ObserveCommitted(2, ent(1, 1, "a")))
+	noErr(t, c.ObserveCommitted(2, ent(2, 2, "b")))
+	c.ObserveReadRequest("r1")
+	noErr(t, c.ObserveReadState(1, raft.ReadState{Index: 2, RequestCtx: []byte("r1")}))
+	wantViolation(t, c.ObserveReadState(1, raft.ReadState{Index: 1, RequestCtx: []byte("r1")}), PropLinearizableRead)
+	wantViolation(t, c.ObserveReadState(1, raft.ReadState{Index: 9, RequestCtx: []byte("nope")}), PropLinearizableRead)
+}
+
+func TestStateMachineSnapshotRoundTrip(t *testing.T) {
+	var a StateMachine
+	for i := uint64(1); i <= 5; i++ {
+		noErr(t, a.Apply(ent(i, 1, "x")))
+	}
+	if err := a.Apply(ent(9, 1, "gap")); err == nil {
+		t.Fatal("applied index 9 after 5")
+	}
+	var b StateMachine
+	noErr(t, b.Restore(a.Snapshot()))
+	if a != b {
+		t.Fatalf("restored %+v, want %+v", b, a)
+	}
+	if err := b.Restore([]byte("short")); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("got %v, want ErrBadSnapshot", err)
+	}
+}
