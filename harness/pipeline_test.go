@@ -1,0 +1,116 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/checker"
+)
+
+// TestPipelineAgainstFakeBackend runs whole scenarios against the fake
+// cluster: a correct store under partitions, kills, pauses, crash
+// failpoints and membership churn must be valid, and the same store serving
+// stale local reads while its leader is isolated must be invalid.
+func TestPipelineAgainstFakeBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 2-second scenarios")
+	}
+	cases := []struct {
+		file string
+		want checker.Verdict
+	}{
+		{"testdata/fake-partitions.yaml", checker.Valid},
+		{"testdata/fake-stale.yaml", checker.Invalid},
+	}
+	store := t.TempDir()
+	r := &Runner{Opts: RunOptions{Store: store, Seed: 5, SeedSet: true, TimeLimit: 2 * time.Second, Progress: tlog{t}}}
+	for _, c := range cases {
+		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			sc, err := LoadScenario(c.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := r.Run(context.Background(), sc)
+			if out.Err != nil {
+				t.Fatalf("run: %v", out.Err)
+			}
+			if out.Verdict != c.want || !out.Matches() {
+				t.Fatalf("verdict %s, want %s; results: %+v", out.Verdict, c.want, out.Results)
+			}
+			if out.Ops < 100 || out.Faults < 1 {
+				t.Errorf("%d ops, %d faults: the run did too little", out.Ops, out.Faults)
+			}
+			for _, name := range []string{"scenario.yaml", "history.jsonl", "history.edn", "nodes.json", "results.json",
+				"history.html", "timeline.html", "latency.png", "throughput.png", "index.html"} {
+				if st, err := os.Stat(filepath.Join(out.Dir, name)); err != nil || st.Size() == 0 {
+					t.Errorf("artifact %s missing or empty: %v", name, err)
+				}
+			}
+			latest, err := filepath.EvalSymlinks(filepath.Join(store, sc.Name, "latest"))
+			if err != nil || filepath.Base(latest) != filepath.Base(out.Dir) {
+				t.Errorf("latest -> %s (%v), want %s", latest, err, out.Dir)
+			}
+			if lw := out.Results.LostWrites; lw == nil || lw.KeysChecked == 0 {
+				t.Errorf("final reads did not reach the lost-writes check: %+v", lw)
+			}
+			if c.want == checker.Valid {
+				if cv := out.Results.Convergence; cv == nil || !cv.Converged {
+					t.Errorf("fake cluster did not converge: %+v", cv)
+				}
+			}
+
+			// Re-checking offline gives the same verdict: the valid run
+			// from its directory, the invalid one from its Jepsen EDN
+			// export (each check renders everything, which is slow under
+			// -race, so one each).
+			if c.want == checker.Valid {
+				res, err := CheckDir(out.Dir, 20*time.Second, nil, nil)
+				if err != nil || res.Verdict != c.want {
+					t.Errorf("re-check of the run dir: %s, %v", res.Verdict, err)
+				}
+			} else {
+				res, _, err := CheckFile(filepath.Join(out.Dir, "history.edn"), 20*time.Second)
+				if err != nil || res.Verdict != c.want {
+					t.Errorf("check of history.edn: %v, %v", res, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRunFailureStillLeavesResults(t *testing.T) {
+	sc, err := ParseScenario([]byte("name: nobinary\nbackend: process\nduration: 1s\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	r := &Runner{Opts: RunOptions{Store: store, Binary: filepath.Join(store, "does-not-exist")}}
+	out := r.Run(context.Background(), sc)
+	if out.Err == nil || out.Verdict != checker.Unknown || out.Matches() {
+		t.Fatalf("outcome %+v", out)
+	}
+	for _, name := range []string{"scenario.yaml", "results.json", "index.html"} {
+		if _, err := os.Stat(filepath.Join(out.Dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestAnalyzeRecoversFromACheckerPanic(t *testing.T) {
+	res := &Results{}
+	safely(res, "boom", func() { panic("checker bug") })
+	if len(res.Errors) != 1 || res.overall() != checker.Unknown {
+		t.Fatalf("panic not recorded as unknown: %+v", res)
+	}
+}
+
+// tlog sends progress lines to the test log.
+type tlog struct{ t *testing.T }
+
+func (l tlog) Write(p []byte) (int, error) {
+	l.t.Logf("%s %s", time.Now().Format("15:04:05.000"), p)
+	return len(p), nil
+}

@@ -1,0 +1,109 @@
+package harness
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+func TestParseScenarioDefaultsAndFaults(t *testing.T) {
+	src := `
+name: p
+duration: 5s
+nemesis:
+  interval: 1s
+  jitter: 200ms
+  faults:
+    - partition-halves
+    - fault: clock-rate
+      target: leader
+      rate: 0.5
+    - fault: compose
+      of: [partition-isolate-leader, {fault: clock-strobe, delta: 300ms}]
+`
+	sc, err := ParseScenario([]byte(src), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Backend != "process" || sc.Nodes != 3 || sc.ReadMode != "linearizable" || sc.Expect != "valid" {
+		t.Errorf("defaults not applied: %+v", sc)
+	}
+	if sc.Duration.D() != 5*time.Second || sc.Nemesis.Jitter.D() != 200*time.Millisecond {
+		t.Errorf("durations: %v %v", sc.Duration.D(), sc.Nemesis.Jitter.D())
+	}
+	fs := sc.Nemesis.Faults
+	if len(fs) != 3 || fs[0].Fault != "partition-halves" || fs[1].Rate != 0.5 || fs[1].Target != "leader" {
+		t.Fatalf("faults: %+v", fs)
+	}
+	if fs[2].Fault != "compose" || len(fs[2].Of) != 2 || fs[2].Of[1].Delta.D() != 300*time.Millisecond {
+		t.Fatalf("compose: %+v", fs[2])
+	}
+	// The resolved form parses back to the same scenario.
+	b, err := sc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc2, err := ParseScenario(b, "resolved.yaml")
+	if err != nil {
+		t.Fatalf("resolved scenario does not parse: %v\n%s", err, b)
+	}
+	if sc2.Nemesis.Faults[2].String() != fs[2].String() || sc2.Duration != sc.Duration {
+		t.Errorf("round trip changed the scenario:\n%s", b)
+	}
+}
+
+func TestParseScenarioStrictErrors(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown top-level field", "name: x\nduration: 1s\nclinets: 3\n", "line 3: field clinets not found"},
+		{"unknown nested field", "duration: 1s\nnode:\n  election_timeot: 1s\n", "line 3: field election_timeot not found"},
+		{"unknown fault field", "duration: 1s\nnemesis:\n  faults:\n    - fault: clock-rate\n      rat: 2\n", "line 5: field rat not found in fault spec"},
+		{"unknown fault", "duration: 1s\nnemesis:\n  faults: [partition-thirds]\n", "unknown fault"},
+		{"bad duration", "duration: fast\n", "line 1"},
+		{"wrong type", "duration: 1s\nnodes: three\n", "line 2"},
+		{"missing duration", "name: x\n", "duration must be > 0"},
+		{"bad expect", "duration: 1s\nexpect: fine\n", "expect \"fine\""},
+		{"bad read mode", "duration: 1s\nread_mode: eventual\n", "read_mode"},
+		{"bad backend", "duration: 1s\nbackend: k8s\n", "backend \"k8s\" unknown"},
+		{"two documents", "duration: 1s\n---\nduration: 2s\n", "more than one document"},
+		{"empty", "", "empty file"},
+		{"bad mode", "duration: 1s\nnemesis:\n  mode: chaos\n", "mode \"chaos\""},
+		{"bad target", "duration: 1s\nnemesis:\n  faults: [{fault: kill-one, target: everyone}]\n", "target"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseScenario([]byte(c.src), "s.yaml")
+			if err == nil {
+				t.Fatalf("no error for %q", c.src)
+			}
+			if !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestScenarioFilesParse(t *testing.T) {
+	for _, dir := range []string{"scenarios/ci", "scenarios/suite", "scenarios/demo", "testdata"} {
+		files, err := globYAML(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			sc, err := LoadScenario(f)
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+				continue
+			}
+			for _, fs := range sc.Nemesis.Faults {
+				if err := nemesis.Validate(fs); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/histories"
+)
+
+type memRec struct {
+	mu     sync.Mutex
+	events []histories.Event
+}
+
+func (m *memRec) Record(e histories.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, e)
+	return nil
+}
+
+type target []string
+
+func (t target) Nodes() []string {
+	ns := make([]string, len(t))
+	for i := range t {
+		ns[i] = "node" + string(rune('0'+i))
+	}
+	return ns
+}
+func (t target) Endpoints() []string { return t }
+
+// scripted answers the n-th command with script[n % len(script)] and logs
+// every command it got.
+type scripted struct {
+	mu     sync.Mutex
+	n      int
+	script []string
+	got    []nodeapi.Command
+	done   chan struct{}
+	limit  int
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var cmd nodeapi.Command
+	if err := json.NewDecoder(r.Body).Decode(&cmd); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	s.mu.Lock()
+	step := s.script[s.n%len(s.script)]
+	s.n++
+	s.got = append(s.got, cmd)
+	if s.n == s.limit {
+		close(s.done)
+	}
+	s.mu.Unlock()
+	apiErr := func(status int, code string, definite bool) {
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": code, "definite": definite}})
+	}
+	switch step {
+	case "ok":
+		res := map[string]any{"ok": true, "operation": cmd.Operation, "key": cmd.Key, "node": "node0"}
+		switch cmd.Operation {
+		case "get":
+			res["found"], res["value"] = true, "v"
+		case "set":
+			res["value"] = *cmd.Value
+		case "cas":
+			res["succeeded"], res["value"], res["found"] = false, "other", true
+		case "delete":
+			res["found"] = true
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	case "timeout":
+		apiErr(504, "timeout", false)
+	case "no_leader":
+		apiErr(503, "no_leader", true)
+	case "drop":
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+}
+
+func runScripted(t *testing.T, mix Mix, script []string, limit int) (*scripted, []histories.Event, Stats) {
+	t.Helper()
+	s := &scripted{script: script, done: make(chan struct{}), limit: limit}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	rec := &memRec{}
+	start := time.Now()
+	w, err := New(Config{Concurrency: 1, Keys: 2, Mix: mix, RequestTimeout: 2 * time.Second, Seed: 1}, target{srv.Listener.Addr().String()},
+		rec, func() int64 { return int64(time.Since(start)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			t.Error("server never got its requests")
+		}
+		cancel()
+	}()
+	w.Run(ctx)
+	return s, rec.events, w.Stats()
+}
+
+func TestInfoStartsANewProcessAndClient(t *testing.T) {
+	script := []string{"ok", "timeout", "ok", "no_leader", "ok", "drop", "ok"}
+	s, events, st := runScripted(t, Mix{Put: 1}, script, 21)
+	ops, err := histories.Pair(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) < 21 {
+		t.Fatalf("%d ops recorded, want >= 21", len(ops))
+	}
+	want := map[string]histories.Type{"ok": histories.OK, "timeout": histories.Info, "no_leader": histories.Fail, "drop": histories.Info}
+	values := map[string]bool{}
+	for i, op := range ops[:21] {
+		if got := op.Type(); got != want[script[i%len(script)]] {
+			t.Errorf("op %d (%s): recorded %s, want %s", i, script[i%len(script)], got, want[script[i%len(script)]])
+		}
+		v := *op.Invoke.Value
+		if values[v] {
+			t.Errorf("value %s written twice", v)
+		}
+		values[v] = true
+		if !strings.HasPrefix(v, "p") || op.Invoke.Node != "node0" {
+			t.Errorf("op %d: value %q node %q", i, v, op.Invoke.Node)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := ops[i-1]
+		newProc := op.Process != prev.Process
+		if newProc != (prev.Type() == histories.Info) {
+			t.Errorf("op %d: process %d after %s by process %d", i, op.Process, prev.Type(), prev.Process)
+		}
+		// The server saw a new client_id exactly with a new process, and
+		// request ids growing within one.
+		c, pc := s.got[i], s.got[i-1]
+		if (c.ClientID != pc.ClientID) != newProc {
+			t.Errorf("op %d: client_id %q after %q (new process %v)", i, c.ClientID, pc.ClientID, newProc)
+		}
+		if !newProc && c.RequestID != pc.RequestID+1 {
+			t.Errorf("op %d: request_id %d after %d", i, c.RequestID, pc.RequestID)
+		}
+	}
+	if st.Info < 6 || st.Fail < 3 || st.Processes < 7 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestCasMismatchIsFailAndGetsRecordValues(t *testing.T) {
+	_, events, _ := runScripted(t, Mix{Cas: 1, Get: 1}, []string{"ok"}, 20)
+	ops, err := histories.Pair(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cas, get int
+	for _, op := range ops {
+		if op.Complete == nil {
+			continue
+		}
+		switch op.F {
+		case histories.OpCas:
+			cas++
+			if op.Type() != histories.Fail || op.Invoke.Expected == nil || op.Invoke.Value == nil {
+				t.Errorf("cas mismatch recorded as %+v", *op.Complete)
+			}
+		case histories.OpGet:
+			get++
+			c := op.Complete
+			if c.Type != histories.OK || c.Value == nil || *c.Value != "v" || c.Found == nil || !*c.Found {
+				t.Errorf("get recorded as %+v", *c)
+			}
+		}
+	}
+	if cas == 0 || get == 0 {
+		t.Fatalf("mix not used: %d cas, %d get", cas, get)
+	}
+	// The cas after the get expects the value the get saw ("v") or the
+	// one the mismatch reported ("other").
+	for _, op := range ops[1:] {
+		if op.F == histories.OpCas && *op.Invoke.Expected != "v" && *op.Invoke.Expected != "other" {
+			t.Errorf("cas expected %q, not a value seen", *op.Invoke.Expected)
+		}
+	}
+}
+
+func TestRefusedConnectionIsFail(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	srv.Close()
+	c := nodeapi.New(addr, time.Second)
+	v := "x"
+	_, err := c.Do(context.Background(), nodeapi.Command{Operation: "set", Key: "k", Value: &v})
+	if err == nil || !nodeapi.IsDefinite(err) {
+		t.Fatalf("refused connection: %v, definite=%v", err, nodeapi.IsDefinite(err))
+	}
+}
+
+func TestMaxClientsPerKeyAndRate(t *testing.T) {
+	var mu sync.Mutex
+	inFlight := map[string]int{}
+	maxSeen := 0
+	var count int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cmd nodeapi.Command
+		_ = json.NewDecoder(r.Body).Decode(&cmd)
+		mu.Lock()
+		inFlight[cmd.Key]++
+		maxSeen = max(maxSeen, inFlight[cmd.Key])
+		count++
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // keep requests overlapping
+		mu.Lock()
+		inFlight[cmd.Key]--
+		mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "found": false})
+	}))
+	defer srv.Close()
+	start := time.Now()
+	w, err := New(Config{Concurrency: 8, Keys: 2, MaxClientsPerKey: 2, Rate: 500, Mix: Mix{Get: 1}, Seed: 2},
+		target{srv.Listener.Addr().String()}, &memRec{}, func() int64 { return int64(time.Since(start)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	w.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if maxSeen > 2 {
+		t.Errorf("%d clients on one key at once, max 2", maxSeen)
+	}
+	// 500/s for 0.4s: about 200, never far above.
+	if count > 230 || count < 50 {
+		t.Errorf("%d ops in 400ms at 500/s", count)
+	}
+}

@@ -1,0 +1,295 @@
+package nemesis_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/cluster/fake"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/histories"
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+func TestPlanIsDeterministicForASeed(t *testing.T) {
+	s := nemesis.Schedule{
+		Interval: nemesis.Duration(time.Second), Hold: nemesis.Duration(500 * time.Millisecond),
+		Jitter: nemesis.Duration(300 * time.Millisecond),
+		Faults: []nemesis.Spec{{Fault: "partition-halves"}, {Fault: "kill-one"}, {Fault: "clock-bump", Weight: 3}, {Fault: "pause-leader"}},
+	}
+	a := s.Plan(42, time.Minute, nil)
+	b := s.Plan(42, time.Minute, nil)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("same seed, different plans")
+	}
+	if len(a) < 20 {
+		t.Fatalf("plan too short for a minute: %d steps", len(a))
+	}
+	c := s.Plan(43, time.Minute, nil)
+	if reflect.DeepEqual(a, c) {
+		t.Fatal("different seeds, same plan")
+	}
+	prevEnd := time.Duration(0)
+	seen := map[string]bool{}
+	for _, st := range a {
+		seen[st.Spec.Fault] = true
+		if st.At < prevEnd+time.Second || st.At >= prevEnd+1300*time.Millisecond {
+			t.Errorf("step at %v after previous end %v: interval+jitter not respected", st.At, prevEnd)
+		}
+		if st.Hold < 500*time.Millisecond || st.Hold >= 800*time.Millisecond {
+			t.Errorf("hold %v outside [500ms, 800ms)", st.Hold)
+		}
+		prevEnd = st.At + st.Hold
+	}
+	if prevEnd > time.Minute {
+		t.Errorf("last fault ends at %v, after the duration", prevEnd)
+	}
+	if len(seen) != 4 {
+		t.Errorf("random mode used only %v", seen)
+	}
+}
+
+func TestPlanSequenceAndApplies(t *testing.T) {
+	s := nemesis.Schedule{Mode: "sequence", Interval: nemesis.Duration(time.Second),
+		Faults: []nemesis.Spec{{Fault: "a"}, {Fault: "partition-majorities-ring"}, {Fault: "b"}}}
+	plan := s.Plan(1, 9500*time.Millisecond, func(sp nemesis.Spec) bool { return sp.Fault != "partition-majorities-ring" })
+	var names []string
+	for _, st := range plan {
+		names = append(names, st.Spec.Fault)
+	}
+	// Interval 1s, hold 1s: faults at 1s, 3s, 5s, 7s (the one at 9s would end after 9.5s).
+	if want := []string{"a", "b", "a", "b"}; !slices.Equal(names, want) {
+		t.Fatalf("sequence %v, want %v", names, want)
+	}
+	if got := s.Plan(1, 10*time.Second, func(nemesis.Spec) bool { return false }); got != nil {
+		t.Fatalf("no applicable fault still planned %v", got)
+	}
+}
+
+func TestCatalogAppliesByClusterSize(t *testing.T) {
+	three := fake.New(cluster.Options{Nodes: 3})
+	five := fake.New(cluster.Options{Nodes: 5})
+	if nemesis.Applies(three, nemesis.Spec{Fault: "partition-majorities-ring"}) {
+		t.Error("majorities-ring applies to 3 nodes")
+	}
+	if !nemesis.Applies(five, nemesis.Spec{Fault: "partition-majorities-ring"}) {
+		t.Error("majorities-ring does not apply to 5 nodes")
+	}
+	one := fake.New(cluster.Options{Nodes: 1})
+	if nemesis.Applies(one, nemesis.Spec{Fault: "membership-churn"}) || !nemesis.Applies(one, nemesis.Spec{Fault: "kill-one"}) {
+		t.Error("applicability on one node")
+	}
+	for _, fi := range nemesis.Catalog() {
+		if fi.Description == "" || fi.MinNodes < 1 {
+			t.Errorf("catalog entry %+v", fi)
+		}
+	}
+}
+
+type memRec struct {
+	mu     sync.Mutex
+	events []histories.Event
+}
+
+func (m *memRec) Record(e histories.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, e)
+	return nil
+}
+
+func startFake(t *testing.T, n int) *fake.Cluster {
+	t.Helper()
+	c := fake.New(cluster.Options{Nodes: n, RequestTimeout: time.Second})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	return c
+}
+
+func rules(t *testing.T, c cluster.Cluster, n string) []nodeapi.NetRule {
+	t.Helper()
+	raw, err := c.Client(n).Faults(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Network []nodeapi.NetRule `json:"network"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.Network
+}
+
+// blocked reports whether a's or b's rules cut the a->b direction.
+func blocked(t *testing.T, c cluster.Cluster, a, b string) bool {
+	for _, r := range rules(t, c, a) {
+		if r.Peer == b && r.Drop && (r.Direction == "out" || r.Direction == "both") {
+			return true
+		}
+	}
+	for _, r := range rules(t, c, b) {
+		if r.Peer == a && r.Drop && (r.Direction == "in" || r.Direction == "both") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPartitionsInstallTheRightRules(t *testing.T) {
+	ctx := context.Background()
+	c := startFake(t, 5)
+	env := nemesis.NewEnv(c, 7, nil)
+	nodes := c.Nodes()
+
+	t.Run("majorities-ring", func(t *testing.T) {
+		f, err := nemesis.New(nemesis.Spec{Fault: "partition-majorities-ring"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Inject(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		views := map[string]bool{}
+		for _, a := range nodes {
+			var sees []string
+			for _, b := range nodes {
+				if a == b || (!blocked(t, c, a, b) && !blocked(t, c, b, a)) {
+					sees = append(sees, b)
+				}
+			}
+			if len(sees) != 3 {
+				t.Errorf("%s sees %v, want a bare majority of 3", a, sees)
+			}
+			views[slices.Concat(sees)[0]+slices.Concat(sees)[1]+slices.Concat(sees)[2]] = true
+		}
+		if len(views) != 5 {
+			t.Errorf("majorities are not all different: %v", views)
+		}
+		if err := f.Heal(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if r := rules(t, c, n); len(r) != 0 {
+				t.Errorf("%s still has rules %v after heal", n, r)
+			}
+		}
+	})
+
+	t.Run("one-way", func(t *testing.T) {
+		f, _ := nemesis.New(nemesis.Spec{Fault: "partition-one-way"})
+		eff, err := f.Inject(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader := ""
+		for _, a := range nodes {
+			out := 0
+			for _, b := range nodes {
+				if a != b && blocked(t, c, a, b) {
+					out++
+				}
+				if a != b && blocked(t, c, a, b) && blocked(t, c, b, a) {
+					t.Errorf("%s<->%s cut both ways in a one-way partition", a, b)
+				}
+			}
+			if out == len(nodes)-1 {
+				leader = a
+			}
+		}
+		if leader == "" {
+			t.Fatalf("no node has all its outgoing links cut (%s)", eff.Detail)
+		}
+		_ = f.Heal(ctx, env)
+	})
+
+	t.Run("bridge", func(t *testing.T) {
+		f, _ := nemesis.New(nemesis.Spec{Fault: "partition-bridge"})
+		if _, err := f.Inject(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		bridges := 0
+		for _, a := range nodes {
+			cut := false
+			for _, b := range nodes {
+				if a != b && blocked(t, c, a, b) {
+					cut = true
+				}
+			}
+			if !cut {
+				bridges++
+			}
+		}
+		if bridges != 1 {
+			t.Errorf("%d nodes see everyone, want exactly the bridge", bridges)
+		}
+		_ = f.Heal(ctx, env)
+	})
+}
+
+func TestRunnerRecordsWindowsAndHealAllRestoresTheCluster(t *testing.T) {
+	ctx := context.Background()
+	c := startFake(t, 3)
+	env := nemesis.NewEnv(c, 3, nil)
+	rec := &memRec{}
+	origin := time.Now()
+	r := &nemesis.Runner{Env: env, Rec: rec, Now: func() int64 { return int64(time.Since(origin)) }, Origin: origin}
+	plan := []nemesis.Step{
+		{At: 0, Hold: 50 * time.Millisecond, Spec: nemesis.Spec{Fault: "kill-minority"}},
+		{At: 60 * time.Millisecond, Hold: 50 * time.Millisecond, Spec: nemesis.Spec{Fault: "compose",
+			Of: []nemesis.Spec{{Fault: "clock-rate", Target: "all"}, {Fault: "partition-isolate-one"}}}},
+	}
+	if n := r.Run(ctx, plan); n != 2 {
+		t.Fatalf("injected %d faults, want 2", n)
+	}
+	ws := histories.FaultWindows(rec.events)
+	if len(ws) != 2 || ws[0].F != "kill-minority" || ws[1].F != "clock-rate+partition-isolate-one" || ws[0].Open || ws[1].Open {
+		t.Fatalf("windows %+v", ws)
+	}
+	for _, e := range rec.events {
+		if e.Error != "" {
+			t.Errorf("fault error: %+v", e)
+		}
+	}
+	for _, n := range c.Nodes() {
+		if c.State(n) != cluster.Running {
+			t.Errorf("%s is %s after heal", n, c.State(n))
+		}
+	}
+
+	// Leave a mess, then heal everything.
+	_ = c.Kill(ctx, "node0")
+	_ = c.Pause(ctx, "node1")
+	_ = c.Client("node2").SetNetwork(ctx, []nodeapi.NetRule{{Peer: "node0", Direction: "both", Drop: true}})
+	_ = c.Client("node2").SetClock(ctx, nodeapi.Clock{OffsetMS: 500})
+	if err := r.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes() {
+		if c.State(n) != cluster.Running {
+			t.Errorf("%s is %s after heal-all", n, c.State(n))
+		}
+		raw, err := c.Client(n).Faults(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Clock     *nodeapi.Clock    `json:"clock"`
+			Failpoint string            `json:"failpoint"`
+			Network   []nodeapi.NetRule `json:"network"`
+		}
+		if err := json.Unmarshal(raw, &f); err != nil || f.Clock != nil || f.Failpoint != "" || len(f.Network) != 0 {
+			t.Errorf("%s faults after heal-all: %s", n, raw)
+		}
+	}
+	if ws := histories.FaultWindows(rec.events); len(ws) != 3 || ws[2].F != "heal-all" {
+		t.Errorf("heal-all window not recorded: %+v", ws)
+	}
+}
