@@ -158,7 +158,7 @@ func (p *peer) encode() (frames, msgs int) {
 			p.t.log.Warn("dropping message larger than the frame limit",
 				"peer", p.id, "type", m.Type, "bytes", size, "limit", maxPayload)
 			if m.Type == raft.MsgSnap {
-				p.t.reportSnapshot(p.id, false)
+				p.t.reportSnapshot(p.id, raft.SnapshotFailure)
 			}
 			continue
 		}
@@ -227,7 +227,7 @@ func (p *peer) flush() {
 	s.messagesSent.Add(uint64(msgs))
 	s.bytesSent.Add(uint64(len(p.buf)))
 	for range p.snapsInBuf {
-		p.t.reportSnapshot(p.id, true)
+		p.t.reportSnapshot(p.id, raft.SnapshotFinish)
 	}
 	if cap(p.buf) > maxRetainedBuf {
 		p.buf = nil // one huge snapshot should not stay allocated forever
@@ -238,7 +238,7 @@ func (p *peer) flush() {
 func (p *peer) dropped(msgs int) {
 	p.t.stats.droppedUnreachable.Add(uint64(msgs))
 	for range p.snapsInBuf {
-		p.t.reportSnapshot(p.id, false)
+		p.t.reportSnapshot(p.id, raft.SnapshotFailure)
 	}
 	p.t.reportUnreachable(p.id)
 }

@@ -51,9 +51,11 @@ type Config struct {
 	// for the same peer are coalesced while one is pending.
 	OnUnreachable func(peer uint64)
 	// OnSnapshotStatus, if set, is called after a MsgSnap to peer was
-	// written to the connection (delivered true) or lost (false), so the
-	// driver can call ReportSnapshot. Called like OnUnreachable.
-	OnSnapshotStatus func(peer uint64, delivered bool)
+	// written to the connection (raft.SnapshotFinish) or lost
+	// (raft.SnapshotFailure), so that it can be wired to ReportSnapshot.
+	// Called like OnUnreachable. "Written" is not "installed": the
+	// follower may still fail to apply it, which raft's probing handles.
+	OnSnapshotStatus func(peer uint64, status raft.SnapshotStatus)
 	// MaxFrameSize bounds a frame's payload, on both sends and receives.
 	// A single message larger than this is dropped.
 	MaxFrameSize int
@@ -173,8 +175,8 @@ type Transport struct {
 }
 
 type snapEvent struct {
-	peer      uint64
-	delivered bool
+	peer   uint64
+	status raft.SnapshotStatus
 }
 
 // New starts a Transport listening on cfg.ListenAddr.
@@ -335,7 +337,7 @@ func (t *Transport) enqueue(m raft.Message) {
 		t.stats.droppedQueueFull.Add(1)
 		t.reportUnreachable(m.To)
 		if m.Type == raft.MsgSnap {
-			t.reportSnapshot(m.To, false)
+			t.reportSnapshot(m.To, raft.SnapshotFailure)
 		}
 	}
 }
@@ -399,12 +401,12 @@ func (t *Transport) reportUnreachable(peer uint64) {
 	t.wakeNotifier()
 }
 
-func (t *Transport) reportSnapshot(peer uint64, delivered bool) {
+func (t *Transport) reportSnapshot(peer uint64, status raft.SnapshotStatus) {
 	if t.cfg.OnSnapshotStatus == nil {
 		return
 	}
 	t.notifyMu.Lock()
-	t.snapStatus = append(t.snapStatus, snapEvent{peer, delivered})
+	t.snapStatus = append(t.snapStatus, snapEvent{peer, status})
 	t.notifyMu.Unlock()
 	t.wakeNotifier()
 }
@@ -433,7 +435,7 @@ func (t *Transport) notifyLoop() {
 		t.snapStatus = nil
 		t.notifyMu.Unlock()
 		for _, s := range snaps {
-			t.cfg.OnSnapshotStatus(s.peer, s.delivered)
+			t.cfg.OnSnapshotStatus(s.peer, s.status)
 		}
 		for id := range peers {
 			t.cfg.OnUnreachable(id)

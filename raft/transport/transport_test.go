@@ -121,9 +121,9 @@ func newNode(t testing.TB, id, cluster uint64, tweak func(*Config)) *node {
 			n.unreachable[peer]++
 			n.mu.Unlock()
 		},
-		OnSnapshotStatus: func(peer uint64, delivered bool) {
+		OnSnapshotStatus: func(peer uint64, status raft.SnapshotStatus) {
 			n.mu.Lock()
-			n.snaps = append(n.snaps, snapEvent{peer, delivered})
+			n.snaps = append(n.snaps, snapEvent{peer, status})
 			n.mu.Unlock()
 		},
 		BackoffMin: 5 * time.Millisecond,
@@ -457,7 +457,7 @@ func TestOversizedFrameRejected(t *testing.T) {
 	waitFor(t, "snapshot failure report", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return slices.Contains(a.snaps, snapEvent{2, false})
+		return slices.Contains(a.snaps, snapEvent{2, raft.SnapshotFailure})
 	})
 
 	// Receiver side: a frame header announcing more than the limit drops
@@ -492,7 +492,7 @@ func TestSnapshotStatusReported(t *testing.T) {
 	waitFor(t, "snapshot status", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return slices.Contains(a.snaps, snapEvent{2, true})
+		return slices.Contains(a.snaps, snapEvent{2, raft.SnapshotFinish})
 	})
 }
 
