@@ -130,7 +130,15 @@ func (pr *progress) maybeUpdate(n uint64) bool {
 		pr.probeSent = false
 	}
 	pr.Next = max(pr.Next, n+1)
+	pr.checkInvariant()
 	return updated
+}
+
+// checkInvariant panics if Match < Next does not hold.
+func (pr *progress) checkInvariant() {
+	if pr.Match >= pr.Next {
+		panic(fmt.Sprintf("raft: progress invariant broken: match %d >= next %d (%s)", pr.Match, pr.Next, pr.State))
+	}
 }
 
 // maybeDecrTo handles a rejected MsgApp for index rejected, with the
@@ -151,6 +159,7 @@ func (pr *progress) maybeDecrTo(rejected, matchHint uint64) bool {
 	}
 	pr.Next = max(min(rejected, matchHint+1), pr.Match+1)
 	pr.probeSent = false
+	pr.checkInvariant()
 	return true
 }
 

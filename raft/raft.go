@@ -1238,9 +1238,16 @@ func (r *raft) applyConfChange(cc ConfChange) ConfState {
 	if pr := t.progress[id]; pr != nil && id != r.id && pr.Match == 0 && !pr.isPaused() {
 		r.sendAppend(id)
 	}
-	// A voter set that shrank may leave pending reads acknowledged by a
-	// quorum of the new configuration: they are answered by the next
-	// heartbeat round.
+	// A leader left alone in the configuration gets no more heartbeat
+	// responses: answer the reads waiting for them now. (Other shrunk
+	// configurations are answered by the next heartbeat round.)
+	if r.isSingleVoter() {
+		if ctx := r.readOnly.lastPendingRequestCtx(); ctx != nil {
+			for _, rs := range r.readOnly.advance(ctx) {
+				r.respondReadIndex(rs.req, rs.index)
+			}
+		}
+	}
 	return t.confState()
 }
 

@@ -270,6 +270,10 @@ func (rn *RawNode) Advance(rd Ready) {
 		}
 		r.reduceUncommittedSize(s)
 	}
+	if l := r.raftLog; l.applied > l.applying || l.applying > l.committed || l.committed > l.lastIndex() {
+		r.logger.Panicf("raft: log invariant broken: applied %d <= applying %d <= committed %d <= last %d does not hold",
+			l.applied, l.applying, l.committed, l.lastIndex())
+	}
 	if r.state == StateLeader {
 		// Only now are the leader's own entries durable, so only now do
 		// they count toward the commit quorum. Messages to followers went

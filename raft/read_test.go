@@ -201,3 +201,22 @@ func TestLeaseNotUsedDuringTransfer(t *testing.T) {
 		t.Fatal("lease read answered during a transfer")
 	}
 }
+
+// A read waiting for heartbeat acknowledgements is answered when the leader
+// becomes the only voter (no acknowledgement will come).
+func TestReadIndexAnsweredWhenLeaderBecomesSingleVoter(t *testing.T) {
+	nw := newNetwork(t, 2)
+	nw.campaign(1)
+	nw.dropTypes[MsgHeartbeat] = true
+	nw.node(1).rn.ReadIndex([]byte("r"))
+	nw.stabilize()
+	if _, ok := readStateFor(nw.node(1), "r"); ok {
+		t.Fatal("answered without a heartbeat round")
+	}
+	if err := nw.confChange(1, ConfChange{Type: ConfChangeRemoveNode, NodeID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := readStateFor(nw.node(1), "r"); !ok {
+		t.Fatal("pending read not answered once the leader is the only voter")
+	}
+}
