@@ -338,8 +338,9 @@ func TestGeneratedHistories(t *testing.T) {
 }
 
 // nastyHistory has n info puts of distinct values, all concurrent and never
-// completed, and then reads of v1, v2, v1: not linearizable (v1 is written
-// once), but proving it means trying every subset of the other puts.
+// completed, then reads that observe each value in turn, and a last read of
+// v1 again: not linearizable (v1 is written once), but proving it means
+// trying the subsets of the puts that could come first.
 func nastyHistory(n int) []histories.Event {
 	var evs []histories.Event
 	for i := range n {
@@ -349,7 +350,8 @@ func nastyHistory(n int) []histories.Event {
 			histories.Event{Kind: histories.KindOp, Type: histories.Info, Time: int64(1000 + i), Process: i, F: histories.OpPut, Key: "n", Value: v, Error: "timeout"})
 	}
 	at := int64(5000)
-	for _, v := range []string{"v1", "v2", "v1"} {
+	for i := range n + 1 {
+		v := fmt.Sprintf("v%d", i%n+1)
 		evs = append(evs,
 			histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: at, Process: 1000, F: histories.OpGet, Key: "n"},
 			histories.Event{Kind: histories.KindOp, Type: histories.OK, Time: at + 10, Process: 1000, F: histories.OpGet, Key: "n", Value: histories.Str(v), Found: histories.Bool(true)})
@@ -360,6 +362,45 @@ func nastyHistory(n int) []histories.Event {
 		histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: at, Process: 1001, F: histories.OpPut, Key: "easy", Value: histories.Str("1")},
 		histories.Event{Kind: histories.KindOp, Type: histories.OK, Time: at + 1, Process: 1001, F: histories.OpPut, Key: "easy", Value: histories.Str("1")})
 	return evs
+}
+
+// TestPruneUnobservedInfo: info writes nobody observed are left out, which
+// turns an exponential search into a trivial one, but not when a found
+// delete may depend on them.
+func TestPruneUnobservedInfo(t *testing.T) {
+	ev := func(typ histories.Type, at int64, p int, f string, v *string) histories.Event {
+		return histories.Event{Kind: histories.KindOp, Type: typ, Time: at, Process: p, F: f, Key: "k", Value: v}
+	}
+	var evs []histories.Event
+	for i := range 60 {
+		v := histories.Str(fmt.Sprintf("lost%d", i))
+		evs = append(evs, ev(histories.Invoke, int64(i), i, histories.OpPut, v), ev(histories.Info, int64(100+i), i, histories.OpPut, v))
+	}
+	a, b := histories.Str("a"), histories.Str("b")
+	evs = append(evs,
+		ev(histories.Invoke, 200, 100, histories.OpPut, a), ev(histories.OK, 201, 100, histories.OpPut, a),
+		ev(histories.Invoke, 202, 100, histories.OpGet, nil), ev(histories.OK, 203, 100, histories.OpGet, a),
+		ev(histories.Invoke, 204, 100, histories.OpPut, b), ev(histories.OK, 205, 100, histories.OpPut, b),
+		ev(histories.Invoke, 206, 100, histories.OpGet, nil), ev(histories.OK, 207, 100, histories.OpGet, a))
+	res := CheckLinearizability(evs, testTimeout)
+	if res.Verdict != Invalid || res.PrunedInfo != 60 || res.Ops != 4 {
+		t.Fatalf("%s pruned %d ops %d, want invalid, 60 pruned, 4 ops", res.Verdict, res.PrunedInfo, res.Ops)
+	}
+
+	// Only the unobserved info put can explain the delete's found=true.
+	del := ev(histories.OK, 20, 1, histories.OpDelete, nil)
+	del.Found = histories.Bool(true)
+	evs = []histories.Event{
+		ev(histories.Invoke, 1, 0, histories.OpPut, a), ev(histories.Info, 5, 0, histories.OpPut, a),
+		ev(histories.Invoke, 10, 1, histories.OpDelete, nil), del,
+	}
+	if res := CheckLinearizability(evs, testTimeout); res.Verdict != Valid || res.PrunedInfo != 0 {
+		t.Fatalf("found delete: %s pruned %d, want valid, 0", res.Verdict, res.PrunedInfo)
+	}
+	evs[3].Found = histories.Bool(false)
+	if res := CheckLinearizability(evs, testTimeout); res.Verdict != Valid || res.PrunedInfo != 1 {
+		t.Fatalf("not-found delete: %s pruned %d, want valid, 1", res.Verdict, res.PrunedInfo)
+	}
 }
 
 func TestTimeoutIsUnknownNeverValid(t *testing.T) {
@@ -643,5 +684,20 @@ func TestResultJSON(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("results.json lacks %s", want)
 		}
+	}
+}
+
+func TestLostWritesUndecided(t *testing.T) {
+	evs := []histories.Event{
+		{Kind: histories.KindOp, Type: histories.Invoke, Time: 1, F: histories.OpPut, Key: "a", Value: histories.Str("1")},
+		{Kind: histories.KindOp, Type: histories.OK, Time: 2, F: histories.OpPut, Key: "a", Value: histories.Str("1")},
+	}
+	lw := CheckLostWrites(evs)
+	if lw.Verdict != Unknown || lw.Error == "" || !reflect.DeepEqual(lw.KeysUnchecked, []string{"a"}) {
+		t.Fatalf("%+v", lw)
+	}
+	lw = CheckLostWrites(append(evs, histories.Event{Kind: histories.KindOp, Type: histories.OK, Time: 3, Process: 9, F: histories.OpGet, Key: "a"}))
+	if lw.Verdict != Unknown || lw.Error == "" {
+		t.Fatalf("unpaired: %+v", lw)
 	}
 }

@@ -32,8 +32,11 @@ type KeyVerdict struct {
 // LinearizabilityResult is the outcome of CheckLinearizability.
 type LinearizabilityResult struct {
 	Verdict Verdict `json:"verdict"`
-	Ops     int     `json:"ops"`  // operations checked (fail and info gets dropped)
-	Keys    int     `json:"keys"` // keys checked
+	Ops     int     `json:"ops"` // operations checked (fail and info gets dropped)
+	// PrunedInfo counts info writes left out because no operation observed
+	// their value: they cannot change the verdict.
+	PrunedInfo int `json:"pruned_info"`
+	Keys       int `json:"keys"` // keys checked
 	// FailedKeys are the keys proved not linearizable; UnknownKeys those
 	// the time budget did not suffice for. Both sorted.
 	FailedKeys  []string `json:"failed_keys,omitempty"`
@@ -62,6 +65,7 @@ func CheckLinearizability(events []histories.Event, timeout time.Duration) Linea
 		res.Verdict, res.Error = Unknown, err.Error()
 		return res
 	}
+	ops, res.PrunedInfo = pruneUnobservedInfo(ops)
 	parts := partitionByKey(ops)
 	res.Ops, res.Keys = len(ops), len(parts)
 	res.PerKey = make([]KeyVerdict, len(parts))

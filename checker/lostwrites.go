@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -52,7 +53,9 @@ type LostWritesResult struct {
 	AcknowledgedWrites int          `json:"acknowledged_writes"`
 	LostWrites         int          `json:"lost_writes"`
 	Anomalies          []KeyAnomaly `json:"anomalies,omitempty"`
-	Error              string       `json:"error,omitempty"`
+	// Error says why the check could not decide (an unpaired history, or
+	// no key read at all).
+	Error string `json:"error,omitempty"`
 }
 
 // CheckLostWrites looks for acknowledged writes missing from the final
@@ -141,6 +144,7 @@ func CheckLostWrites(events []histories.Event) LostWritesResult {
 		res.Verdict = Invalid
 	case res.KeysChecked == 0 && res.AcknowledgedWrites > 0:
 		res.Verdict = Unknown
+		res.Error = fmt.Sprintf("no successful read of any of the %d written keys", len(res.KeysUnchecked))
 	default:
 		res.Verdict = Valid
 	}

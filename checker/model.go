@@ -316,3 +316,59 @@ func operation(p histories.Op, infinity int64, client int) (porcupine.Operation,
 		Metadata: meta,
 	}, true, nil
 }
+
+// pruneUnobservedInfo drops info puts and cases whose value no operation
+// of their key observes (no ok get read it, no cas expected it), unless
+// an ok delete of the key reported that the key existed. Such a write
+// changes nothing the checker can see: a linearization without it extends
+// to one with it placed last (an info operation's return is infinite), and
+// a linearization with it stays valid without it, since no read, cas or
+// found-reporting delete depended on its value (an info cas that would
+// then match moves to the end as well). Dropping them keeps histories with
+// many timeouts (every write during a partition) checkable: each info
+// write otherwise doubles the states Porcupine may have to explore.
+func pruneUnobservedInfo(ops []porcupine.Operation) ([]porcupine.Operation, int) {
+	type keyFacts struct {
+		observed   map[string]bool
+		foundByDel bool
+	}
+	facts := make(map[string]*keyFacts)
+	get := func(k string) *keyFacts {
+		f := facts[k]
+		if f == nil {
+			f = &keyFacts{observed: make(map[string]bool)}
+			facts[k] = f
+		}
+		return f
+	}
+	for _, op := range ops {
+		in, out := op.Input.(KVInput), op.Output.(KVOutput)
+		f := get(in.Key)
+		switch in.Op {
+		case histories.OpGet:
+			if !out.Unknown && out.Found {
+				f.observed[out.Value] = true
+			}
+		case histories.OpCas:
+			if in.HasExpected {
+				f.observed[in.Expected] = true
+			}
+		case histories.OpDelete:
+			if !out.Unknown && out.FoundKnown && out.Found {
+				f.foundByDel = true
+			}
+		}
+	}
+	kept := ops[:0:0]
+	dropped := 0
+	for _, op := range ops {
+		in, out := op.Input.(KVInput), op.Output.(KVOutput)
+		f := facts[in.Key]
+		if out.Unknown && (in.Op == histories.OpPut || in.Op == histories.OpCas) && !f.observed[in.Value] && !f.foundByDel {
+			dropped++
+			continue
+		}
+		kept = append(kept, op)
+	}
+	return kept, dropped
+}

@@ -37,7 +37,7 @@ var (
 		histories.Fail: draw.CrossGlyph{},
 		histories.Info: draw.TriangleGlyph{},
 	}
-	faultFill  = color.RGBA{R: 0xff, G: 0x5a, B: 0x3c, A: 0x30}
+	faultFill  = color.NRGBA{R: 0xff, G: 0x5a, B: 0x3c, A: 0x38}
 	faultText  = color.RGBA{R: 0xaa, G: 0x22, B: 0x22, A: 0xff}
 	minLatency = 1e-6 // ms: a log axis cannot show 0
 )
@@ -201,7 +201,7 @@ func (fb *faultBands) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
 	clamp := func(x vg.Length) vg.Length { return max(c.Min.X, min(c.Max.X, x)) }
 	sty := p.Legend.TextStyle
-	sty.Font.Size = vg.Points(7)
+	sty.Font.Size = vg.Points(8)
 	sty.Color = faultText
 	sty.XAlign = draw.XLeft
 	sty.YAlign = draw.YTop

@@ -59,7 +59,9 @@ func VisualizedKeys(events []histories.Event, res LinearizabilityResult) []strin
 // "nemesis" row, point faults (kills) as point annotations, and each
 // failing key gets a "checker" annotation. The linearization is recomputed
 // for the drawn keys only, with a budget of max(res.Timeout, 10s); if that
-// runs out, the partial linearizations found so far are drawn.
+// runs out, the partial linearizations found so far are drawn. As in
+// CheckLinearizability, info writes whose value nothing observed are left
+// out.
 func WriteVisualization(w io.Writer, events []histories.Event, res LinearizabilityResult) error {
 	ops, err := Operations(events)
 	if err != nil {
@@ -76,6 +78,7 @@ func WriteVisualization(w io.Writer, events []histories.Event, res Linearizabili
 			sub = append(sub, op)
 		}
 	}
+	sub, _ = pruneUnobservedInfo(sub)
 	denseClients(sub)
 	model := Model()
 	_, info := porcupine.CheckOperationsVerbose(model, sub, max(res.Timeout, visualizationMinBudget))

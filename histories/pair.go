@@ -45,7 +45,7 @@ func (o Op) Return() int64 {
 // process, in history order. An invocation still pending at the end of the
 // history gives an Op with a nil Complete. A completion with no pending
 // invocation, a second invocation while one is pending, or a completion
-// whose f or key differs from its invocation is an error wrapping
+// whose f or (non-empty) key differs from its invocation is an error wrapping
 // ErrUnpaired; the Ops paired so far are returned with it. Nemesis events
 // are skipped. Ops are ordered by invocation.
 func Pair(events []Event) ([]Op, error) {
@@ -73,7 +73,8 @@ func Pair(events []Event) ([]Op, error) {
 			continue
 		}
 		delete(pending, e.Process)
-		if e.F != ops[j].F || e.Key != ops[j].Key {
+		// A completion may leave the key out; it is the invocation's.
+		if e.F != ops[j].F || (e.Key != "" && e.Key != ops[j].Key) {
 			errs = append(errs, fmt.Errorf("%w: event %d: completion %s(%q) does not match invocation %s(%q)",
 				ErrUnpaired, i, e.F, e.Key, ops[j].F, ops[j].Key))
 			continue
