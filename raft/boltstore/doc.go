@@ -29,6 +29,18 @@
 // write per commit, at the price of a walk of the tree at Open (which doubles
 // as a structural check).
 //
+// Failure handling. A failed commit (say, fsync returned EIO) makes every
+// later write fail too: after a failed fsync the kernel may have dropped
+// the dirty pages, so the store must be reopened (and thus re-verified).
+// Save with sync=false survives a crash of the process but not of the
+// machine, where bbolt may even leave the file pointing at unwritten pages.
+//
+// Limits of the checks. bbolt keeps two meta pages and, if the newest one
+// fails its checksum, silently opens the previous transaction: that is the
+// intended recovery from a torn meta write during a crash, and no file-level
+// check can tell it from a damaged meta page. Damage to free pages is
+// harmless and not reported.
+//
 // Behaviour shared with raft.MemoryStorage is pinned by the conformance
 // suite in raft/storagetest; this package's tests run it, plus durability,
 // corruption and fsync-ordering tests.

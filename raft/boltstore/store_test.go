@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/storagetest"
@@ -256,4 +257,32 @@ func TestTermCacheMatchesFile(t *testing.T) {
 		check()
 	}
 	require.Len(t, s.st.terms, 1)
+}
+
+// After a failed commit the store refuses further writes until reopened,
+// and the file still holds the last committed state. The failure is
+// provoked with bbolt's MaxSize: a commit that must grow the file fails.
+func TestFailedCommitIsSticky(t *testing.T) {
+	s := openTemp(t)
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 1}, ents(1, 1), raft.Snapshot{}, true))
+	before := storagetest.Observe(t, s)
+	fi, err := os.Stat(s.Path())
+	require.NoError(t, err)
+	s.db.MaxSize = int(fi.Size())
+	big := []raft.Entry{{Index: 2, Term: 1, Data: make([]byte, 4<<20)}}
+	err = s.Save(raft.HardState{}, big, raft.Snapshot{}, true)
+	require.ErrorIs(t, err, berrors.ErrMaxSizeReached)
+	require.Equal(t, before, storagetest.Observe(t, s), "a failed commit changed the cached state")
+	s.db.MaxSize = 0
+	err = s.Save(raft.HardState{}, ents(2, 1), raft.Snapshot{}, true)
+	require.ErrorContains(t, err, "must be reopened")
+	_, err = s.CreateSnapshot(1, raft.ConfState{}, nil)
+	require.ErrorContains(t, err, "must be reopened")
+	require.NoError(t, s.Close())
+
+	s, err = Open(s.Path(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, before, storagetest.Observe(t, s))
+	require.NoError(t, s.Save(raft.HardState{}, ents(2, 1), raft.Snapshot{}, true))
 }
