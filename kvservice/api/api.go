@@ -194,14 +194,14 @@ func (a *API) validate(req *CommandRequest) (parsed, *Error) {
 			p.cmd.Expected = *req.Expected
 		}
 	case fsm.OpGet:
-		p.mode = a.b.DefaultReadMode()
+		var m ReadMode
 		if req.ReadMode != "" {
-			m, err := ParseReadMode(req.ReadMode)
-			if err != nil {
+			var err error
+			if m, err = ParseReadMode(req.ReadMode); err != nil {
 				return p, Errorf(CodeBadRequest, "%v", err)
 			}
-			p.mode = m
 		}
+		p.mode = a.b.ResolveReadMode(m)
 	}
 	return p, nil
 }

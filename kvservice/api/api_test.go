@@ -64,8 +64,13 @@ func (b *fakeBackend) Read(ctx context.Context, key string, mode ReadMode) (fsm.
 	v, ok, idx := b.f.Get(key)
 	return fsm.Result{Op: fsm.OpGet, Key: key, Value: v, Found: ok, Index: idx}, nil
 }
-func (b *fakeBackend) DefaultReadMode() ReadMode { return ReadLinearizable }
-func (b *fakeBackend) Status() Status            { return Status{ID: b.name, Role: "leader"} }
+func (b *fakeBackend) ResolveReadMode(m ReadMode) ReadMode {
+	if m == "" {
+		return ReadLinearizable
+	}
+	return m
+}
+func (b *fakeBackend) Status() Status { return Status{ID: b.name, Role: "leader"} }
 func (b *fakeBackend) Members() MembersResponse {
 	return MembersResponse{Members: []Member{{ID: b.name, Voter: true}}}
 }

@@ -60,6 +60,9 @@ const (
 	CodeStaleRequest     = "stale_request"
 	CodeNotFound         = "not_found"
 	CodeNotReady         = "not_ready"
+	// CodePendingConfChange: a membership change is still in flight, so
+	// this one was not proposed (503, definite).
+	CodePendingConfChange = "pending_conf_change"
 )
 
 // Error is an API error: the body of every non-2xx answer.
@@ -81,7 +84,7 @@ func Errorf(code, format string, args ...any) *Error {
 		e.Status = http.StatusRequestEntityTooLarge
 	case CodeKeyNotFound, CodeNotFound:
 		e.Status = http.StatusNotFound
-	case CodeNoLeader, CodeNotLeader, CodeShuttingDown, CodeNotReady:
+	case CodeNoLeader, CodeNotLeader, CodeShuttingDown, CodeNotReady, CodePendingConfChange:
 		e.Status = http.StatusServiceUnavailable
 	case CodeTimeout:
 		e.Status, e.Definite = http.StatusGatewayTimeout, false
@@ -206,8 +209,9 @@ type Backend interface {
 	// Read serves a get. For ReadLinearizable and ReadLease the API calls
 	// it only when Leader().Self.
 	Read(ctx context.Context, key string, mode ReadMode) (fsm.Result, error)
-	// DefaultReadMode is the node's --read-mode.
-	DefaultReadMode() ReadMode
+	// ResolveReadMode returns the mode a get asking for requested ("" for
+	// the node's default) is actually served with.
+	ResolveReadMode(requested ReadMode) ReadMode
 	Status() Status
 	Members() MembersResponse
 	// AddMember, RemoveMember and TransferLeader run on the leader.

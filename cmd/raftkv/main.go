@@ -1,0 +1,160 @@
+// Command raftkv runs one node of a raftkv cluster: the raft log in bbolt,
+// the TCP raft transport and the HTTP API (docs/api.md).
+//
+//	raftkv --id node0 --host localhost --port 7000 \
+//	       --cluster "localhost:7000,localhost:7001,localhost:7002" --api-port 8000
+//
+// The i-th --cluster entry is named node<i> (entries may also be written
+// name=host:port); --id must name the entry whose address is --host:--port.
+// A node started with --join http://host:apiport and an empty data
+// directory asks that cluster to add it instead of bootstrapping.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftkv/raftkv/kvservice"
+	"github.com/raftkv/raftkv/kvservice/api"
+)
+
+type options struct {
+	id, host, cluster, dataDir, join, readMode, logLevel string
+	port, apiPort                                        int
+	electionTimeout, heartbeat, requestTimeout           time.Duration
+	snapshotEvery                                        uint64
+	faults, learner, noSync                              bool
+}
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newCommand() *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "raftkv",
+		Short: "Run one node of a raftkv cluster",
+		Long: `raftkv runs one node of a Raft-replicated key-value store.
+
+Node names: the i-th entry of --cluster is node<i> (or name=host:port).
+Raft IDs are the FNV-1a hash of the name. The data directory keeps the
+raft log (raft.db) and the cluster identity (identity.json); a data
+directory from another cluster or a corrupt log is refused.
+
+Read modes: linearizable (ReadIndex, the default), lease (leader lease,
+correct only under bounded clock drift; this node's core then serves every
+non-stale read by lease), stale (local state, may be stale).`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.id, "id", "", "this node's name, e.g. node0 (required)")
+	f.StringVar(&o.host, "host", "localhost", "host to listen on and advertise")
+	f.IntVar(&o.port, "port", 7000, "raft (peer) port")
+	f.IntVar(&o.apiPort, "api-port", 8000, "HTTP API port")
+	f.StringVar(&o.cluster, "cluster", "", `initial members: "host:port,..." (i-th is node<i>) or "name=host:port,..."`)
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default ./data/<id>)")
+	f.StringVar(&o.join, "join", "", "join an existing cluster through this member's API, e.g. http://localhost:8000")
+	f.BoolVar(&o.learner, "join-as-learner", false, "with --join: stay a non-voting learner")
+	f.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "election timeout (randomized in [t, 2t))")
+	f.DurationVar(&o.heartbeat, "heartbeat-interval", 100*time.Millisecond, "heartbeat interval (also the raft tick)")
+	f.StringVar(&o.readMode, "read-mode", "linearizable", "default read mode: linearizable, lease or stale")
+	f.Uint64Var(&o.snapshotEvery, "snapshot-every", 10000, "snapshot the state machine every N applied entries")
+	f.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long a write or read may wait for raft")
+	f.BoolVar(&o.faults, "unsafe-enable-fault-injection", false, "serve the /fault API (testing only: lets any client break this node)")
+	f.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync (testing only: a machine crash may lose acknowledged writes)")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func run(ctx context.Context, o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	mode, err := api.ParseReadMode(o.readMode)
+	if err != nil {
+		return fmt.Errorf("--read-mode: %w", err)
+	}
+	self := net.JoinHostPort(o.host, strconv.Itoa(o.port))
+	var peers []kvservice.Peer
+	if o.cluster != "" {
+		if peers, err = kvservice.ParseCluster(o.cluster); err != nil {
+			return err
+		}
+		found := false
+		for _, p := range peers {
+			if p.Name == o.id {
+				found = true
+				if p.RaftAddr != self {
+					return fmt.Errorf("--cluster lists %s at %s, but --host/--port say %s", o.id, p.RaftAddr, self)
+				}
+			}
+		}
+		if !found && o.join == "" {
+			return fmt.Errorf("--id %s is not in --cluster %q (entry i is named node<i>)", o.id, o.cluster)
+		}
+	} else if o.join == "" {
+		return errors.New("give --cluster (initial members) or --join (an existing member's API URL)")
+	}
+	dataDir := o.dataDir
+	if dataDir == "" {
+		dataDir = filepath.Join("data", o.id)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv, err := kvservice.Start(ctx, kvservice.Config{
+		Name:              o.id,
+		RaftAddr:          self,
+		APIAddr:           net.JoinHostPort(o.host, strconv.Itoa(o.apiPort)),
+		Cluster:           peers,
+		Join:              o.join,
+		JoinAsLearner:     o.learner,
+		DataDir:           dataDir,
+		ElectionTimeout:   o.electionTimeout,
+		HeartbeatInterval: o.heartbeat,
+		ReadMode:          mode,
+		SnapshotEvery:     o.snapshotEvery,
+		EnableFaults:      o.faults,
+		RequestTimeout:    o.requestTimeout,
+		NoSync:            o.noSync,
+		Logger:            log,
+	})
+	if err != nil {
+		log.Error("refusing to start", "err", err)
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; shutting down")
+		return srv.Close()
+	case <-srv.Done():
+		err := srv.Err()
+		log.Error("raft stopped; exiting", "err", err)
+		_ = srv.Close()
+		if err == nil {
+			err = errors.New("raft stopped")
+		}
+		return err
+	}
+}

@@ -1,0 +1,148 @@
+package kvservice
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/raftkv/raftkv/kvservice/api"
+	"github.com/raftkv/raftkv/raft/node"
+	"github.com/raftkv/raftkv/raft/transport"
+)
+
+// Failpoint names accepted by PUT /fault/failpoint: "crash-" plus a driver
+// failpoint.
+var failpoints = map[string]string{
+	"crash-before-persist":  node.FailpointBeforePersist,
+	"crash-after-persist":   node.FailpointAfterPersist,
+	"crash-before-apply":    node.FailpointBeforeApply,
+	"crash-after-apply":     node.FailpointAfterApply,
+	"crash-during-snapshot": node.FailpointDuringSnapshot,
+}
+
+// FailpointExitCode is the exit status of a process stopped by a failpoint.
+const FailpointExitCode = 99
+
+// failpoint runs on the driver goroutine at each named point.
+func (s *Server) failpoint(name string) {
+	s.fpMu.Lock()
+	fp := s.fp
+	if fp == nil || failpoints[fp.Name] != name {
+		s.fpMu.Unlock()
+		return
+	}
+	if fp.After > 0 {
+		fp.After--
+		s.fpMu.Unlock()
+		return
+	}
+	s.fp = nil
+	s.fpMu.Unlock()
+	s.log.Error("failpoint hit: exiting", "failpoint", fp.Name, "exit_code", FailpointExitCode)
+	s.cfg.Exit(FailpointExitCode)
+}
+
+// ArmFailpoint implements api.FaultBackend.
+func (s *Server) ArmFailpoint(fp api.Failpoint) error {
+	if _, ok := failpoints[fp.Name]; !ok {
+		return api.Errorf(api.CodeBadRequest, "unknown failpoint %q", fp.Name)
+	}
+	s.fpMu.Lock()
+	defer s.fpMu.Unlock()
+	s.fp = &fp
+	s.log.Warn("failpoint armed", "failpoint", fp.Name, "after", fp.After)
+	return nil
+}
+
+// DisarmFailpoint implements api.FaultBackend.
+func (s *Server) DisarmFailpoint() {
+	s.fpMu.Lock()
+	defer s.fpMu.Unlock()
+	s.fp = nil
+}
+
+// SetNetworkFaults implements api.FaultBackend: peers are named; "*" means
+// every peer.
+func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
+	out := make([]transport.FaultRule, 0, len(rules))
+	for _, r := range rules {
+		var peer uint64
+		if r.Peer != "*" {
+			peer = s.idOf(r.Peer)
+			if _, ok := s.memberInfo(peer); !ok {
+				return api.Errorf(api.CodeBadRequest, "unknown peer %q", r.Peer)
+			}
+		}
+		dir := transport.Both
+		switch r.Direction {
+		case "in":
+			dir = transport.In
+		case "out":
+			dir = transport.Out
+		}
+		out = append(out, transport.FaultRule{Peer: peer, Direction: dir, Drop: r.Drop, Loss: r.Loss,
+			Delay: time.Duration(r.DelayMS) * time.Millisecond, Jitter: time.Duration(r.JitterMS) * time.Millisecond})
+	}
+	if err := s.tr.SetFaults(out); err != nil {
+		return api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	s.log.Warn("network faults set", "rules", fmt.Sprintf("%+v", rules))
+	return nil
+}
+
+// ClearNetworkFaults implements api.FaultBackend.
+func (s *Server) ClearNetworkFaults() {
+	s.tr.ClearFaults()
+	s.log.Warn("network faults cleared")
+}
+
+// SetClock implements api.FaultBackend.
+func (s *Server) SetClock(c api.ClockFault) error {
+	err := s.clock.SetState(node.ClockState{
+		Offset:       time.Duration(c.OffsetMS) * time.Millisecond,
+		Rate:         c.Rate,
+		StrobeDelta:  time.Duration(c.StrobeDeltaMS) * time.Millisecond,
+		StrobePeriod: time.Duration(c.StrobePeriodMS) * time.Millisecond,
+	})
+	if err != nil {
+		return api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	s.log.Warn("clock fault set", "offset_ms", c.OffsetMS, "rate", c.Rate, "strobe_delta_ms", c.StrobeDeltaMS, "strobe_period_ms", c.StrobePeriodMS)
+	return nil
+}
+
+// ClearClock implements api.FaultBackend.
+func (s *Server) ClearClock() {
+	s.clock.Reset()
+	s.log.Warn("clock fault cleared")
+}
+
+// Faults implements api.FaultBackend.
+func (s *Server) Faults() api.FaultState {
+	var fs api.FaultState
+	for _, r := range s.tr.Faults() {
+		peer := "*"
+		if r.Peer != 0 {
+			peer = s.nameOf(r.Peer)
+		}
+		dir := "both"
+		switch r.Direction {
+		case transport.In:
+			dir = "in"
+		case transport.Out:
+			dir = "out"
+		}
+		fs.Network = append(fs.Network, api.NetworkRule{Peer: peer, Direction: dir, Drop: r.Drop, Loss: r.Loss,
+			DelayMS: int(r.Delay / time.Millisecond), JitterMS: int(r.Jitter / time.Millisecond)})
+	}
+	if cs := s.clock.State(); cs.Offset != 0 || cs.Rate != 1 || cs.StrobePeriod != 0 {
+		fs.Clock = &api.ClockFault{OffsetMS: cs.Offset.Milliseconds(), Rate: cs.Rate,
+			StrobeDeltaMS: cs.StrobeDelta.Milliseconds(), StrobePeriodMS: cs.StrobePeriod.Milliseconds()}
+	}
+	s.fpMu.Lock()
+	if s.fp != nil {
+		fp := *s.fp
+		fs.Failpoint = &fp
+	}
+	s.fpMu.Unlock()
+	return fs
+}

@@ -1,0 +1,263 @@
+package kvservice
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/raftkv/raftkv/kvservice/api"
+	"github.com/raftkv/raftkv/kvservice/fsm"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/node"
+)
+
+// JoinTimeout bounds how long a joining node keeps asking to be added.
+const JoinTimeout = 2 * time.Minute
+
+// join asks the cluster at cfg.Join to add this node, retrying while the
+// cluster has no leader or another change is in flight.
+func (s *Server) join(ctx context.Context) error {
+	if _, port, err := net.SplitHostPort(s.cfg.RaftAddr); err != nil || port == "0" {
+		return fmt.Errorf("%w: joining needs a concrete raft address, got %q", ErrBadConfig, s.cfg.RaftAddr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
+	defer cancel()
+	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftAddr: s.cfg.RaftAddr, APIAddr: s.apiAddr, Learner: s.cfg.JoinAsLearner})
+	url := strings.TrimRight(s.cfg.Join, "/") + "/cluster/members"
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		resp, status, err := s.postJSON(ctx, url, body)
+		if err == nil && status == http.StatusOK {
+			var mr api.MembersResponse
+			if err := json.Unmarshal(resp, &mr); err != nil {
+				return fmt.Errorf("join: bad answer from %s: %w", url, err)
+			}
+			cid, err := parseClusterID(mr.ClusterID)
+			if err != nil {
+				return fmt.Errorf("join: answer from %s: %w", url, err)
+			}
+			s.clusterID = cid
+			s.staticMu.Lock()
+			for _, m := range mr.Members {
+				s.static[m.RaftID] = fsm.Member{Name: m.ID, RaftID: m.RaftID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr}
+			}
+			s.staticMu.Unlock()
+			s.log.Info("joined the cluster as a learner", "via", s.cfg.Join, "cluster_id", mr.ClusterID, "members", len(mr.Members))
+			return nil
+		}
+		if err == nil && status >= 400 && status < 500 {
+			return fmt.Errorf("join: %s refused: %d %s", url, status, bytes.TrimSpace(resp))
+		}
+		if err == nil {
+			err = fmt.Errorf("%d %s", status, bytes.TrimSpace(resp))
+		}
+		s.log.Warn("join attempt failed; retrying", "attempt", attempt, "url", url, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join: giving up after %d attempts: %w", attempt, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (s *Server) postJSON(ctx context.Context, url string, body []byte) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return b, resp.StatusCode, err
+}
+
+// maintain runs the periodic membership duties until Close.
+func (s *Server) maintain() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var lastPublish, lastPromote, lastRegister time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		n := s.node.Load()
+		st := n.Status()
+		s.syncPeers(st.Config)
+		if st.RaftState == raft.StateLeader {
+			if time.Since(lastPublish) > time.Second {
+				lastPublish = time.Now()
+				s.publishMembers(n, st)
+			}
+			if time.Since(lastPromote) > 500*time.Millisecond {
+				lastPromote = time.Now()
+				s.promoteLearners(n, st)
+			}
+		} else if time.Since(lastRegister) > 2*time.Second && s.needsRegistration(st) {
+			lastRegister = time.Now()
+			s.registerSelf()
+		}
+	}
+}
+
+func (s *Server) self(stayLearner bool) fsm.Member {
+	return fsm.Member{Name: s.cfg.Name, RaftID: s.id, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, StayLearner: stayLearner}
+}
+
+// publishMembers (leader) records this node's addresses in the replicated
+// table, and a best guess for initial members nobody has described yet:
+// their raft address from --cluster and an API port at the same offset
+// from the raft port as this node's. A member whose guess is wrong fixes
+// it itself (registerSelf).
+func (s *Server) publishMembers(n *node.Node, st raft.Status) {
+	var ms []fsm.Member
+	old, ok := s.fsm.Member(s.id)
+	if me := s.self(old.StayLearner); !ok || old != me {
+		ms = append(ms, me)
+	}
+	offset, offOK := portOffset(s.raftAddr, s.apiAddr)
+	for _, ids := range [][]uint64{st.Config.Voters, st.Config.Learners} {
+		for _, id := range ids {
+			if _, ok := s.fsm.Member(id); ok || id == s.id {
+				continue
+			}
+			s.staticMu.Lock()
+			m, known := s.static[id]
+			s.staticMu.Unlock()
+			if !known {
+				continue
+			}
+			if m.APIAddr == "" && offOK {
+				m.APIAddr = shiftPort(m.RaftAddr, offset)
+			}
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := n.Propose(ctx, fsm.EncodeCommand(fsm.Command{Op: fsm.OpMembers, Members: ms})); err != nil {
+		s.log.Debug("publishing member addresses failed", "err", err)
+	}
+}
+
+// promoteLearners (leader) promotes one caught-up learner at a time.
+func (s *Server) promoteLearners(n *node.Node, st raft.Status) {
+	for _, id := range st.Config.Learners {
+		m, ok := s.memberInfo(id)
+		if ok && m.StayLearner {
+			continue
+		}
+		pr, ok := st.Progress[id]
+		if !ok || pr.Match == 0 || pr.Match+PromoteLag < st.LastIndex {
+			continue
+		}
+		var b []byte
+		if m, ok := s.fsm.Member(id); ok {
+			b, _ = json.Marshal(m)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: b})
+		cancel()
+		if err != nil {
+			s.log.Info("promoting a learner failed; will retry", "member", s.nameOf(id), "err", err)
+		} else {
+			s.log.Info("learner promoted to voter", "member", s.nameOf(id), "match", pr.Match, "last_index", st.LastIndex)
+		}
+		return
+	}
+}
+
+// needsRegistration: this node is a member but the replicated table does
+// not have its current addresses.
+func (s *Server) needsRegistration(st raft.Status) bool {
+	if v, l := inConf(st.Config, s.id); !v && !l {
+		return false
+	}
+	old, ok := s.fsm.Member(s.id)
+	return !ok || old != s.self(old.StayLearner)
+}
+
+// registerSelf sends this node's addresses to the leader.
+func (s *Server) registerSelf() {
+	l := s.Leader()
+	if l.Name == "" || l.APIAddr == "" || l.Self {
+		return
+	}
+	old, _ := s.fsm.Member(s.id)
+	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, Learner: old.StayLearner})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+l.APIAddr+"/cluster/members", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.ForwardedHeader, s.cfg.Name)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.log.Debug("registering addresses with the leader failed", "leader", l.Name, "err", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	s.log.Info("registered addresses with the leader", "leader", l.Name, "status", resp.StatusCode)
+}
+
+func portOffset(raftAddr, apiAddr string) (int, bool) {
+	_, rp, err1 := net.SplitHostPort(raftAddr)
+	_, ap, err2 := net.SplitHostPort(apiAddr)
+	r, err3 := strconv.Atoi(rp)
+	a, err4 := strconv.Atoi(ap)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return 0, false
+	}
+	return a - r, true
+}
+
+func shiftPort(addr string, offset int) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port+offset <= 0 || port+offset > 65535 {
+		return ""
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port+offset))
+}
+
+func (s *Server) onEvent(e node.Event) {
+	switch e.Type {
+	case node.EventLeaderChanged:
+		s.metrics.leaderChanges.Inc()
+		s.log.Info("leader changed", "leader", s.nameOf(e.Leader), "term", e.Term)
+	case node.EventRoleChanged:
+		s.log.Info("role changed", "role", e.Role.String(), "term", e.Term)
+	case node.EventSnapshotTaken:
+		s.metrics.snapshots.WithLabelValues("taken").Inc()
+		s.log.Info("snapshot taken", "index", e.Index)
+	case node.EventSnapshotRestored:
+		s.metrics.snapshots.WithLabelValues("restored").Inc()
+		s.log.Info("state restored from a snapshot", "index", e.Index)
+	case node.EventStopped:
+		if e.Err != nil {
+			s.log.Error("raft stopped", "err", e.Err)
+		}
+	}
+}

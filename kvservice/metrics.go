@@ -1,0 +1,61 @@
+package kvservice
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+type serverMetrics struct {
+	leaderChanges prometheus.Counter
+	snapshots     *prometheus.CounterVec
+	readIndex     *prometheus.CounterVec
+}
+
+// newServerMetrics registers the raft gauges (read from the driver's status
+// at scrape time) and the node's counters.
+func newServerMetrics(s *Server) *serverMetrics {
+	m := &serverMetrics{
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "raftkv_raft_leader_changes_total", Help: "Times the leader known to this node changed.",
+		}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftkv_raft_snapshots_total", Help: "Snapshots taken by this node or restored into it.",
+		}, []string{"kind"}),
+		readIndex: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftkv_read_index_total", Help: "Read-index requests (linearizable and lease reads) by result.",
+		}, []string{"result"}),
+	}
+	gauge := func(name, help string, f func(st raft.Status) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			return f(s.node.Load().Status())
+		})
+	}
+	s.reg.MustRegister(
+		m.leaderChanges, m.snapshots, m.readIndex,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		gauge("raftkv_raft_term", "Current raft term.", func(st raft.Status) float64 { return float64(st.Term) }),
+		gauge("raftkv_raft_commit_index", "Raft commit index.", func(st raft.Status) float64 { return float64(st.Commit) }),
+		gauge("raftkv_raft_applied_index", "Raft applied index.", func(st raft.Status) float64 { return float64(st.Applied) }),
+		gauge("raftkv_raft_last_index", "Index of the last log entry.", func(st raft.Status) float64 { return float64(st.LastIndex) }),
+		gauge("raftkv_raft_is_leader", "1 if this node is the leader.", func(st raft.Status) float64 {
+			if st.RaftState == raft.StateLeader {
+				return 1
+			}
+			return 0
+		}),
+		gauge("raftkv_raft_has_leader", "1 if this node knows a leader.", func(st raft.Status) float64 {
+			if st.Lead != raft.None {
+				return 1
+			}
+			return 0
+		}),
+		gauge("raftkv_raft_voters", "Voters in the configuration.", func(st raft.Status) float64 { return float64(len(st.Config.Voters)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "raftkv_kv_keys", Help: "Keys in the state machine."}, func() float64 {
+			return float64(s.fsm.Len())
+		}),
+	)
+	return m
+}

@@ -1,0 +1,553 @@
+package kvservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftkv/raftkv/kvservice/api"
+	"github.com/raftkv/raftkv/kvservice/fsm"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/boltstore"
+	"github.com/raftkv/raftkv/raft/node"
+	"github.com/raftkv/raftkv/raft/transport"
+)
+
+// PromoteLag is how close (in entries) a learner's match index must be to
+// the leader's last index before the leader promotes it to voter.
+const PromoteLag = 100
+
+// Config configures a node server.
+type Config struct {
+	// Name is this member's name (node0, ...).
+	Name string
+	// RaftAddr is the host:port the raft transport listens on and the
+	// address peers dial.
+	RaftAddr string
+	// APIAddr is the host:port the HTTP API listens on and the address
+	// other nodes forward to. Port 0 picks a free port (tests).
+	APIAddr string
+	// Cluster is the initial membership; it must contain Name unless the
+	// node joins.
+	Cluster []Peer
+	// Join is the base URL of a member's API (http://host:port) to join
+	// through when the data directory is empty.
+	Join string
+	// JoinAsLearner asks to stay a learner (never promoted).
+	JoinAsLearner bool
+	// DataDir holds raft.db and identity.json.
+	DataDir string
+	// ElectionTimeout and HeartbeatInterval (defaults 1s and 100ms); the
+	// raft tick is the heartbeat interval.
+	ElectionTimeout, HeartbeatInterval time.Duration
+	// ReadMode is the default read mode; lease also configures the raft
+	// core for lease-based read index (see the package documentation).
+	ReadMode api.ReadMode
+	// SnapshotEvery: snapshot every this many applied entries (default
+	// 10000); a quarter of it is kept in the log for slow followers.
+	SnapshotEvery uint64
+	// EnableFaults exposes the unsafe /fault routes.
+	EnableFaults bool
+	// RequestTimeout bounds a proposal or read (default 5s).
+	RequestTimeout time.Duration
+	// NoSync skips fsync (tests only: a machine crash may lose data).
+	NoSync bool
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Exit ends the process at a failpoint (default os.Exit).
+	Exit func(code int)
+}
+
+// Server is a running raftkv node.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	id        uint64
+	clusterID uint64
+	readMode  api.ReadMode
+
+	store  *boltstore.Store
+	fsm    *fsm.FSM
+	tr     *transport.Transport
+	node   atomic.Pointer[node.Node]
+	clock  *node.FaultClock
+	reg    *prometheus.Registry
+	api    *api.API
+	http   *http.Server
+	apiLn  net.Listener
+	client *http.Client
+
+	apiAddr  string
+	raftAddr string
+
+	// static is what the configuration (or the join answer) says about
+	// members, used until the replicated members table knows better.
+	staticMu sync.Mutex
+	static   map[uint64]fsm.Member
+
+	peerMu sync.Mutex
+
+	startCommit uint64
+
+	fpMu sync.Mutex
+	fp   *api.Failpoint
+
+	metrics *serverMetrics
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
+	unsubscr func()
+}
+
+// Start opens the data directory, joins the cluster if asked, and starts
+// raft, the transport and the API. It refuses (ErrWrongCluster,
+// ErrCorruptData) a data directory it cannot trust.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := fillDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Name),
+		id:       RaftID(cfg.Name),
+		readMode: cfg.ReadMode,
+		fsm:      fsm.New(),
+		clock:    node.NewFaultClock(node.RealClock()),
+		reg:      prometheus.NewRegistry(),
+		client:   api.NewForwardClient(),
+		static:   map[uint64]fsm.Member{},
+		stop:     make(chan struct{}),
+		raftAddr: cfg.RaftAddr,
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	ident, haveIdent, err := readIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, "raft.db")
+	var bootstrap []uint64
+	joining := false
+	switch {
+	case haveIdent:
+		if ident.Node != cfg.Name {
+			return nil, fmt.Errorf("%w: %s was written for node %q, not %q", ErrWrongCluster, cfg.DataDir, ident.Node, cfg.Name)
+		}
+		s.clusterID, _ = parseClusterID(ident.ClusterID)
+		if cfg.Join == "" {
+			if want := ClusterID(cfg.Cluster); want != s.clusterID {
+				return nil, fmt.Errorf("%w: %s belongs to cluster %s, but --cluster describes cluster %s (start it with the --cluster list it was created with, or use an empty data directory)",
+					ErrWrongCluster, cfg.DataDir, ident.ClusterID, formatClusterID(want))
+			}
+			bootstrap = peerIDs(cfg.Cluster)
+		}
+	default:
+		if st, err := os.Stat(dbPath); err == nil && st.Size() > 0 {
+			return nil, fmt.Errorf("%w: %s has a raft log but no %s", ErrCorruptData, cfg.DataDir, identityFile)
+		}
+		if cfg.Join != "" {
+			joining = true
+		} else {
+			s.clusterID = ClusterID(cfg.Cluster)
+			bootstrap = peerIDs(cfg.Cluster)
+		}
+	}
+	for _, p := range cfg.Cluster {
+		s.static[RaftID(p.Name)] = fsm.Member{Name: p.Name, RaftID: RaftID(p.Name), RaftAddr: p.RaftAddr}
+	}
+
+	// The API listener comes first so that a port-0 address is known
+	// before it is announced to the cluster.
+	s.apiLn, err = net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	s.apiAddr = advertised(cfg.APIAddr, s.apiLn.Addr())
+	ok := false
+	defer func() {
+		if !ok {
+			s.shutdown()
+		}
+	}()
+
+	if joining {
+		if err := s.join(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !haveIdent {
+		if err := writeIdentity(cfg.DataDir, identity{Format: 1, ClusterID: formatClusterID(s.clusterID), Node: cfg.Name, RaftID: s.id}); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", identityFile, err)
+		}
+	}
+
+	s.store, err = boltstore.Open(dbPath, boltstore.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		if errors.Is(err, boltstore.ErrCorrupt) {
+			return nil, fmt.Errorf("%w: %v (refusing to start: move the data directory away and join the node again)", ErrCorruptData, err)
+		}
+		return nil, fmt.Errorf("opening the raft log: %w", err)
+	}
+
+	s.tr, err = transport.New(transport.Config{
+		ID:           s.id,
+		ClusterID:    s.clusterID,
+		ListenAddr:   cfg.RaftAddr,
+		Handler:      s.step,
+		MaxFrameSize: 64 << 20,
+		OnUnreachable: func(peer uint64) {
+			if n := s.node.Load(); n != nil {
+				n.ReportUnreachable(peer)
+			}
+		},
+		OnSnapshotStatus: func(peer uint64, status raft.SnapshotStatus) {
+			if n := s.node.Load(); n != nil {
+				n.ReportSnapshot(peer, status)
+			}
+		},
+		FaultSeed: int64(s.id),
+		Logger:    s.log.With("component", "transport"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raft transport: %w", err)
+	}
+	s.raftAddr = advertised(cfg.RaftAddr, mustResolve(s.tr.Addr()))
+	s.syncPeers(raft.ConfState{})
+
+	ro := raft.ReadOnlySafe
+	if cfg.ReadMode == api.ReadLease {
+		ro = raft.ReadOnlyLeaseBased
+	}
+	electionTick := int(cfg.ElectionTimeout / cfg.HeartbeatInterval)
+	if electionTick < 2 {
+		electionTick = 2
+	}
+	n, err := node.Start(node.Config{
+		Raft: raft.Config{
+			ID:              s.id,
+			ElectionTick:    electionTick,
+			HeartbeatTick:   1,
+			MaxSizePerMsg:   1 << 20,
+			MaxInflightMsgs: 256,
+			CheckQuorum:     true,
+			PreVote:         true,
+			ReadOnlyOption:  ro,
+			Seed:            int64(s.id) ^ time.Now().UnixNano(),
+		},
+		TickInterval:           cfg.HeartbeatInterval,
+		Clock:                  s.clock,
+		Store:                  s.store,
+		Transport:              s.tr,
+		StateMachine:           s.fsm,
+		OnConfChange:           s.onConfChange,
+		SnapshotEvery:          cfg.SnapshotEvery,
+		SnapshotCatchUpEntries: cfg.SnapshotEvery / 4,
+		Failpoint:              s.failpoint,
+		Bootstrap:              bootstrap,
+		Logger:                 s.log.With("component", "raft"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+	s.node.Store(n)
+	st := n.Status()
+	s.startCommit = st.Commit
+	s.syncPeers(st.Config)
+
+	s.metrics = newServerMetrics(s)
+	var faults api.FaultBackend
+	if cfg.EnableFaults {
+		faults = s
+		s.log.Warn("UNSAFE: fault injection is enabled (/fault routes are served)")
+	}
+	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client})
+	s.http = &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(s.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.maintain()
+	}()
+	s.unsubscr = n.Subscribe(s.onEvent)
+	ok = true
+	s.log.Info("node started", "raft_id", fmt.Sprintf("%x", s.id), "cluster_id", formatClusterID(s.clusterID),
+		"raft_addr", s.raftAddr, "api_addr", s.apiAddr, "data_dir", cfg.DataDir, "read_mode", cfg.ReadMode,
+		"bootstrap", len(bootstrap) > 0 && st.LastIndex <= uint64(len(bootstrap)), "joined", joining,
+		"applied", st.Applied, "commit", st.Commit, "last_index", st.LastIndex)
+	return s, nil
+}
+
+func fillDefaults(cfg *Config) error {
+	if cfg.Name == "" {
+		return fmt.Errorf("%w: a node name is required", ErrBadConfig)
+	}
+	if cfg.RaftAddr == "" || cfg.APIAddr == "" {
+		return fmt.Errorf("%w: raft and api addresses are required", ErrBadConfig)
+	}
+	if cfg.Join == "" {
+		found := false
+		for _, p := range cfg.Cluster {
+			if p.Name == cfg.Name {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: %q is not in the --cluster list (or use --join)", ErrBadConfig, cfg.Name)
+		}
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join("data", cfg.Name)
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = 10 * cfg.HeartbeatInterval
+	}
+	if cfg.ElectionTimeout <= cfg.HeartbeatInterval {
+		return fmt.Errorf("%w: the election timeout (%v) must exceed the heartbeat interval (%v)", ErrBadConfig, cfg.ElectionTimeout, cfg.HeartbeatInterval)
+	}
+	if cfg.ReadMode == "" {
+		cfg.ReadMode = api.ReadLinearizable
+	}
+	if _, err := api.ParseReadMode(string(cfg.ReadMode)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 10000
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Exit == nil {
+		cfg.Exit = os.Exit
+	}
+	return nil
+}
+
+func peerIDs(ps []Peer) []uint64 {
+	ids := make([]uint64, len(ps))
+	for i, p := range ps {
+		ids[i] = RaftID(p.Name)
+	}
+	return ids
+}
+
+// advertised keeps the configured host but takes the port actually bound
+// (for port 0).
+func advertised(configured string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	_, bport, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return configured
+	}
+	return net.JoinHostPort(host, bport)
+}
+
+type strAddr string
+
+func (a strAddr) Network() string { return "tcp" }
+func (a strAddr) String() string  { return string(a) }
+
+func mustResolve(s string) net.Addr { return strAddr(s) }
+
+// step hands a received message to raft.
+func (s *Server) step(m raft.Message) {
+	if n := s.node.Load(); n != nil {
+		n.Step(m)
+	}
+}
+
+// Name returns the node's name.
+func (s *Server) Name() string { return s.cfg.Name }
+
+// APIAddr returns the address the API is served on.
+func (s *Server) APIAddr() string { return s.apiAddr }
+
+// RaftAddr returns the raft transport's address.
+func (s *Server) RaftAddr() string { return s.raftAddr }
+
+// ClusterID returns the cluster ID.
+func (s *Server) ClusterID() uint64 { return s.clusterID }
+
+// Handler returns the HTTP handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.api.Handler() }
+
+// Done is closed when raft stops on its own (a fatal storage error); the
+// process should then exit.
+func (s *Server) Done() <-chan struct{} { return s.node.Load().Done() }
+
+// Err says why raft stopped.
+func (s *Server) Err() error { return s.node.Load().Err() }
+
+// Close stops the API (letting requests in flight finish for a moment),
+// raft, the transport and the store.
+func (s *Server) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	s.log.Info("node stopping")
+	return s.shutdown()
+}
+
+func (s *Server) shutdown() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = s.http.Shutdown(ctx)
+		cancel()
+	} else if s.apiLn != nil {
+		s.apiLn.Close()
+	}
+	if s.unsubscr != nil {
+		s.unsubscr()
+	}
+	if n := s.node.Load(); n != nil {
+		n.Stop()
+	}
+	s.wg.Wait()
+	var errs []error
+	if s.tr != nil {
+		errs = append(errs, s.tr.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// onConfChange runs on the driver goroutine after a conf change applied.
+func (s *Server) onConfChange(cc raft.ConfChange, cs raft.ConfState) {
+	switch cc.Type {
+	case raft.ConfChangeAddVoter, raft.ConfChangeAddLearner:
+		if len(cc.Context) > 0 {
+			var m fsm.Member
+			if err := json.Unmarshal(cc.Context, &m); err == nil && m.RaftID == cc.NodeID {
+				s.fsm.SetMember(m)
+			} else {
+				s.log.Warn("conf change with an unreadable context", "node_id", fmt.Sprintf("%x", cc.NodeID), "err", err)
+			}
+		}
+	case raft.ConfChangeRemoveNode:
+		s.fsm.RemoveMember(cc.NodeID)
+		if cc.NodeID == s.id {
+			s.log.Warn("this node was removed from the cluster")
+		}
+	}
+	s.log.Info("membership changed", "change", cc.Type.String(), "member", s.nameOf(cc.NodeID), "voters", len(cs.Voters), "learners", len(cs.Learners))
+	s.syncPeers(cs)
+}
+
+// memberInfo returns what is known about a member: the replicated table
+// first, then the static configuration or join answer.
+func (s *Server) memberInfo(id uint64) (fsm.Member, bool) {
+	if m, ok := s.fsm.Member(id); ok {
+		return m, true
+	}
+	s.staticMu.Lock()
+	defer s.staticMu.Unlock()
+	m, ok := s.static[id]
+	return m, ok
+}
+
+func (s *Server) nameOf(id uint64) string {
+	if id == raft.None {
+		return ""
+	}
+	if id == s.id {
+		return s.cfg.Name
+	}
+	if m, ok := s.memberInfo(id); ok && m.Name != "" {
+		return m.Name
+	}
+	return fmt.Sprintf("%x", id)
+}
+
+// idOf finds the raft ID of a member name.
+func (s *Server) idOf(name string) uint64 { return RaftID(name) }
+
+func inConf(cs raft.ConfState, id uint64) (voter, learner bool) {
+	for _, v := range cs.Voters {
+		if v == id {
+			voter = true
+		}
+	}
+	for _, l := range cs.Learners {
+		if l == id {
+			learner = true
+		}
+	}
+	return
+}
+
+// syncPeers makes the transport's peers the members of cs (plus, while cs
+// is still empty, every member known statically).
+func (s *Server) syncPeers(cs raft.ConfState) {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	want := map[uint64]string{}
+	if len(cs.Voters)+len(cs.Learners) == 0 {
+		s.staticMu.Lock()
+		for id, m := range s.static {
+			want[id] = m.RaftAddr
+		}
+		s.staticMu.Unlock()
+	} else {
+		for _, ids := range [][]uint64{cs.Voters, cs.Learners} {
+			for _, id := range ids {
+				if m, ok := s.memberInfo(id); ok && m.RaftAddr != "" {
+					want[id] = m.RaftAddr
+				}
+			}
+		}
+	}
+	delete(want, s.id)
+	have := s.tr.Peers()
+	for id, addr := range want {
+		if have[id] != addr {
+			s.tr.AddPeer(id, addr)
+		}
+	}
+	if len(cs.Voters)+len(cs.Learners) > 0 {
+		for id := range have {
+			if _, ok := want[id]; !ok {
+				if v, l := inConf(cs, id); !v && !l {
+					s.tr.RemovePeer(id)
+				}
+			}
+		}
+	}
+}
