@@ -68,6 +68,9 @@ type Config struct {
 	// between failed connection attempts to a peer.
 	BackoffMin, BackoffMax time.Duration
 	// FaultSeed seeds the random source of Loss and Jitter fault rules.
+	// The draws are reproducible for a reproducible order of messages:
+	// exactly so for Out rules with one goroutine calling Send; In rules
+	// draw from the reader goroutines in arrival order.
 	FaultSeed int64
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
