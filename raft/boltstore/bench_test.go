@@ -11,10 +11,16 @@ import (
 // BenchmarkSave measures Save with sync on: one bbolt write transaction and
 // its fdatasyncs per call, as the driver does once per Ready. Each batch
 // carries a hard state, like a Ready that appends entries.
-func BenchmarkSave(b *testing.B) {
+func BenchmarkSave(b *testing.B) { benchmarkSave(b, Options{}) }
+
+// BenchmarkSaveNoSync is BenchmarkSave without fsync: the CPU and write(2)
+// part of a Save, to compare with the synced figures.
+func BenchmarkSaveNoSync(b *testing.B) { benchmarkSave(b, Options{NoSync: true}) }
+
+func benchmarkSave(b *testing.B, opts Options) {
 	for _, n := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			s, err := Open(filepath.Join(b.TempDir(), "raft.db"), Options{})
+			s, err := Open(filepath.Join(b.TempDir(), "raft.db"), opts)
 			if err != nil {
 				b.Fatal(err)
 			}
