@@ -19,9 +19,11 @@
 // # Sending
 //
 // Each peer has a bounded queue and one writer goroutine that owns one
-// persistent connection. The writer takes everything queued, encodes it
-// into as few frames as the frame limit allows and writes them with one
-// Write call. Send never blocks: when a peer's queue is full, or its
+// persistent connection. The writer takes everything queued, up to one
+// frame (at most MaxFrameSize of payload; a batch stops growing at 1 MiB
+// so the receiver can decode one frame while the next is in flight),
+// encodes it into a reused buffer and writes it with one Write call; a
+// message that does not fit waits for the next frame. Send never blocks: when a peer's queue is full, or its
 // connection is down, messages are dropped (raft tolerates message loss)
 // and OnUnreachable is called so that raft can fall back to probing the
 // peer. A failed dial or write closes the connection; the next attempt
@@ -33,7 +35,11 @@
 //
 // Each inbound connection has one reader goroutine, which calls Handler
 // for every message whose From is the sender named in the hello and whose
-// To is this node. Handler is therefore called concurrently.
+// To is this node (others are dropped and logged). Handler is therefore
+// called concurrently. Any node of the cluster may connect, not only known
+// peers: a node that is joining sends before it is added everywhere.
+// Decoded messages alias their frame's buffer, which is never reused, so
+// Handler may keep them.
 //
 // # Faults
 //
