@@ -642,37 +642,20 @@ func (f *churn) Inject(ctx context.Context, env *Env) (Effect, error) {
 }
 
 func (f *churn) Heal(ctx context.Context, env *Env) error {
-	if f.node == "" {
+	if f.node == "" || env.Cluster.State(f.node) != cluster.Down {
 		return nil
 	}
-	m, err := env.Cluster.Member(f.node)
-	if err != nil {
-		return err
+	// The node comes back as a new member with an empty log: started with
+	// --join, it asks the cluster (through via's API) to add it.
+	via := f.via
+	if via == "" || env.Cluster.State(via) != cluster.Running {
+		via = leaderOrRandom(ctx, env, f.node)
 	}
-	// The node comes back as a new member with an empty log: added through
-	// the API, then started with --join so that it learns the cluster.
-	via, addErr := anyClient(ctx, env, f.node, func(ctx context.Context, c *nodeapi.Client) error {
-		return c.AddMember(ctx, nodeapi.Member{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr})
-	})
-	if via == "" {
-		via = f.via
-	}
-	if via == "" {
-		via = without(env.Cluster.Nodes(), f.node)[0]
-	}
-	if env.Cluster.State(f.node) == cluster.Down {
-		if err := env.Cluster.Join(ctx, f.node, via); err != nil {
-			return errors.Join(addErr, err)
-		}
-	}
-	if addErr != nil {
-		env.Log.Warn("add member failed (the node may add itself via --join)", "node", f.node, "err", addErr)
-	}
-	return nil
+	return env.Cluster.Join(ctx, f.node, via)
 }
 
 func init() {
-	register("membership-churn", 3, "remove a follower from the cluster, kill and wipe it; heal adds it back empty (API + --join)",
+	register("membership-churn", 3, "remove a follower from the cluster, kill and wipe it; heal starts it empty with --join, which asks the cluster to add it",
 		func(s Spec) (Fault, error) {
 			if err := validTarget(s.Target); err != nil {
 				return nil, err
