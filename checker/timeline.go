@@ -265,9 +265,9 @@ func timelineColumns(ops []histories.Op, last int64) (map[int]int, []string) {
 	}
 	headers := make([]string, len(laneProcs))
 	for i, ps := range laneProcs {
-		h := fmt.Sprintf("processes %d", ps[0])
+		h := fmt.Sprintf("process %d", ps[0])
 		if len(ps) > 1 {
-			h += fmt.Sprintf(", %d", ps[1])
+			h = fmt.Sprintf("processes %d, %d", ps[0], ps[1])
 		}
 		if len(ps) > 2 {
 			h += ", …"

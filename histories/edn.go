@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -15,7 +16,8 @@ import (
 var ErrEDN = errors.New("histories: edn")
 
 // The EDN values the reader produces. Integers are int64 (or *big.Int when
-// they do not fit), floats float64, strings string, nil nil, booleans bool.
+// they do not fit), floats, ratios and ##Inf/##NaN float64, strings
+// string, nil nil, booleans bool.
 type (
 	// Keyword is an EDN keyword without its leading colon (":f" -> "f").
 	Keyword string
@@ -208,6 +210,18 @@ func (r *ednReader) readDispatch() (any, bool, error) {
 		r.pos++
 		_, _, err := r.read()
 		return nil, true, err
+	case '#': // symbolic values ##Inf, ##-Inf, ##NaN
+		r.pos++
+		switch tok := r.token(); tok {
+		case "Inf":
+			return math.Inf(1), false, nil
+		case "-Inf":
+			return math.Inf(-1), false, nil
+		case "NaN":
+			return math.NaN(), false, nil
+		default:
+			return nil, false, r.errorf("unknown symbolic value ##%s", tok)
+		}
 	}
 	tag := r.token()
 	if tag == "" {
@@ -344,6 +358,14 @@ func (r *ednReader) number(tok string) (any, error) {
 			return n.Int64(), nil
 		}
 		return n, nil
+	}
+	if strings.Contains(s, "/") { // a Clojure ratio such as 1/3
+		q, ok := new(big.Rat).SetString(s)
+		if !ok {
+			return nil, r.errorf("bad ratio %q", tok)
+		}
+		f, _ := q.Float64()
+		return f, nil
 	}
 	if strings.HasSuffix(s, "M") || strings.ContainsAny(s, ".eE") {
 		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "M"), 64)

@@ -3,6 +3,7 @@ package histories
 import (
 	"bytes"
 	"errors"
+	"math"
 	"math/big"
 	"os"
 	"reflect"
@@ -42,13 +43,21 @@ func TestParseEDN(t *testing.T) {
 	if forms[1] != Keyword("kw") || forms[2] != Symbol("sym") {
 		t.Fatalf("tail forms %#v", forms[1:])
 	}
+	more, err := ParseEDN(`[1/4 ##Inf ##-Inf 1e3 -2.5M #uuid "x"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := more[0].(Vector)
+	if v[0] != 0.25 || !math.IsInf(v[1].(float64), 1) || !math.IsInf(v[2].(float64), -1) || v[3] != 1000.0 || v[4] != -2.5 || v[5] != (Tagged{"uuid", "x"}) {
+		t.Fatalf("numbers %#v", v)
+	}
 	if v, ok := want.Get("a"); !ok || v != int64(1) {
 		t.Fatal("Map.Get")
 	}
 }
 
 func TestParseEDNErrors(t *testing.T) {
-	for _, src := range []string{`{:a 1`, `{:a}`, `"abc`, `]`, `[1 2)`, `"\q"`, `#`, `\unknownchar`} {
+	for _, src := range []string{`{:a 1`, `{:a}`, `"abc`, `]`, `[1 2)`, `"\q"`, `#`, `\unknownchar`, `##Foo`, `1/x`} {
 		if _, err := ParseEDN(src); !errors.Is(err, ErrEDN) {
 			t.Errorf("ParseEDN(%q) = %v, want ErrEDN", src, err)
 		}
