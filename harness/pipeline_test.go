@@ -114,3 +114,34 @@ func (l tlog) Write(p []byte) (int, error) {
 	l.t.Logf("%s %s", time.Now().Format("15:04:05.000"), p)
 	return len(p), nil
 }
+
+// TestProcessBackendScenario runs the CI partition scenario end to end
+// against real raftkv processes built from this tree.
+func TestProcessBackendScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds raftkv and runs a 5-second scenario")
+	}
+	sc, err := LoadScenario("scenarios/ci/partition.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Opts: RunOptions{Store: t.TempDir(), SourceDir: "..", Seed: 11, SeedSet: true, Progress: tlog{t}}}
+	out := r.Run(context.Background(), sc)
+	if out.Err != nil {
+		t.Fatalf("run: %v", out.Err)
+	}
+	if out.Verdict != checker.Valid {
+		t.Fatalf("verdict %s; results: %+v", out.Verdict, out.Results)
+	}
+	if out.Faults != 1 || out.Results.OK < 50 {
+		t.Errorf("%d faults, %d ok ops: the run did too little", out.Faults, out.Results.OK)
+	}
+	for _, n := range []string{"node0", "node1", "node2"} {
+		if st, err := os.Stat(filepath.Join(out.Dir, "logs", n+".log")); err != nil || st.Size() == 0 {
+			t.Errorf("log of %s: %v", n, err)
+		}
+	}
+	if cv := out.Results.Convergence; cv == nil || !cv.Converged {
+		t.Errorf("nodes did not converge: %+v", cv)
+	}
+}
