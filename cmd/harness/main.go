@@ -254,6 +254,9 @@ func newList(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{filepath.Join(moduleRoot(), "harness", "scenarios")}
+				if rel, err := filepath.Rel(mustGetwd(), args[0]); err == nil {
+					args[0] = rel
+				}
 			}
 			var files []string
 			for _, a := range args {
@@ -291,4 +294,12 @@ func newList(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func mustGetwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return d
 }

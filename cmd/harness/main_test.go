@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/harness"
+	"github.com/raftkv/raftkv/histories"
+)
+
+func execute(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	code := 0
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case err != nil:
+		code = 2
+	}
+	return out.String() + errOut.String(), code
+}
+
+func writeHistory(t *testing.T, path string, read string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := histories.NewRecorder(f, histories.Header{Kind: histories.KindHeader, Version: histories.Version, Scenario: "hand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := histories.Str("a")
+	for _, e := range []histories.Event{
+		{Kind: histories.KindOp, Type: histories.Invoke, Time: 1, Process: 0, F: histories.OpPut, Key: "k", Value: v},
+		{Kind: histories.KindOp, Type: histories.OK, Time: 2, Process: 0, F: histories.OpPut, Key: "k", Value: v},
+		{Kind: histories.KindOp, Type: histories.Invoke, Time: 3, Process: 1, F: histories.OpGet, Key: "k"},
+		{Kind: histories.KindOp, Type: histories.OK, Time: 4, Process: 1, F: histories.OpGet, Key: "k", Value: histories.Str(read), Found: histories.Bool(true)},
+	} {
+		if err := rec.Record(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	good, bad, junk := filepath.Join(dir, "good.jsonl"), filepath.Join(dir, "bad.jsonl"), filepath.Join(dir, "junk.jsonl")
+	writeHistory(t, good, "a")
+	writeHistory(t, bad, "never-written")
+	if err := os.WriteFile(junk, []byte("not a history\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := execute(t, "check", good); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("valid history: exit %d\n%s", code, out)
+	}
+	if out, code := execute(t, "check", bad); code != 1 || !strings.Contains(out, "invalid") {
+		t.Errorf("invalid history: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(bad+".check", "history.html")); err != nil {
+		t.Errorf("no visualization for the invalid history: %v", err)
+	}
+	if out, code := execute(t, "check", junk); code != 2 {
+		t.Errorf("junk: exit %d\n%s", code, out)
+	}
+	if out, code := execute(t, "check", filepath.Join(dir, "missing")); code != 2 {
+		t.Errorf("missing: exit %d\n%s", code, out)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	o := func(v checker.Verdict, exp string, err error) harness.Outcome {
+		return harness.Outcome{Verdict: v, Expected: exp, Err: err}
+	}
+	cases := []struct {
+		outs []harness.Outcome
+		want int
+	}{
+		{[]harness.Outcome{o(checker.Valid, "valid", nil), o(checker.Invalid, "invalid", nil)}, 0},
+		{[]harness.Outcome{o(checker.Valid, "valid", nil), o(checker.Valid, "invalid", nil)}, 1},
+		{[]harness.Outcome{o(checker.Invalid, "valid", nil), o(checker.Unknown, "valid", nil)}, 2},
+		{[]harness.Outcome{o(checker.Unknown, "unknown", nil)}, 0},
+		{[]harness.Outcome{o(checker.Unknown, "unknown", errors.New("boom"))}, 2},
+	}
+	for i, c := range cases {
+		err := exitCode(c.outs)
+		got := 0
+		var ee exitError
+		if errors.As(err, &ee) {
+			got = ee.code
+		}
+		if got != c.want {
+			t.Errorf("case %d: exit %d, want %d", i, got, c.want)
+		}
+	}
+}
+
+func TestListAndParseOnly(t *testing.T) {
+	out, code := execute(t, "list", "../../harness/scenarios")
+	if code != 0 || !strings.Contains(out, "stale-reads") || !strings.Contains(out, "partition-majorities-ring") {
+		t.Errorf("list: exit %d\n%s", code, out)
+	}
+	files, _ := filepath.Glob("../../harness/scenarios/*/*.yaml")
+	if out, code := execute(t, append([]string{"run", "--parse-only"}, files...)...); code != 0 {
+		t.Errorf("parse-only: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("duration: 1s\nnodse: 3\n"), 0o644)
+	if out, code := execute(t, "run", bad); code != 2 || !strings.Contains(out, "line 2") {
+		t.Errorf("bad scenario: exit %d\n%s", code, out)
+	}
+}
