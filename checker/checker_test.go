@@ -461,6 +461,23 @@ func TestVisualizationOfInvalidHistory(t *testing.T) {
 	}
 }
 
+func TestVisualizationDrawsPrunedInfo(t *testing.T) {
+	evs := load(t, "info-never-appears.jsonl")
+	res := CheckLinearizability(evs, testTimeout)
+	if res.Verdict != Valid || res.PrunedInfo != 2 {
+		t.Fatalf("%s pruned %d, want valid, 2 (put 2 and cas 1->9)", res.Verdict, res.PrunedInfo)
+	}
+	var buf bytes.Buffer
+	if err := WriteVisualization(&buf, evs, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`put(\"x\", \"2\") ?`, `cas(\"x\", \"1\" → \"9\") ?`, "left out of the check"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("visualization lacks %s", want)
+		}
+	}
+}
+
 func TestVisualizationCapsKeys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	evs := genHistory(rng, 300, 10, 200)

@@ -65,7 +65,8 @@ func CheckLinearizability(events []histories.Event, timeout time.Duration) Linea
 		res.Verdict, res.Error = Unknown, err.Error()
 		return res
 	}
-	ops, res.PrunedInfo = pruneUnobservedInfo(ops)
+	ops, pruned := pruneUnobservedInfo(ops)
+	res.PrunedInfo = len(pruned)
 	parts := partitionByKey(ops)
 	res.Ops, res.Keys = len(ops), len(parts)
 	res.PerKey = make([]KeyVerdict, len(parts))

@@ -193,15 +193,16 @@ func finalReadAnomaly(key string, r histories.Op, writes []histories.Op) (KeyAno
 			preceding = append(preceding, w)
 		}
 	}
-	overwritten := func(w histories.Op) bool {
-		wRet := retTime(w)
-		for _, w2 := range preceding {
-			if w2.Type() == histories.OK && w2.Invoke.Time > wRet && w2.Complete.Time < rCall {
-				return true
-			}
+	// w is overwritten before R iff some ok write invoked after w completed
+	// also completed before R was invoked: compare w's completion with the
+	// latest invocation among the ok writes that completed before R.
+	latestCall := int64(math.MinInt64)
+	for _, w2 := range preceding {
+		if w2.Type() == histories.OK && w2.Complete.Time < rCall {
+			latestCall = max(latestCall, w2.Invoke.Time)
 		}
-		return false
 	}
+	overwritten := func(w histories.Op) bool { return latestCall > retTime(w) }
 	possible := make(map[effect]bool)
 	written := make(map[string]bool)
 	initial := true

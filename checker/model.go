@@ -327,7 +327,7 @@ func operation(p histories.Op, infinity int64, client int) (porcupine.Operation,
 // then match moves to the end as well). Dropping them keeps histories with
 // many timeouts (every write during a partition) checkable: each info
 // write otherwise doubles the states Porcupine may have to explore.
-func pruneUnobservedInfo(ops []porcupine.Operation) ([]porcupine.Operation, int) {
+func pruneUnobservedInfo(ops []porcupine.Operation) (kept, dropped []porcupine.Operation) {
 	type keyFacts struct {
 		observed   map[string]bool
 		foundByDel bool
@@ -359,13 +359,11 @@ func pruneUnobservedInfo(ops []porcupine.Operation) ([]porcupine.Operation, int)
 			}
 		}
 	}
-	kept := ops[:0:0]
-	dropped := 0
 	for _, op := range ops {
 		in, out := op.Input.(KVInput), op.Output.(KVOutput)
 		f := facts[in.Key]
 		if out.Unknown && (in.Op == histories.OpPut || in.Op == histories.OpCas) && !f.observed[in.Value] && !f.foundByDel {
-			dropped++
+			dropped = append(dropped, op)
 			continue
 		}
 		kept = append(kept, op)

@@ -61,7 +61,7 @@ func VisualizedKeys(events []histories.Event, res LinearizabilityResult) []strin
 // for the drawn keys only, with a budget of max(res.Timeout, 10s); if that
 // runs out, the partial linearizations found so far are drawn. As in
 // CheckLinearizability, info writes whose value nothing observed are left
-// out.
+// out of the search; they are drawn on their process's row as annotations.
 func WriteVisualization(w io.Writer, events []histories.Event, res LinearizabilityResult) error {
 	ops, err := Operations(events)
 	if err != nil {
@@ -78,11 +78,12 @@ func WriteVisualization(w io.Writer, events []histories.Event, res Linearizabili
 			sub = append(sub, op)
 		}
 	}
-	sub, _ = pruneUnobservedInfo(sub)
 	denseClients(sub)
+	sub, pruned := pruneUnobservedInfo(sub)
 	model := Model()
 	_, info := porcupine.CheckOperationsVerbose(model, sub, max(res.Timeout, visualizationMinBudget))
 	info.AddAnnotations(annotations(events, sub, res))
+	info.AddAnnotations(prunedAnnotations(pruned))
 	if err := porcupine.Visualize(model, info, w); err != nil {
 		return fmt.Errorf("checker: visualize: %w", err)
 	}
@@ -179,4 +180,22 @@ func denseClients(ops []porcupine.Operation) {
 	for i := range ops {
 		ops[i].ClientId = rank[ops[i].ClientId]
 	}
+}
+
+// prunedColor marks info writes left out of the search.
+const prunedColor = "#ffd9a0"
+
+func prunedAnnotations(ops []porcupine.Operation) []porcupine.Annotation {
+	out := make([]porcupine.Annotation, len(ops))
+	for i, op := range ops {
+		out[i] = porcupine.Annotation{
+			ClientId:        op.ClientId,
+			Start:           op.Call,
+			End:             op.Return,
+			Description:     describeOperation(op.Input, op.Output),
+			Details:         describeMeta(op.Metadata) + "; no operation observed its value, so it was left out of the check (it may take effect last)",
+			BackgroundColor: prunedColor,
+		}
+	}
+	return out
 }

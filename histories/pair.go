@@ -49,7 +49,7 @@ func (o Op) Return() int64 {
 // ErrUnpaired; the Ops paired so far are returned with it. Nemesis events
 // are skipped. Ops are ordered by invocation.
 func Pair(events []Event) ([]Op, error) {
-	var ops []Op
+	ops := make([]Op, 0, len(events)/2+1)
 	pending := make(map[int]int) // process -> index into ops
 	var errs []error
 	for i, e := range events {
