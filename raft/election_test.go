@@ -246,6 +246,12 @@ func TestVoteIgnoredWithinLease(t *testing.T) {
 	if r2.Term != term || len(r2.msgs) != 0 {
 		t.Fatalf("in lease: term %d (want %d), msgs %+v (want none)", r2.Term, term, r2.msgs)
 	}
+	pre := req
+	pre.Type = MsgPreVote
+	_ = r2.Step(pre)
+	if len(r2.msgs) != 0 {
+		t.Fatalf("in lease: pre-vote answered: %+v", r2.msgs)
+	}
 	req.Context = campaignTransfer
 	_ = r2.Step(req)
 	if r2.Term != term+1 || len(r2.msgs) != 1 || r2.msgs[0].Reject {
@@ -307,5 +313,28 @@ func TestLearnerNeverCampaigns(t *testing.T) {
 	}
 	if s := tn.rn.raft.state; s != StateFollower {
 		t.Fatalf("learner became %s after Campaign", s)
+	}
+}
+
+// An asymmetric partition: the leader can send but receives nothing. Its
+// heartbeats keep the followers in their lease, so with check-quorum it is
+// the leader's stepping down that lets the others elect a new leader.
+func TestAsymmetricPartitionLiveness(t *testing.T) {
+	nw := newNetwork(t, 3, withPreVote, withCheckQuorum)
+	nw.campaign(1)
+	nw.filter = func(m *Message) bool { return m.To != 1 }
+	for i := 0; i < 100; i++ {
+		nw.tick()
+		if l := nw.leader(); l == 2 || l == 3 {
+			break
+		}
+	}
+	l := nw.leader()
+	if l != 2 && l != 3 {
+		t.Fatalf("no new leader: leader is %d", l)
+	}
+	idx := nw.mustPropose(l, "x")
+	if c := nw.raft(l).raftLog.committed; c < idx {
+		t.Fatalf("new leader cannot commit: %d < %d", c, idx)
 	}
 }

@@ -53,6 +53,9 @@ type progress struct {
 	// PendingSnapshot is the index of the snapshot being sent, in
 	// ProgressSnapshot.
 	PendingSnapshot uint64
+	// snapshotSentTick is the leader tick at which the pending snapshot
+	// was sent.
+	snapshotSentTick uint64
 	// RecentActive: the member was heard from since the last check-quorum
 	// round.
 	RecentActive bool

@@ -35,6 +35,10 @@ func (s StateType) String() string {
 // leader lease (thesis §3.10).
 var campaignTransfer = []byte("CampaignTransfer")
 
+// snapshotRetryElections is how many election timeouts a leader waits for
+// a snapshot to be acknowledged (or reported) before sending it again.
+const snapshotRetryElections = 4
+
 type campaignType uint8
 
 const (
@@ -369,6 +373,7 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *progress) bool {
 	r.logger.Infof("raft: %x [firstindex: %d, commit: %d] sent snapshot[index: %d, term: %d] to %x [%s]",
 		r.id, r.raftLog.firstIndex(), r.raftLog.committed, snap.Metadata.Index, snap.Metadata.Term, to, pr)
 	pr.becomeSnapshot(snap.Metadata.Index)
+	pr.snapshotSentTick = r.ticks
 	r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
 	return true
 }
@@ -668,10 +673,14 @@ func (r *raft) Step(m Message) error {
 	case m.Term > r.Term:
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := bytes.Equal(m.Context, campaignTransfer)
-			// With CheckQuorum followers refuse votes within their leader
-			// lease; pre-votes are refused within it in any case, since a
-			// pre-vote only asks "would you vote?" (§9.6).
-			if !force && r.inLease() && (r.checkQuorum || m.Type == MsgPreVote) {
+			// With CheckQuorum, a node that heard from a leader within the
+			// election timeout refuses votes and pre-votes (thesis §4.2.3,
+			// §9.6). The rule needs CheckQuorum: without it a leader that
+			// can send but not receive (an asymmetric partition) stays
+			// leader forever, and the followers it keeps in their lease
+			// would refuse every other candidate, so nobody could be
+			// elected.
+			if !force && r.inLease() && r.checkQuorum {
 				r.logger.Infof("raft: %x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)",
 					r.id, r.raftLog.lastTerm(), r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term, r.electionTimeout-r.electionElapsed)
 				return nil
@@ -780,6 +789,15 @@ func stepLeader(r *raft, m Message) error {
 		pr.RecentActive = true
 		pr.probeSent = false
 		pr.ackedTick = max(pr.ackedTick, m.Index)
+		if pr.State == ProgressSnapshot && r.ticks-pr.snapshotSentTick >= uint64(snapshotRetryElections*r.electionTimeout) {
+			// The member answers heartbeats but never acknowledged the
+			// snapshot, and nobody reported it failed: it was probably
+			// lost (a transport may drop silently). Send it again. If the
+			// first one arrives after all, the second is ignored.
+			r.logger.Warningf("raft: %x snapshot to %x unacknowledged for %d ticks; retrying", r.id, m.From, r.ticks-pr.snapshotSentTick)
+			pr.PendingSnapshot = 0
+			pr.becomeProbe()
+		}
 		if pr.State == ProgressReplicate && pr.inflights.full() {
 			// The window is stuck (responses lost?): free one slot so the
 			// follower is probed again.

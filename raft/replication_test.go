@@ -520,3 +520,26 @@ func TestRestartWithLaggingCommit(t *testing.T) {
 		t.Fatal("an applied index beyond the log was accepted")
 	}
 }
+
+// A snapshot lost without a failure report is sent again after a few
+// election timeouts (the member keeps answering heartbeats meanwhile).
+func TestSnapshotLostSilentlyIsRetried(t *testing.T) {
+	nw := newNetwork(t, 3)
+	nw.campaign(1)
+	nw.isolate(3)
+	for i := 0; i < 5; i++ {
+		nw.mustPropose(1, fmt.Sprintf("a%d", i))
+	}
+	nw.compact(1)
+	nw.heal()
+	nw.dropTypes[MsgSnap] = true
+	nw.ticks(2)
+	if st := nw.node(1).rn.Status().Progress[3].State; st != ProgressSnapshot {
+		t.Fatalf("follower 3 in %s, want snapshot", st)
+	}
+	delete(nw.dropTypes, MsgSnap)
+	nw.ticks(10 * snapshotRetryElections)
+	if got, want := nw.node(3).appliedData(), nw.node(1).appliedData(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("follower applied %v, want %v", got, want)
+	}
+}
