@@ -16,6 +16,7 @@ const (
 	PropCommitDurability   = "commit durability"
 	PropVote               = "one vote per term"
 	PropLinearizableRead   = "linearizable read"
+	PropLearner            = "only voters campaign"
 	PropDurability         = "durability contract"
 	PropLiveness           = "liveness"
 	PropPanic              = "panic"

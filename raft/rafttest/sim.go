@@ -88,6 +88,7 @@ type params struct {
 	maxSizePerMsg               uint64
 	maxInflight                 int
 	maxUncommitted              uint64
+	maxCommittedPerReady        uint64
 	snapEvery, snapKeep         uint64
 	eagerReady, deferReady      float64
 	tickSkip                    float64
@@ -139,14 +140,15 @@ type node struct {
 func (n *node) running() bool { return n.rn != nil }
 
 type sim struct {
-	seed  uint64
-	opts  Options
-	rng   *rand.Rand
-	p     params
-	net   *Network
-	chk   *Checker
-	nodes []*node // sorted by id
-	boot  []uint64
+	seed    uint64
+	profile string
+	opts    Options
+	rng     *rand.Rand
+	p       params
+	net     *Network
+	chk     *Checker
+	nodes   []*node // sorted by id
+	boot    []uint64
 
 	step   int
 	now    uint64
@@ -213,33 +215,54 @@ func newSim(seed uint64, opts Options) *sim {
 	}
 	f := rng.Float64
 	s.p = params{
-		electionTick:   10,
-		heartbeatTick:  1 + rng.IntN(2),
-		preVote:        rng.IntN(2) == 0,
-		checkQuorum:    rng.IntN(2) == 0,
-		maxSizePerMsg:  []uint64{64, 256, 4096, math.MaxUint64}[rng.IntN(4)],
-		maxInflight:    1 + rng.IntN(8),
-		maxUncommitted: []uint64{0, 0, 2048}[rng.IntN(3)],
-		snapEvery:      uint64(5 + rng.IntN(40)),
-		snapKeep:       uint64(rng.IntN(8)),
-		eagerReady:     0.3 + 0.7*f(),
-		deferReady:     0.2 * f(),
-		tickSkip:       0.1 * f(),
-		crashRate:      0.03 * f(),
-		crashInReady:   0.01 * f(),
-		partitionRate:  0.08 * f(),
-		proposeRate:    0.2 + 0.7*f(),
-		readRate:       0.3 * f(),
-		confRate:       0.04 * f(),
-		transferRate:   0.02 * f(),
-		campaignRate:   0.01 * f(),
-		maxDown:        5 + rng.IntN(60),
+		electionTick:         10,
+		heartbeatTick:        1 + rng.IntN(2),
+		preVote:              rng.IntN(2) == 0,
+		checkQuorum:          rng.IntN(2) == 0,
+		maxSizePerMsg:        []uint64{64, 256, 4096, math.MaxUint64}[rng.IntN(4)],
+		maxInflight:          1 + rng.IntN(8),
+		maxUncommitted:       []uint64{0, 0, 2048}[rng.IntN(3)],
+		maxCommittedPerReady: []uint64{0, 0, 64, 512}[rng.IntN(4)],
+		snapEvery:            uint64(5 + rng.IntN(40)),
+		snapKeep:             uint64(rng.IntN(8)),
+		eagerReady:           0.3 + 0.7*f(),
+		deferReady:           0.2 * f(),
+		tickSkip:             0.1 * f(),
+		crashRate:            0.03 * f(),
+		crashInReady:         0.01 * f(),
+		partitionRate:        0.08 * f(),
+		proposeRate:          0.2 + 0.7*f(),
+		readRate:             0.3 * f(),
+		confRate:             0.04 * f(),
+		transferRate:         0.02 * f(),
+		campaignRate:         0.01 * f(),
+		maxDown:              5 + rng.IntN(60),
 	}
 	s.net.DropRate = 0.1 * f()
 	s.net.DupRate = 0.05 * f()
 	s.net.DelayRate = 0.3 * f()
 	s.net.LongDelayRate = 0.03 * f()
 	s.net.LongDelay = 2 * s.p.electionTick
+	// A quarter of the seeds each lean hard on one kind of fault.
+	profile := []string{"mixed", "crashy", "hostile-network", "churn"}[rng.IntN(4)]
+	switch profile {
+	case "crashy":
+		s.p.crashRate = 0.05 + 0.1*f()
+		s.p.crashInReady = 0.01 + 0.04*f()
+		s.p.maxDown = 1 + rng.IntN(15)
+	case "hostile-network":
+		s.net.DropRate = 0.1 + 0.2*f()
+		s.net.DupRate = 0.1 * f()
+		s.net.DelayRate = 0.3 + 0.4*f()
+		s.net.LongDelayRate = 0.05 + 0.1*f()
+		s.p.partitionRate = 0.05 + 0.1*f()
+	case "churn":
+		s.p.confRate = 0.05 + 0.1*f()
+		s.p.transferRate = 0.02 + 0.05*f()
+		s.p.snapEvery = uint64(2 + rng.IntN(8))
+		s.p.campaignRate = 0.02 * f()
+	}
+	s.profile = profile
 	if opts.tune != nil {
 		opts.tune(&s.p, s.net)
 	}
@@ -251,7 +274,7 @@ func newSim(seed uint64, opts Options) *sim {
 		s.boot = append(s.boot, uint64(i))
 	}
 	s.nextID = uint64(n) + 1
-	s.tracef("seed %d: %d nodes, params %+v, drop %.3f dup %.3f delay %.3f long %.3f", seed, n, s.p,
+	s.tracef("seed %d: %s, %d nodes, params %+v, drop %.3f dup %.3f delay %.3f long %.3f", seed, s.profile, n, s.p,
 		s.net.DropRate, s.net.DupRate, s.net.DelayRate, s.net.LongDelayRate)
 	return s
 }
@@ -362,6 +385,7 @@ func (s *sim) raftConfig(n *node, applied uint64) *raft.Config {
 		MaxSizePerMsg:             s.p.maxSizePerMsg,
 		MaxInflightMsgs:           s.p.maxInflight,
 		MaxUncommittedEntriesSize: s.p.maxUncommitted,
+		MaxCommittedSizePerReady:  s.p.maxCommittedPerReady,
 		CheckQuorum:               s.p.checkQuorum,
 		PreVote:                   s.p.preVote,
 		ReadOnlyOption:            raft.ReadOnlySafe,
@@ -510,6 +534,9 @@ func (s *sim) runStep() {
 		s.clients()
 	}
 	for _, n := range s.nodes {
+		if s.final && n.removedAt != 0 && !n.stopped {
+			s.stop(n) // the operator shuts down machines it removed
+		}
 		if !n.running() && !n.stopped && (s.final || n.restartAt <= s.now) {
 			s.start(n)
 		}
@@ -707,6 +734,13 @@ func (s *sim) traceReady(n *node, rd raft.Ready) {
 func (s *sim) checkReady(n *node, rd raft.Ready) {
 	prev := n.hs
 	if rd.SoftState != nil {
+		if rd.RaftState != raft.StateFollower && rd.RaftState != n.soft.RaftState {
+			// Only a voter of its own configuration may campaign or
+			// lead; a learner or a node that is not (yet) a member never does.
+			if !slices.Contains(n.rn.Status().Config.Voters, n.id) {
+				s.fail(PropLearner, "node %d became %s while not a voter of its configuration %v", n.id, rd.RaftState, n.rn.Status().Config)
+			}
+		}
 		n.soft = *rd.SoftState
 	}
 	if !rd.HardState.IsEmpty() {
