@@ -6,12 +6,18 @@
 //     key: get returns (value, found), put, delete, cas that succeeds iff
 //     the key is present and equal). Fail operations are dropped; info
 //     operations may take effect at any point after their invocation (an
-//     infinite return time). The search has a time budget; running out of
-//     it gives Unknown, never Valid. It reports the failing keys.
-//   - CheckLostWrites: the final read of every key must show the effect of
-//     one of the writes that could have been the last before it;
+//     infinite return time; Operations gives them the end of the history).
+//     Info writes whose value no operation observed are left out first:
+//     they cannot change the verdict, and each would double the search.
+//     Keys are checked independently on a shared time budget; running out
+//     of it gives Unknown, never Valid. It reports the failing keys.
+//   - CheckLostWrites: the final read of every key (its last successful
+//     get; the harness reads every key after healing) must show the effect
+//     of one of the writes that could have been the last before it;
 //     otherwise the acknowledged writes nothing could have superseded are
-//     lost (or the read is of a value never written).
+//     lost (or the read is of a value never written). It is a necessary
+//     condition of linearizability that still decides when the search
+//     times out.
 //   - CheckConvergence: nodes at the same applied index must have the same
 //     state hash.
 //   - Availability: outcomes per fault window and outside.
