@@ -1,0 +1,55 @@
+// Package ui is raftkv's web UI: a live view of the cluster served by every
+// node, and a browser of the harness's run directories. Both are plain
+// JS/CSS/SVG files embedded in the binary (go:embed): no npm, no CDN, they
+// work offline.
+//
+// # Live view
+//
+// Register(r, src) serves the page at / and its feed at /ws. The server
+// owns all state: while at least one page is connected, a Live polls the
+// local Source and every other member (in parallel, each fetch bounded by
+// Options.MemberTimeout, so an unreachable member costs one timeout and is
+// shown as unreachable with its last known status) and pushes a Snapshot
+// every Options.Interval, plus each Event of the local node as it happens
+// (an event also triggers an immediate snapshot). The page only renders.
+// Members fetch each other's full status from StatusPath (progress with
+// next indexes, timers, faults), falling back to the API's GET /status. The
+// page's controls call the node's own API on the same origin (POST
+// /command, POST /cluster/leader, POST|DELETE /cluster/members) and, for
+// fault injection on a chosen member, PUT|DELETE
+// /ui/api/members/:id/fault/network|clock, which Source.MemberRequest
+// forwards.
+//
+// # Runs browser
+//
+// RegisterRuns(r, storeDir) lists store/<scenario>/<timestamp>/ runs from
+// their results.json, shows one run (verdict, failing keys, artifacts,
+// plots) with its Porcupine history.html in a frame and a "jump to first
+// error" control, and serves run files read-only through os.Root, which
+// refuses any path that leaves storeDir.
+//
+// # Contract for tests
+//
+// The pages expose their state as data-* attributes so tests wait on
+// selectors, never on sleeps:
+//
+//   - #cluster: data-connected, data-seq (grows with each snapshot),
+//     data-leader (the reachable leader of the highest term),
+//     data-leader-count (reachable members claiming leadership), data-term,
+//     data-members, data-unreachable.
+//   - tr.member[data-id]: data-role ("unreachable" when unreachable),
+//     data-term, data-vote, data-leader, data-commit, data-applied,
+//     data-last-index, data-reachable, data-self. The same data-id and
+//     data-role on the ring's g.ring-node.
+//   - pre.result (#kv-result, #transfer-result, #member-result,
+//     #fault-result): data-status (idle, pending, ok, error), data-seq
+//     (grows with each answer), data-http; #kv-result also data-value,
+//     data-found, data-succeeded, data-code.
+//   - #faults[data-enabled]; .fault-member[data-id]: data-rules,
+//     data-isolated.
+//   - #runs: data-loaded, data-count; tr.run: data-id, data-scenario,
+//     data-verdict.
+//   - #run: data-loaded, data-verdict, data-failed-keys; #history-frame
+//     data-loaded; #jump: data-state (idle, pending, done, none,
+//     unavailable), data-x.
+package ui
