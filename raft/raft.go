@@ -195,6 +195,9 @@ type raft struct {
 
 	checkQuorum bool
 	preVote     bool
+	// restarted: the node started from a non-empty HardState (see
+	// inLease).
+	restarted bool
 
 	heartbeatTimeout int
 	electionTimeout  int
@@ -244,6 +247,7 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	if !hs.IsEmpty() {
 		r.loadState(hs)
+		r.restarted = true
 	}
 	snapIndex := r.raftLog.firstIndex() - 1
 	if c.Applied > 0 {
@@ -662,7 +666,14 @@ func voteRespType(t MessageType) MessageType {
 // election timeout ago, so it must not help depose it (thesis §4.2.3,
 // §9.6).
 func (r *raft) inLease() bool {
-	return r.lead != None && r.electionElapsed < r.electionTimeout
+	if r.lead != None && r.electionElapsed < r.electionTimeout {
+		return true
+	}
+	// A restarted node may have acknowledged a leader's heartbeat just
+	// before it crashed; it must not vote before that heartbeat's lease
+	// has run out, or a leader serving lease reads could be deposed while
+	// it still trusts its lease.
+	return r.restarted && r.ticks < uint64(r.electionTimeout)
 }
 
 // Step is the entry point of every message, local or remote.

@@ -220,3 +220,24 @@ func TestReadIndexAnsweredWhenLeaderBecomesSingleVoter(t *testing.T) {
 		t.Fatal("pending read not answered once the leader is the only voter")
 	}
 }
+
+// A follower that restarts keeps refusing votes for an election timeout
+// (with CheckQuorum): it may have acknowledged the heartbeat that the
+// leader's lease rests on just before crashing.
+func TestRestartedFollowerHonorsLease(t *testing.T) {
+	nw := newNetwork(t, 3, withLease, withPreVote)
+	nw.campaign(1)
+	nw.ticks(2)
+	nw.restart(2)
+	nw.restart(3)
+	nw.node(2).rn.raft.preVote = false // campaign for real at once
+	nw.campaign(2)
+	if nw.raft(2).state == StateLeader {
+		t.Fatal("a restarted follower voted within its lease")
+	}
+	rn := nw.node(1).rn
+	rn.ReadIndex([]byte("r"))
+	if len(rn.raft.readStates) != 1 {
+		t.Fatal("leader lease read refused")
+	}
+}
