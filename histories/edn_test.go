@@ -175,3 +175,16 @@ func TestReadEDNRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestReadEDNTopLevelList(t *testing.T) {
+	src := `; a Knossos-style list of ops
+({:type :invoke, :f :write, :value 0, :process 0}
+ {:type :ok, :f :write, :value 0, :process 0})`
+	evs, err := ReadEDN(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[1].Type != OK || *evs[1].Value != "0" || evs[1].Key != SingleRegisterKey || evs[1].Time != 1 {
+		t.Fatalf("%+v", evs)
+	}
+}

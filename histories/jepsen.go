@@ -149,7 +149,7 @@ func ednString(s string) string {
 }
 
 // ReadEDN imports a Jepsen register history (history.edn: one op map per
-// line, or a single vector of op maps as in Knossos' test data; records
+// line, or a single vector or list of op maps as in Knossos' test data; records
 // such as #jepsen.history.Op{...} are read as maps).
 //
 // Operations :read, :write, :cas (value [old new]) and :delete become get,
@@ -170,7 +170,10 @@ func ReadEDN(r io.Reader) ([]Event, error) {
 		return nil, err
 	}
 	if len(forms) == 1 {
-		if v, ok := forms[0].(Vector); ok {
+		switch v := forms[0].(type) {
+		case Vector:
+			forms = []any(v)
+		case List:
 			forms = []any(v)
 		}
 	}
