@@ -489,7 +489,7 @@ func init() {
 			return nodeapi.Clock{OffsetMS: off.Milliseconds(), Rate: 1}
 		}}, nil
 	})
-	register("clock-strobe", 1, "make a node's clock flip between +0 and +delta every period (default 500ms/20ms)", func(s Spec) (Fault, error) {
+	register("clock-strobe", 1, "make a node's clock flip between +0 and +delta every period (default 500ms/20ms; optional rate)", func(s Spec) (Fault, error) {
 		if err := validTarget(s.Target); err != nil {
 			return nil, err
 		}
@@ -500,8 +500,14 @@ func init() {
 		if period == 0 {
 			period = 20 * time.Millisecond
 		}
+		rate := s.Rate
+		if rate == 0 {
+			rate = 1
+		}
+		// One PUT sets the whole clock, so a strobe that should also drift
+		// takes its rate here rather than from a second fault.
 		return &clockFault{minNodes: 1, name: "clock-strobe", spec: s, clock: func(*Env) nodeapi.Clock {
-			return nodeapi.Clock{Rate: 1, StrobeDeltaMS: delta.Milliseconds(), StrobePeriodMS: period.Milliseconds()}
+			return nodeapi.Clock{Rate: rate, StrobeDeltaMS: delta.Milliseconds(), StrobePeriodMS: period.Milliseconds()}
 		}}, nil
 	})
 	register("clock-rate", 1, "make a node's clock run at rate × real time (default 0.25: slow)", func(s Spec) (Fault, error) {
