@@ -22,6 +22,16 @@
 //
 // A failure is returned as a *Violation naming the seed, the step and the
 // property; Run with Options.Trace replays it with a readable trace.
+// TestSimulation sweeps seeds 1..1000 (200 with -short) over two workers;
+// its flags are -sim.seeds N, -sim.from S (first seed), -sim.steps N,
+// -sim.snapconf, and -sim.seed S, which replays one seed and prints its
+// whole trace with -v:
+//
+//	go test ./raft/rafttest -run TestSimulation -sim.seed=N -v
+//
+// A seed names a run of this version of the simulator: changing how the
+// simulator draws from its source changes what a seed does, so a seed
+// reported against one commit may be harmless against another.
 //
 // The simulated driver follows the durability rule of raft/node: a Ready's
 // hard state, entries and snapshot go to the node's durable storage before
