@@ -238,14 +238,14 @@ type cut struct{ From, To string }
 type partition struct {
 	minNodes
 	name  string
-	plan  func(ctx context.Context, env *Env) ([]cut, string)
+	plan  func(ctx context.Context, env *Env) ([]cut, string, []string)
 	nodes []string
 }
 
 func (p *partition) Name() string { return p.name }
 
 func (p *partition) Inject(ctx context.Context, env *Env) (Effect, error) {
-	cuts, detail := p.plan(ctx, env)
+	cuts, detail, focus := p.plan(ctx, env)
 	rules := map[string][]nodeapi.NetRule{}
 	set := map[cut]bool{}
 	for _, c := range cuts {
@@ -270,7 +270,12 @@ func (p *partition) Inject(ctx context.Context, env *Env) (Effect, error) {
 	err := onNodes(ctx, p.nodes, func(ctx context.Context, n string) error {
 		return env.Cluster.Client(n).SetNetwork(ctx, rules[n])
 	})
-	return Effect{Nodes: p.nodes, Detail: detail}, err
+	// The history names the nodes the partition singles out (the minority,
+	// the isolated node, the bridge), which is what a reader looks for.
+	if len(focus) == 0 {
+		focus = p.nodes
+	}
+	return Effect{Nodes: focus, Detail: detail}, err
 }
 
 func appendRule(rs []nodeapi.NetRule, r nodeapi.NetRule) []nodeapi.NetRule {
@@ -310,37 +315,37 @@ func without(nodes []string, x string) []string {
 }
 
 func init() {
-	mk := func(name string, min int, desc string, plan func(context.Context, *Env) ([]cut, string)) {
+	mk := func(name string, min int, desc string, plan func(context.Context, *Env) ([]cut, string, []string)) {
 		register(name, min, desc, func(s Spec) (Fault, error) {
 			return &partition{minNodes: minNodes(min), name: name, plan: plan}, nil
 		})
 	}
 	mk("partition-halves", 2, "split the nodes into a fixed lower half and upper half (the lower half is the minority)",
-		func(_ context.Context, env *Env) ([]cut, string) {
+		func(_ context.Context, env *Env) ([]cut, string, []string) {
 			ns := env.Cluster.Nodes()
 			a, b := ns[:len(ns)/2], ns[len(ns)/2:]
-			return split(a, b), describeSplit(slices.Clone(a), slices.Clone(b))
+			return split(a, b), describeSplit(slices.Clone(a), slices.Clone(b)), slices.Clone(a)
 		})
 	mk("partition-random-halves", 2, "split the nodes into a random minority and majority",
-		func(_ context.Context, env *Env) ([]cut, string) {
+		func(_ context.Context, env *Env) ([]cut, string, []string) {
 			ns := env.shuffled(env.Cluster.Nodes())
 			a, b := ns[:len(ns)/2], ns[len(ns)/2:]
-			return split(a, b), describeSplit(slices.Clone(a), slices.Clone(b))
+			return split(a, b), describeSplit(slices.Clone(a), slices.Clone(b)), slices.Clone(a)
 		})
 	mk("partition-isolate-one", 2, "cut one random node off from all others",
-		func(_ context.Context, env *Env) ([]cut, string) {
+		func(_ context.Context, env *Env) ([]cut, string, []string) {
 			ns := env.Cluster.Nodes()
 			x := ns[env.intn(len(ns))]
-			return split([]string{x}, without(ns, x)), describeSplit([]string{x}, without(ns, x))
+			return split([]string{x}, without(ns, x)), describeSplit([]string{x}, without(ns, x)), []string{x}
 		})
 	mk("partition-isolate-leader", 2, "cut the current leader off from all others (clients can still reach it)",
-		func(ctx context.Context, env *Env) ([]cut, string) {
+		func(ctx context.Context, env *Env) ([]cut, string, []string) {
 			ns := env.Cluster.Nodes()
 			x := leaderOrRandom(ctx, env)
-			return split([]string{x}, without(ns, x)), "leader " + describeSplit([]string{x}, without(ns, x))
+			return split([]string{x}, without(ns, x)), "leader " + describeSplit([]string{x}, without(ns, x)), []string{x}
 		})
 	mk("partition-majorities-ring", 5, "every node sees a different majority (nodes on a random ring see their nearest neighbours)",
-		func(_ context.Context, env *Env) ([]cut, string) {
+		func(_ context.Context, env *Env) ([]cut, string, []string) {
 			ring := env.shuffled(env.Cluster.Nodes())
 			n := len(ring)
 			reach := (n/2 + 1) / 2 // neighbours on each side: self + 2*reach >= majority
@@ -353,24 +358,24 @@ func init() {
 					}
 				}
 			}
-			return cs, fmt.Sprintf("ring %v, each node sees %d neighbour(s) per side", ring, reach)
+			return cs, fmt.Sprintf("ring %v, each node sees %d neighbour(s) per side", ring, reach), nil
 		})
 	mk("partition-bridge", 3, "two halves that cannot talk, joined by one bridge node that sees both",
-		func(_ context.Context, env *Env) ([]cut, string) {
+		func(_ context.Context, env *Env) ([]cut, string, []string) {
 			ns := env.shuffled(env.Cluster.Nodes())
 			bridge := ns[0]
 			rest := ns[1:]
 			a, b := rest[:len(rest)/2], rest[len(rest)/2:]
-			return split(a, b), fmt.Sprintf("%v <- %s -> %v", a, bridge, b)
+			return split(a, b), fmt.Sprintf("%v <- %s -> %v", a, bridge, b), []string{bridge}
 		})
 	mk("partition-one-way", 2, "the leader's outgoing messages are dropped; it still receives",
-		func(ctx context.Context, env *Env) ([]cut, string) {
+		func(ctx context.Context, env *Env) ([]cut, string, []string) {
 			x := leaderOrRandom(ctx, env)
 			var cs []cut
 			for _, y := range without(env.Cluster.Nodes(), x) {
 				cs = append(cs, cut{x, y})
 			}
-			return cs, fmt.Sprintf("%s -/-> others", x)
+			return cs, fmt.Sprintf("%s -/-> others", x), []string{x}
 		})
 }
 

@@ -86,6 +86,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// refusedBackoff is the pause after a refused connection.
+const refusedBackoff = 20 * time.Millisecond
+
 // Target is the cluster as the workload sees it (cluster.Cluster implements it).
 type Target interface {
 	Nodes() []string
@@ -385,6 +388,11 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 		// The node is down or hung: spread the load to the next one.
 		c.apis[c.nodeIdx].CloseIdle()
 		c.nodeIdx = (c.nodeIdx + 1) % len(c.nodes)
+		if nodeapi.IsDefinite(err) {
+			// Refused at once (the node is down): pause briefly so that an
+			// unthrottled workload does not spin while every node is down.
+			time.Sleep(refusedBackoff)
+		}
 	}
 	return comp.Type
 }
