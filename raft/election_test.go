@@ -338,3 +338,17 @@ func TestAsymmetricPartitionLiveness(t *testing.T) {
 		t.Fatalf("new leader cannot commit: %d < %d", c, idx)
 	}
 }
+
+// Reference: paper figure 2 — a node answers a stale AppendEntries (or
+// heartbeat) with its current term, whatever the options, so that the
+// stale leader steps down and a node whose term ran ahead can be caught up.
+func TestStaleAppendAnsweredWithCurrentTerm(t *testing.T) {
+	for _, typ := range []MessageType{MsgApp, MsgHeartbeat} {
+		nw := newLogNetwork(t, map[uint64][]uint64{1: {1}, 2: {1}}, map[uint64]uint64{1: 10, 2: 5})
+		r := nw.raft(1)
+		_ = r.Step(Message{From: 2, To: 1, Type: typ, Term: 5})
+		if len(r.msgs) != 1 || r.msgs[0].Type != MsgAppResp || r.msgs[0].Term != 10 || r.msgs[0].To != 2 {
+			t.Fatalf("%s at a stale term: answered %+v, want MsgAppResp at term 10", typ, r.msgs)
+		}
+	}
+}

@@ -712,10 +712,14 @@ func (r *raft) Step(m Message) error {
 			}
 		}
 	case m.Term < r.Term:
-		if (r.checkQuorum || r.preVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp) {
-			// A stale leader: tell it our term so it steps down. Without
-			// this a leader cut off by a partition that check-quorum or
-			// pre-vote kept from raising our term would never learn it.
+		if m.Type == MsgHeartbeat || m.Type == MsgApp || m.Type == MsgSnap {
+			// A stale leader: answer with our term so it steps down (paper
+			// figure 2: AppendEntries replies with currentTerm). Otherwise
+			// a node whose term ran ahead — e.g. a voter that missed
+			// membership changes and campaigns among members that are
+			// gone, or one whose votes check-quorum makes others ignore —
+			// would never be caught up: it ignores the leader, and the
+			// leader never hears of its term.
 			r.send(Message{To: m.From, Type: MsgAppResp})
 		} else if m.Type == MsgPreVote {
 			r.send(Message{To: m.From, Term: r.Term, Type: MsgPreVoteResp, Reject: true})
