@@ -21,9 +21,10 @@ const (
 	MaxVisualizedFailedKeys = 8
 	// MaxVisualizedKeys caps the keys drawn for a valid or unknown result.
 	MaxVisualizedKeys = 4
-	// visualizationMinBudget is the least time given to recomputing the
-	// linearization of the drawn keys.
+	// visualizationMinBudget and visualizationMaxBudget bound the time
+	// given to recomputing the linearization of the drawn keys.
 	visualizationMinBudget = 10 * time.Second
+	visualizationMaxBudget = time.Minute
 )
 
 // VisualizedKeys returns the keys WriteVisualization draws for res: the
@@ -58,7 +59,7 @@ func VisualizedKeys(events []histories.Event, res LinearizabilityResult) []strin
 // linearization points. Fault windows are drawn as annotations on a
 // "nemesis" row, point faults (kills) as point annotations, and each
 // failing key gets a "checker" annotation. The linearization is recomputed
-// for the drawn keys only, with a budget of max(res.Timeout, 10s); if that
+// for the drawn keys only, with res.Timeout clamped to [10s, 1m]; if that
 // runs out, the partial linearizations found so far are drawn. As in
 // CheckLinearizability, info writes whose value nothing observed are left
 // out of the search; they are drawn on their process's row as annotations.
@@ -81,7 +82,7 @@ func WriteVisualization(w io.Writer, events []histories.Event, res Linearizabili
 	denseClients(sub)
 	sub, pruned := pruneUnobservedInfo(sub)
 	model := Model()
-	_, info := porcupine.CheckOperationsVerbose(model, sub, max(res.Timeout, visualizationMinBudget))
+	_, info := porcupine.CheckOperationsVerbose(model, sub, min(max(res.Timeout, visualizationMinBudget), visualizationMaxBudget))
 	info.AddAnnotations(annotations(events, sub, res))
 	info.AddAnnotations(prunedAnnotations(pruned))
 	if err := porcupine.Visualize(model, info, w); err != nil {

@@ -181,6 +181,20 @@ func TestReadStrict(t *testing.T) {
 	}
 }
 
+func TestWrite(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, Header{Seed: 9}, sampleEvents()); err != nil {
+		t.Fatal(err)
+	}
+	h, evs, err := Read(&buf)
+	if err != nil || h.Seed != 9 || !reflect.DeepEqual(evs, sampleEvents()) {
+		t.Fatalf("%+v %d events %v", h, len(evs), err)
+	}
+	if err := Write(&buf, Header{}, []Event{{Kind: KindOp}}); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("invalid event: %v", err)
+	}
+}
+
 func TestReadFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "history.jsonl")
 	f, err := os.Create(p)

@@ -138,3 +138,18 @@ func (e Event) Validate() error {
 	}
 	return nil
 }
+
+// Write writes a whole history (header and events) to w, as a Recorder
+// would have.
+func Write(w io.Writer, h Header, events []Event) error {
+	r, err := NewRecorder(w, h)
+	if err != nil {
+		return err
+	}
+	for i, e := range events {
+		if err := r.Record(e); err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+	}
+	return r.Close()
+}
