@@ -384,15 +384,14 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 		w.stats.info.Add(1)
 		c.newProcess()
 	}
-	if err != nil && isTransport(err) {
-		// The node is down or hung: spread the load to the next one.
+	if err != nil && isTransport(err) && nodeapi.IsDefinite(err) {
+		// Refused at once: the node is down. Move to the next node, and
+		// pause briefly so that an unthrottled workload does not spin while
+		// every node is down. A node that is slow or partitioned keeps its
+		// clients (as in Jepsen): what it answers then is the point.
 		c.apis[c.nodeIdx].CloseIdle()
 		c.nodeIdx = (c.nodeIdx + 1) % len(c.nodes)
-		if nodeapi.IsDefinite(err) {
-			// Refused at once (the node is down): pause briefly so that an
-			// unthrottled workload does not spin while every node is down.
-			time.Sleep(refusedBackoff)
-		}
+		time.Sleep(refusedBackoff)
 	}
 	return comp.Type
 }
