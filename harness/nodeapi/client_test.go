@@ -1,0 +1,61 @@
+package nodeapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestErrorClassification(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/definite":
+			w.WriteHeader(503)
+			_, _ = w.Write([]byte(`{"error":{"code":"no_leader","message":"none","definite":true},"leader":""}`))
+		case "/maybe":
+			w.WriteHeader(504)
+			_, _ = w.Write([]byte(`{"error":{"code":"timeout","message":"slow","definite":false},"leader":"node1"}`))
+		case "/html":
+			w.WriteHeader(502)
+			_, _ = w.Write([]byte(`<html>bad gateway</html>`))
+		case "/status":
+			_, _ = w.Write([]byte(`{"id":"node0","role":"leader","applied":7,"state_hash":"ab","members":[{"id":"node0"},{"id":"node1"}]}`))
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := New(srv.URL, 100*time.Millisecond)
+	ctx := context.Background()
+
+	err := c.call(ctx, http.MethodGet, "/definite", nil, nil)
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Code != "no_leader" || apiErr.Status != 503 || !IsDefinite(err) {
+		t.Errorf("definite: %#v", err)
+	}
+	err = c.call(ctx, http.MethodGet, "/maybe", nil, nil)
+	if !errors.As(err, &apiErr) || apiErr.Leader != "node1" || IsDefinite(err) {
+		t.Errorf("indeterminate: %#v", err)
+	}
+	if err := c.call(ctx, http.MethodGet, "/html", nil, nil); err == nil || IsDefinite(err) {
+		t.Errorf("a non-API 502 must be indeterminate: %v", err)
+	}
+	if err := c.call(ctx, http.MethodGet, "/nope", nil, nil); !IsDefinite(err) {
+		t.Errorf("a 404 (e.g. fault API disabled) is definite: %v", err)
+	}
+	if err := c.call(ctx, http.MethodGet, "/slow", nil, nil); err == nil || IsDefinite(err) {
+		t.Errorf("a timeout must be indeterminate: %v", err)
+	}
+	if IsDefinite(nil) {
+		t.Error("nil is not a definite error")
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Applied != 7 || st.StateHash != "ab" || len(st.Members) != 2 || st.Members[1] != "node1" {
+		t.Errorf("status %+v, %v", st, err)
+	}
+}
