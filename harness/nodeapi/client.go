@@ -153,12 +153,14 @@ func parseMembers(raw json.RawMessage) []string {
 		return ids
 	}
 	var ms []Member
-	if json.Unmarshal(raw, &ms) == nil {
-		for _, m := range ms {
-			ids = append(ids, m.ID)
-		}
+	if json.Unmarshal(raw, &ms) != nil {
+		return nil
 	}
-	return ids
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
 }
 
 // Member is one cluster member.
