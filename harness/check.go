@@ -36,6 +36,9 @@ type Results struct {
 	Availability    []checker.WindowStats          `json:"availability,omitempty"`
 	// UnreadKeys are keys whose final read never succeeded.
 	UnreadKeys []string `json:"unread_keys,omitempty"`
+	// Reasons say why the verdict is not valid (from checker.Check).
+	Reasons []string       `json:"reasons,omitempty"`
+	Stats   *checker.Stats `json:"stats,omitempty"`
 	// Warnings do not change the verdict (e.g. nodes that had not caught
 	// up when convergence was measured).
 	Warnings []string `json:"warnings,omitempty"`
@@ -44,9 +47,11 @@ type Results struct {
 	Elapsed string   `json:"check_elapsed"`
 }
 
-// Analyze runs every check on a history. states are the nodes' final
-// states (nil: convergence is not checked). A panicking check is recovered
-// and recorded as an error, and the verdict becomes unknown.
+// Analyze runs every check on a history with checker.Check. states are the
+// nodes' final states (nil: convergence is not checked). If checker.Check
+// panics, the panic is recorded and each check is run on its own (each
+// recovered), so that one broken check does not hide the others; any
+// recorded error makes a verdict that is not invalid unknown.
 func Analyze(events []histories.Event, states []checker.NodeState, timeout time.Duration) *Results {
 	start := time.Now()
 	res := &Results{}
@@ -67,73 +72,81 @@ func Analyze(events []histories.Event, states []checker.NodeState, timeout time.
 			res.Faults++
 		}
 	}
-	safely(res, "linearizability", func() {
-		r := checker.CheckLinearizability(events, timeout)
-		res.Linearizability = &r
-	})
-	safely(res, "lost writes", func() {
-		r := checker.CheckLostWrites(events)
-		res.LostWrites = &r
-	})
-	if states != nil {
-		safely(res, "convergence", func() {
-			r := checker.CheckConvergence(states)
-			res.Convergence = &r
-		})
+	if timeout <= 0 {
+		timeout = -1 // checker.Check: negative is no limit
 	}
-	safely(res, "availability", func() { res.Availability = checker.Availability(events) })
-	res.Verdict = res.overall()
+	var cr *checker.Result
+	safely(res, "checker.Check", func() {
+		r := checker.Check(events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: states})
+		cr = &r
+	})
+	if cr != nil {
+		res.Linearizability, res.LostWrites, res.Convergence = &cr.Linearizability, &cr.LostWrites, cr.Convergence
+		res.Availability, res.Reasons, res.Stats = cr.Availability, cr.Reasons, &cr.Stats
+	} else {
+		safely(res, "linearizability", func() {
+			r := checker.CheckLinearizability(events, max(timeout, 0))
+			res.Linearizability = &r
+		})
+		safely(res, "lost writes", func() {
+			r := checker.CheckLostWrites(events)
+			res.LostWrites = &r
+		})
+		if states != nil {
+			safely(res, "convergence", func() {
+				r := checker.CheckConvergence(states)
+				res.Convergence = &r
+			})
+		}
+		safely(res, "availability", func() { res.Availability = checker.Availability(events) })
+	}
+	res.finish()
 	res.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	return res
 }
 
-// overall combines the checks. Convergence that could not be compared
-// (nodes at different applied indexes) is a warning, not an unknown: the
-// history checks still decide.
+// overall combines the checks as checker.Check does (any proved violation
+// is invalid; an undecided linearizability check is unknown; lost writes
+// with no final read to compare and convergence that could not be compared
+// are only warnings), and a recorded harness or checker error turns a
+// verdict that is not invalid into unknown. It has no side effects.
 func (r *Results) overall() checker.Verdict {
-	verdicts := []checker.Verdict{}
-	if r.Linearizability != nil {
-		verdicts = append(verdicts, r.Linearizability.Verdict)
-		if r.Linearizability.Error != "" {
-			r.Errors = append(r.Errors, "linearizability: "+r.Linearizability.Error)
-		}
-	} else {
-		verdicts = append(verdicts, checker.Unknown)
-	}
-	if r.LostWrites != nil {
-		v := r.LostWrites.Verdict
-		if v == checker.Unknown {
-			// No final read at all: nothing to compare; the linearizability
-			// check covers the reads there were.
-			r.Warnings = append(r.Warnings, "lost writes: undecided: "+r.LostWrites.Error)
-			v = checker.Valid
-		}
-		verdicts = append(verdicts, v)
-	}
-	if r.Convergence != nil {
-		switch r.Convergence.Verdict {
-		case checker.Invalid:
-			verdicts = append(verdicts, checker.Invalid)
-		case checker.Unknown:
-			r.Warnings = append(r.Warnings, "convergence: "+r.Convergence.Message)
-		}
-	}
-	if len(r.UnreadKeys) > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("final reads failed for %d key(s): %v", len(r.UnreadKeys), r.UnreadKeys))
-	}
 	out := checker.Valid
-	for _, v := range verdicts {
-		switch {
-		case v == checker.Invalid:
+	if r.Linearizability == nil {
+		out = checker.Unknown
+	} else {
+		switch r.Linearizability.Verdict {
+		case checker.Invalid:
 			return checker.Invalid
-		case v != checker.Valid:
+		case checker.Unknown:
 			out = checker.Unknown
 		}
+	}
+	if r.LostWrites != nil && r.LostWrites.Verdict == checker.Invalid {
+		return checker.Invalid
+	}
+	if r.Convergence != nil && r.Convergence.Verdict == checker.Invalid {
+		return checker.Invalid
 	}
 	if len(r.Errors) > 0 {
 		return checker.Unknown
 	}
 	return out
+}
+
+// finish sets the verdict and the warnings derived from the checks.
+func (r *Results) finish() {
+	r.Warnings = nil
+	if r.LostWrites != nil && r.LostWrites.Verdict == checker.Unknown {
+		r.Warnings = append(r.Warnings, "lost writes: undecided: "+r.LostWrites.Error)
+	}
+	if r.Convergence != nil && r.Convergence.Verdict == checker.Unknown {
+		r.Warnings = append(r.Warnings, "convergence: "+r.Convergence.Message)
+	}
+	if len(r.UnreadKeys) > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("final reads failed for %d key(s): %v", len(r.UnreadKeys), r.UnreadKeys))
+	}
+	r.Verdict = r.overall()
 }
 
 func safely(r *Results, name string, f func()) {

@@ -102,7 +102,8 @@ func TestRunFailureStillLeavesResults(t *testing.T) {
 func TestAnalyzeRecoversFromACheckerPanic(t *testing.T) {
 	res := &Results{}
 	safely(res, "boom", func() { panic("checker bug") })
-	if len(res.Errors) != 1 || res.overall() != checker.Unknown {
+	res.finish()
+	if len(res.Errors) != 1 || res.Verdict != checker.Unknown {
 		t.Fatalf("panic not recorded as unknown: %+v", res)
 	}
 }

@@ -27,6 +27,7 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 <p>Expected: <b>{{if .R.Expected}}{{.R.Expected}}{{else}}valid{{end}}</b>
 {{if .Matches}}— as expected.{{else}}— <b>not what the scenario expects</b>.{{end}}
 Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
+{{if .R.Reasons}}<ul>{{range .R.Reasons}}<li><b>{{.}}</b></li>{{end}}</ul>{{end}}
 <p>{{.R.Ops}} operations: {{.R.OK}} ok, {{.R.Fail}} fail, {{.R.Info}} info; {{.R.Faults}} fault window(s). Checked in {{.R.Elapsed}}.</p>
 <h2>Artifacts</h2>
 <ul>{{range .Links}}<li><a href="{{.Href}}">{{.Name}}</a>{{if .Note}} — {{.Note}}{{end}}</li>{{end}}</ul>

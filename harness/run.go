@@ -399,7 +399,7 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 	res := Analyze(events, states, timeout)
 	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
 	res.UnreadKeys = unread
-	res.Verdict = res.overall()
+	res.finish()
 	if sc, err := LoadScenario(filepath.Join(dir, "scenario.yaml")); err == nil {
 		res.Expected = sc.Expect
 	}
