@@ -251,6 +251,9 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	snapIndex := r.raftLog.firstIndex() - 1
 	if c.Applied > 0 {
+		if c.Applied < snapIndex {
+			return nil, fmt.Errorf("%w: applied index %d is below the compacted index %d: restore the state machine from the snapshot first", ErrInvalidConfig, c.Applied, snapIndex)
+		}
 		if c.Applied > r.raftLog.lastIndex() {
 			return nil, fmt.Errorf("%w: applied index %d is beyond the last index %d", ErrInvalidConfig, c.Applied, r.raftLog.lastIndex())
 		}
