@@ -98,6 +98,11 @@ type params struct {
 	confRate, transferRate      float64
 	campaignRate                float64
 	maxDown                     int
+	// parallelAppend: a leader sends MsgApp and MsgHeartbeat before it
+	// persists its own new entries (thesis §10.2.1), which is safe only
+	// because the core counts the leader's own log toward commitment
+	// after Advance.
+	parallelAppend bool
 }
 
 // crash points inside the handling of a Ready.
@@ -134,10 +139,33 @@ type node struct {
 	snapIndex   uint64         // index of the live storage's snapshot
 	restartAt   uint64
 	removedAt   int // step at which a node applied its removal; 0 if not removed
+	pending     *pendingReady
 	incarnation int
 }
 
 func (n *node) running() bool { return n.rn != nil }
+
+// hasWork reports whether the driver has something to do for n.
+func (n *node) hasWork() bool { return n.running() && (n.pending != nil || n.rn.HasReady()) }
+
+// pendingReady is a Ready whose write is in progress: its early messages
+// are sent, the rest waits for the write.
+type pendingReady struct {
+	rd      raft.Ready
+	msgs    []raft.Message
+	crashAt int
+}
+
+func (n *node) durableHardState() raft.HardState {
+	hs, _, err := n.durable.InitialState()
+	if err != nil {
+		panic(err)
+	}
+	return hs
+}
+
+func (n *node) durableTerm() uint64 { return n.durableHardState().Term }
+func (n *node) durableVote() uint64 { return n.durableHardState().Vote }
 
 type sim struct {
 	seed    uint64
@@ -237,6 +265,7 @@ func newSim(seed uint64, opts Options) *sim {
 		transferRate:         0.02 * f(),
 		campaignRate:         0.01 * f(),
 		maxDown:              5 + rng.IntN(60),
+		parallelAppend:       rng.IntN(2) == 0,
 	}
 	s.net.DropRate = 0.1 * f()
 	s.net.DupRate = 0.05 * f()
@@ -498,6 +527,7 @@ func (s *sim) crash(n *node, where string) {
 		lost = 0
 	}
 	n.hasPending = false
+	n.pending = nil
 	n.rn = nil
 	n.live = nil
 	n.restartAt = s.now + 1 + uint64(s.rng.IntN(s.p.maxDown))
@@ -519,6 +549,7 @@ func (s *sim) flushPending(n *node) {
 // stop shuts n down for good (it was removed from the cluster).
 func (s *sim) stop(n *node) {
 	n.rn = nil
+	n.pending = nil
 	n.stopped = true
 	s.ev(3, n.id)
 	s.tracef("node %d stopped", n.id)
@@ -561,7 +592,7 @@ func (s *sim) settle() {
 		order := slices.Clone(s.nodes)
 		s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, n := range order {
-			if n.running() && n.rn.HasReady() && (s.final || s.rng.Float64() >= s.p.deferReady) {
+			if n.hasWork() && (s.final || s.rng.Float64() >= s.p.deferReady) {
 				s.handleReady(n)
 				progressed = true
 				budget++
@@ -605,7 +636,7 @@ func (s *sim) deliver(env Envelope, cut bool) {
 	if m.Type == raft.MsgSnap && from != nil && from.running() {
 		from.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
 	}
-	if to.rn.HasReady() && s.rng.Float64() < s.p.eagerReady {
+	if to.hasWork() && s.rng.Float64() < s.p.eagerReady {
 		s.handleReady(to)
 	}
 }
@@ -653,6 +684,13 @@ func leaderOnly(t raft.MessageType) bool {
 // handleReady is the simulated driver: persist, send, apply, advance, with
 // a possible crash between any two of these.
 func (s *sim) handleReady(n *node) {
+	if p := n.pending; p != nil {
+		n.pending = nil
+		s.ev(17, n.id)
+		s.tracef("node %d: ready completes", n.id)
+		s.completeReady(n, p.rd, p.msgs, p.crashAt)
+		return
+	}
 	rd := n.rn.Ready()
 	crashAt := crashNone
 	if !s.final && s.rng.Float64() < s.p.crashInReady {
@@ -665,8 +703,42 @@ func (s *sim) handleReady(n *node) {
 	}
 	s.checkReady(n, rd)
 
+	// A leader whose term and vote are already durable may replicate its
+	// new entries while it writes them (thesis §10.2.1).
+	msgs := rd.Messages
+	var early []raft.Message
+	if s.p.parallelAppend && n.soft.RaftState == raft.StateLeader && !s.opts.Bugs.SendBeforePersist &&
+		(rd.HardState.IsEmpty() || (rd.Term == n.durableTerm() && rd.Vote == n.durableVote())) {
+		var rest []raft.Message
+		for _, m := range rd.Messages {
+			if m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat {
+				early = append(early, m)
+			} else {
+				rest = append(rest, m)
+			}
+		}
+		if len(early) > 0 {
+			s.send(n, early, -1)
+			msgs = rest
+			if s.rng.IntN(2) == 0 {
+				// The write is still in progress: the node keeps stepping
+				// messages (acknowledgements of these very entries among
+				// them) until a later event completes it.
+				n.pending = &pendingReady{rd: rd, msgs: msgs, crashAt: crashAt}
+				s.ev(16, n.id)
+				s.tracef("node %d: ready in progress (%d messages sent early)", n.id, len(early))
+				return
+			}
+		}
+	}
+	s.completeReady(n, rd, msgs, crashAt)
+}
+
+// completeReady persists rd, sends msgs, applies and advances, crashing
+// at crashAt.
+func (s *sim) completeReady(n *node, rd raft.Ready, msgs []raft.Message, crashAt int) {
 	if s.opts.Bugs.SendBeforePersist {
-		s.send(n, rd, -1)
+		s.send(n, msgs, -1)
 		if crashAt != crashNone {
 			s.crash(n, "after sending, before persisting")
 			return
@@ -680,11 +752,11 @@ func (s *sim) handleReady(n *node) {
 		s.persist(n, rd)
 		cut := -1
 		if crashAt == crashAfterPersist {
-			cut = s.rng.IntN(len(rd.Messages) + 1)
+			cut = s.rng.IntN(len(msgs) + 1)
 		}
-		s.send(n, rd, cut)
+		s.send(n, msgs, cut)
 		if crashAt == crashAfterPersist {
-			s.crash(n, fmt.Sprintf("after persisting, having sent %d of %d messages", cut, len(rd.Messages)))
+			s.crash(n, fmt.Sprintf("after persisting, having sent %d of %d messages", cut, len(msgs)))
 			return
 		}
 		if crashAt == crashAfterSend {
@@ -874,10 +946,10 @@ func (s *sim) checkLeaderLog(n *node) {
 	}))
 }
 
-// send puts rd's messages on the network; if cut >= 0 only the first cut
-// of them (the process dies in the middle).
-func (s *sim) send(n *node, rd raft.Ready, cut int) {
-	for i, m := range rd.Messages {
+// send puts msgs on the network; if cut >= 0 only the first cut of them
+// (the process dies in the middle).
+func (s *sim) send(n *node, msgs []raft.Message, cut int) {
+	for i, m := range msgs {
 		if cut >= 0 && i >= cut {
 			return
 		}
