@@ -61,7 +61,14 @@
 //     bytes) and snapshot states; MaxUncommittedEntriesSize bounds the
 //     leader's uncommitted tail.
 //   - Snapshots (§7): MsgSnap when a follower needs compacted entries,
-//     ReportSnapshot, restoration on the follower.
+//     ReportSnapshot, restoration on the follower. A snapshot neither
+//     acknowledged nor reported within four election timeouts (while the
+//     follower answers heartbeats) is sent again.
+//   - A stale MsgApp or heartbeat is answered with the current term (paper
+//     figure 2), so a stale leader steps down and a node whose term ran
+//     ahead is caught up. A node restarted from a non-empty HardState
+//     refuses votes (with CheckQuorum) for its first election timeout, as
+//     it may have acknowledged a heartbeat a leader's lease rests on.
 //   - Linearizable reads: ReadIndex (thesis §6.4) and lease reads (§6.4.1,
 //     see ReadOnlyLeaseBased for why they are unsafe when clocks drift).
 //   - Leadership transfer (§3.10), aborted after an election timeout.
