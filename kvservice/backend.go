@@ -255,5 +255,10 @@ func (s *Server) Ready() (bool, string) {
 	if st.Applied < s.startCommit {
 		return false, fmt.Sprintf("applied %d of the %d entries committed at start", st.Applied, s.startCommit)
 	}
+	if l := s.Leader(); !l.Self && l.APIAddr == "" {
+		// Until the leader's address is replicated here, writes cannot be
+		// forwarded.
+		return false, fmt.Sprintf("the api address of leader %s is not known yet", l.Name)
+	}
 	return true, ""
 }

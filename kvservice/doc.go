@@ -21,12 +21,14 @@
 // Member addresses. Raft membership (voters, learners) is raft's ConfState;
 // names and addresses live in the state machine's members table, so they
 // are replicated, survive restarts and travel in snapshots. They get there
-// three ways: a conf change's Context (a JSON fsm.Member) when a member is
-// added; an OpMembers command the leader proposes for itself and for initial
-// members it only knows from the static --cluster list; and a follower
-// whose own entry is missing or wrong re-registering itself through
-// POST /cluster/members (which, for an existing member, only updates its
-// addresses). The transport's peers follow the table.
+// two ways: a conf change's Context (a JSON fsm.Member) when a member is
+// added; and an OpMembers command: the leader proposes one for itself, and
+// a follower whose own entry is missing or out of date registers itself
+// through the leader's POST /cluster/members (which, for an existing
+// member, only updates its addresses). Until the leader's API address is
+// in the table a follower cannot forward, and /readyz says so. The
+// transport's peers follow the table (initial members' raft addresses come
+// from --cluster).
 //
 // Joining. A node started with Join set and an empty data directory asks
 // the cluster (POST /cluster/members) to add it as a learner, adopts the

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +97,7 @@ func (s *Server) maintain() {
 		st := n.Status()
 		s.syncPeers(st.Config)
 		if st.RaftState == raft.StateLeader {
-			if time.Since(lastPublish) > time.Second {
+			if time.Since(lastPublish) > 300*time.Millisecond {
 				lastPublish = time.Now()
 				s.publishMembers(n, st)
 			}
@@ -106,7 +105,7 @@ func (s *Server) maintain() {
 				lastPromote = time.Now()
 				s.promoteLearners(n, st)
 			}
-		} else if time.Since(lastRegister) > 2*time.Second && s.needsRegistration(st) {
+		} else if time.Since(lastRegister) > 300*time.Millisecond && s.needsRegistration(st) {
 			lastRegister = time.Now()
 			s.registerSelf()
 		}
@@ -117,41 +116,22 @@ func (s *Server) self(stayLearner bool) fsm.Member {
 	return fsm.Member{Name: s.cfg.Name, RaftID: s.id, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, StayLearner: stayLearner}
 }
 
-// publishMembers (leader) records this node's addresses in the replicated
-// table, and a best guess for initial members nobody has described yet:
-// their raft address from --cluster and an API port at the same offset
-// from the raft port as this node's. A member whose guess is wrong fixes
-// it itself (registerSelf).
+// publishMembers (leader) records this node's own addresses in the
+// replicated table. Other members register their own (registerSelf): a
+// guess from --cluster would point forwarding at wrong ports whenever API
+// ports are not at a fixed offset from raft ports.
 func (s *Server) publishMembers(n *node.Node, st raft.Status) {
-	var ms []fsm.Member
 	old, ok := s.fsm.Member(s.id)
-	if me := s.self(old.StayLearner); !ok || old != me {
-		ms = append(ms, me)
+	me := s.self(old.StayLearner)
+	if ok && old == me {
+		return
 	}
-	offset, offOK := portOffset(s.raftAddr, s.apiAddr)
-	for _, ids := range [][]uint64{st.Config.Voters, st.Config.Learners} {
-		for _, id := range ids {
-			if _, ok := s.fsm.Member(id); ok || id == s.id {
-				continue
-			}
-			s.staticMu.Lock()
-			m, known := s.static[id]
-			s.staticMu.Unlock()
-			if !known {
-				continue
-			}
-			if m.APIAddr == "" && offOK {
-				m.APIAddr = shiftPort(m.RaftAddr, offset)
-			}
-			ms = append(ms, m)
-		}
-	}
-	if len(ms) == 0 {
+	if v, l := inConf(st.Config, s.id); !v && !l {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := n.Propose(ctx, fsm.EncodeCommand(fsm.Command{Op: fsm.OpMembers, Members: ms})); err != nil {
+	if _, err := n.Propose(ctx, fsm.EncodeCommand(fsm.Command{Op: fsm.OpMembers, Members: []fsm.Member{me}})); err != nil {
 		s.log.Debug("publishing member addresses failed", "err", err)
 	}
 }
@@ -217,29 +197,6 @@ func (s *Server) registerSelf() {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	s.log.Info("registered addresses with the leader", "leader", l.Name, "status", resp.StatusCode)
-}
-
-func portOffset(raftAddr, apiAddr string) (int, bool) {
-	_, rp, err1 := net.SplitHostPort(raftAddr)
-	_, ap, err2 := net.SplitHostPort(apiAddr)
-	r, err3 := strconv.Atoi(rp)
-	a, err4 := strconv.Atoi(ap)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-		return 0, false
-	}
-	return a - r, true
-}
-
-func shiftPort(addr string, offset int) string {
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil || port+offset <= 0 || port+offset > 65535 {
-		return ""
-	}
-	return net.JoinHostPort(h, strconv.Itoa(port+offset))
 }
 
 func (s *Server) onEvent(e node.Event) {
