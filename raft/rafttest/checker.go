@@ -253,8 +253,15 @@ func (c *Checker) ObserveVote(id uint64, hs raft.HardState) error {
 }
 
 // ObserveRestart tells the checker that node id restarted with its state
-// machine at index applied (its snapshot's).
-func (c *Checker) ObserveRestart(id, applied uint64) { c.applied[id] = applied }
+// machine sm (restored from its snapshot or from durable state), and
+// checks that state against the committed history.
+func (c *Checker) ObserveRestart(id uint64, sm StateMachine) error {
+	c.applied[id] = sm.Index
+	if sm.Index < uint64(len(c.chain)) && c.chain[sm.Index] != sm.Hash {
+		return violation(PropStateMachineSafety, "node %d restarted with a state at %d that differs from the committed history", id, sm.Index)
+	}
+	return nil
+}
 
 // ObserveApplied checks State Machine Safety for one applied entry: nodes
 // apply entries in index order, only committed ones, and the same entry at

@@ -103,6 +103,11 @@ type params struct {
 	// because the core counts the leader's own log toward commitment
 	// after Advance.
 	parallelAppend bool
+	// durableSM: the state machine (and the configuration it applied) is
+	// durable, written with each applied entry, so a restarted node passes
+	// Config.Applied above its snapshot (possibly above its persisted
+	// commit index, which may be written lazily).
+	durableSM bool
 }
 
 // crash points inside the handling of a Ready.
@@ -130,16 +135,20 @@ type node struct {
 	// the simulation saw it (not as the disk says: a bug may change that).
 	durableCommit uint64
 
-	sm          StateMachine
-	conf        raft.ConfState
-	soft        raft.SoftState
-	hs          raft.HardState // as of the last Ready
-	leaderOf    uint64         // term it was leader of after its last Ready, or 0
-	commitSeen  uint64         // commit index whose entries were reported to the checker
-	snapIndex   uint64         // index of the live storage's snapshot
-	restartAt   uint64
-	removedAt   int // step at which a node applied its removal; 0 if not removed
-	pending     *pendingReady
+	sm         StateMachine
+	conf       raft.ConfState
+	soft       raft.SoftState
+	hs         raft.HardState // as of the last Ready
+	leaderOf   uint64         // term it was leader of after its last Ready, or 0
+	commitSeen uint64         // commit index whose entries were reported to the checker
+	snapIndex  uint64         // index of the live storage's snapshot
+	restartAt  uint64
+	removedAt  int // step at which a node applied its removal; 0 if not removed
+	pending    *pendingReady
+	// smDurable and confDurable are the state machine and configuration as
+	// last written, in durableSM mode.
+	smDurable   StateMachine
+	confDurable raft.ConfState
 	incarnation int
 }
 
@@ -266,6 +275,7 @@ func newSim(seed uint64, opts Options) *sim {
 		campaignRate:         0.01 * f(),
 		maxDown:              5 + rng.IntN(60),
 		parallelAppend:       rng.IntN(2) == 0,
+		durableSM:            rng.IntN(2) == 0,
 	}
 	s.net.DropRate = 0.1 * f()
 	s.net.DupRate = 0.05 * f()
@@ -456,10 +466,13 @@ func (s *sim) start(n *node) {
 		n.conf = snap.Metadata.ConfState
 	}
 	n.snapIndex = snap.Metadata.Index
+	if s.p.durableSM && n.smDurable.Index > n.sm.Index {
+		n.sm, n.conf = n.smDurable, n.confDurable
+	}
 	n.soft = raft.SoftState{}
 	n.leaderOf = 0
 	n.hasPending = false
-	rn, err := raft.NewRawNode(s.raftConfig(n, snap.Metadata.Index))
+	rn, err := raft.NewRawNode(s.raftConfig(n, n.sm.Index))
 	if err != nil {
 		s.fail(PropDriver, "node %d: NewRawNode: %v", n.id, err)
 	}
@@ -476,11 +489,11 @@ func (s *sim) start(n *node) {
 		s.fail(PropCommitDurability, "node %d restarted with commit %d below its persisted commit %d", n.id, st.Commit, n.durableCommit)
 	}
 	n.hs = st.HardState
-	s.chk.ObserveRestart(n.id, n.sm.Index)
+	s.must(s.chk.ObserveRestart(n.id, n.sm))
 	// The durable commit index was reported when it was written; report it
 	// again so the checker compares this incarnation's log with it.
 	n.commitSeen = n.snapIndex
-	s.observeCommit(n, dhs.Commit, dhs.Term)
+	s.observeCommit(n, max(dhs.Commit, n.sm.Index), st.Term)
 	s.ev(1, n.id, uint64(n.incarnation), dhs.Term, dhs.Vote, dhs.Commit, n.snapIndex)
 	s.tracef("node %d start #%d: durable hs %+v snapshot %d last %d", n.id, n.incarnation, dhs, n.snapIndex, last)
 }
@@ -534,6 +547,14 @@ func (s *sim) crash(n *node, where string) {
 	s.res.Crashes++
 	s.ev(2, n.id, lost, n.restartAt)
 	s.tracef("node %d CRASH %s (restart at t%d)", n.id, where, n.restartAt)
+}
+
+// saveSM writes the state machine to durable storage in durableSM mode.
+func (s *sim) saveSM(n *node) {
+	if s.p.durableSM {
+		n.smDurable = n.sm
+		n.confDurable = raft.ConfState{Voters: slices.Clone(n.conf.Voters), Learners: slices.Clone(n.conf.Learners)}
+	}
 }
 
 // flushPending writes a hard state left unsynced to durable.
@@ -887,6 +908,7 @@ func (s *sim) persist(n *node, rd raft.Ready) {
 		s.must(s.chk.ObserveSnapshot(n.id, snap, true))
 		s.must(n.sm.Restore(snap.Data))
 		n.conf = snap.Metadata.ConfState
+		s.saveSM(n)
 		n.snapIndex = snap.Metadata.Index
 		n.commitSeen = max(n.commitSeen, snap.Metadata.Index)
 		s.chk.ObserveCommitIndex(snap.Metadata.Index)
@@ -1000,6 +1022,9 @@ func (s *sim) apply(n *node, rd raft.Ready) {
 			s.onConfApplied(n, e.Index, cc, cs)
 			confChanged = true
 		}
+	}
+	if len(rd.CommittedEntries) > 0 {
+		s.saveSM(n)
 	}
 	for _, r := range rd.ReadStates {
 		s.must(s.chk.ObserveReadState(n.id, r))
