@@ -160,6 +160,9 @@ type raft struct {
 	state StateType
 	// msgs are the messages to send with the next Ready.
 	msgs []Message
+	// pendingBcast: proposals were appended since the last Ready and not
+	// yet sent to followers.
+	pendingBcast bool
 
 	// lead is the leader of Term as far as this node knows, or None.
 	lead uint64
@@ -1043,7 +1046,10 @@ func (r *raft) propose(es []Entry) (index, term uint64, err error) {
 	if !r.appendEntry(es...) {
 		return 0, 0, ErrProposalDropped
 	}
-	r.bcastAppend(false)
+	// The MsgApps go out at the next Ready, one per follower for all the
+	// proposals since the last one: a driver that batches proposals gets
+	// batched messages.
+	r.pendingBcast = true
 	last := es[len(es)-1]
 	return last.Index, last.Term, nil
 }

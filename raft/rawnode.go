@@ -220,6 +220,7 @@ func (rn *RawNode) HasReady() bool {
 // out: the next Ready holds only what is new, even before Advance.
 func (rn *RawNode) Ready() Ready {
 	r := rn.raft
+	rn.flushProposals()
 	rd := Ready{
 		Entries:          r.raftLog.nextUnstableEnts(),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
@@ -248,6 +249,17 @@ func (rn *RawNode) Ready() Ready {
 		r.raftLog.acceptApplying(rd.CommittedEntries[n-1].Index)
 	}
 	return rd
+}
+
+// flushProposals sends the entries proposed since the last Ready.
+func (rn *RawNode) flushProposals() {
+	r := rn.raft
+	if r.pendingBcast {
+		r.pendingBcast = false
+		if r.state == StateLeader {
+			r.bcastAppend(false)
+		}
+	}
 }
 
 // Advance tells the node that rd (from the last Ready) was persisted and its

@@ -543,3 +543,22 @@ func TestSnapshotLostSilentlyIsRetried(t *testing.T) {
 		t.Fatalf("follower applied %v, want %v", got, want)
 	}
 }
+
+// Proposals made between two Readys leave in one MsgApp per follower.
+func TestProposalsBatchedPerReady(t *testing.T) {
+	nw := newNetwork(t, 3)
+	nw.campaign(1)
+	rn := nw.node(1).rn
+	for i := 0; i < 10; i++ {
+		if _, _, err := rn.Propose([]byte(fmt.Sprintf("v%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nw.record = true
+	nw.stabilize()
+	for _, to := range []uint64{2, 3} {
+		if n, maxEnts, _ := countMsgApps(nw.delivered, 1, to); n != 1 || maxEnts != 10 {
+			t.Fatalf("to %d: %d MsgApps with up to %d entries, want 1 with 10", to, n, maxEnts)
+		}
+	}
+}
