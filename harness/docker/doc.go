@@ -1,0 +1,35 @@
+// Package docker is the harness's "docker" backend: each raftkv node runs
+// in its own container, from an image built FROM scratch out of static
+// binaries compiled on the host (docker/build.sh; nothing is pulled).
+//
+// A run creates a private bridge network with a random /24 subnet and
+// starts node<i> at the address .<10+i>, with its data directory
+// bind-mounted from <run>/data/<node> and fault injection enabled. The
+// harness reaches the nodes' APIs through the bridge; no port is
+// published. Every container and network carries labels (raftkv.harness,
+// raftkv.run, raftkv.owner = the harness's pid and start time): Stop
+// removes them, and the next Start removes those whose owner process is
+// gone, so a crashed run leaves nothing behind for long and concurrent
+// runs do not tear each other down.
+//
+// Kill is docker kill (SIGKILL), Restart docker start, Pause and Resume
+// docker pause and unpause. A container that exits on its own (a crash
+// failpoint) is restarted by a supervisor, as in the process backend. At
+// Stop (and Logs), everything each container printed is written to
+// <run>/logs/<node>.log.
+//
+// Network faults happen at the OS level: the backend enters each
+// container's network namespace from the host (nsenter) and loads
+// iptables DROP rules per peer address (partitions of any shape,
+// including one-way ones) and a tc prio+netem tree (delay, jitter, loss).
+// The node's own transport fault filter is never used: the API client that
+// Client returns goes through a small proxy that answers PUT and DELETE
+// /fault/network by calling SetNetwork and ClearNetwork. Clock faults and
+// failpoints still go to the node's fault API.
+//
+// Start fails with an error wrapping ErrUnavailable when no Docker engine
+// answers; unless CI=true that error also wraps ErrSkip, which a caller
+// turns into a visible skip. Missing host tools (nsenter, tc,
+// iptables-restore, or not running as root) are ErrMissingTool, always a
+// failure. Importing the package registers the backend.
+package docker

@@ -1,0 +1,777 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+)
+
+// Name is the backend's registry name.
+const Name = "docker"
+
+// DefaultImage is the image the backend builds and runs unless
+// RAFTKV_DOCKER_IMAGE names another.
+const DefaultImage = "raftkv:harness"
+
+// imageUID is the unprivileged user of the image (docker/Dockerfile).
+const imageUID = 65532
+
+// restartDelay is how long the supervisor waits before restarting a
+// container that exited on its own (a crash failpoint).
+const restartDelay = 300 * time.Millisecond
+
+// Sentinel errors.
+var (
+	// ErrUnavailable: no Docker engine can be reached.
+	ErrUnavailable = errors.New("docker: engine unavailable")
+	// ErrSkip wraps ErrUnavailable when CI is not "true": the caller should
+	// skip the run with a visible notice instead of failing it.
+	ErrSkip = errors.New("docker: skipped")
+	// ErrMissingTool: a host tool for network faults is missing, or the
+	// process lacks the privilege to use it.
+	ErrMissingTool = errors.New("docker: missing host tool")
+	// ErrBuild: the image could not be built.
+	ErrBuild = errors.New("docker: build image")
+	// ErrBadRule: a network fault rule the backend cannot apply.
+	ErrBadRule = errors.New("docker: bad network rule")
+)
+
+func init() {
+	cluster.Register(Name, func(o cluster.Options) (cluster.Cluster, error) { return New(o) })
+}
+
+type node struct {
+	id        string
+	container string
+	ip        string
+	dataDir   string
+	logPath   string
+	client    *nodeapi.Client // straight to the node (Start's health checks)
+	proxy     *faultProxy
+	pclient   *nodeapi.Client // through the proxy: what Client returns
+
+	op sync.Mutex // serializes operations on this node
+
+	// Guarded by Cluster.mu.
+	state    cluster.State
+	pid      int // the container's init pid while running
+	gen      int // bumped at every start; the watcher of an old start does nothing
+	expected bool
+	exited   chan struct{}
+	created  bool   // the container exists
+	joinVia  string // --join URL, kept across restarts
+	restarts int
+	oldLogs  []byte // logs of containers this node had before a Join recreated it
+	applied  string // the network config last applied to the current netns
+}
+
+// Cluster is a set of raftkv containers on a private bridge network. It
+// implements cluster.Cluster.
+type Cluster struct {
+	opts   cluster.Options
+	log    *slog.Logger
+	run    string // unique per run: names and labels
+	owner  string
+	image  string
+	nodes  []*node
+	byID   map[string]*node
+	ctx    context.Context // lives until Stop; bounds the supervisors
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	network   string
+	subnet    string
+	ipt       string // the iptables-restore variant that works here
+	rules     map[string][]nodeapi.NetRule
+	wg        sync.WaitGroup
+	netMu     sync.Mutex // serializes network fault application
+	stopOnce  sync.Once
+	stopError error
+}
+
+var _ cluster.Cluster = (*Cluster)(nil)
+
+// New prepares a cluster of o.Nodes containers; nothing touches Docker
+// until Start. The image is RAFTKV_DOCKER_IMAGE when set, otherwise
+// DefaultImage built by Start from o.SourceDir (default: the module around
+// the working directory).
+func New(o cluster.Options) (*Cluster, error) {
+	if o.Nodes <= 0 {
+		o.Nodes = 3
+	}
+	if o.Nodes > 200 {
+		return nil, fmt.Errorf("docker: %d nodes: at most 200", o.Nodes)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 2 * time.Second
+	}
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	run := hex.EncodeToString(rb[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cluster{opts: o, log: o.Logger, run: run, owner: owner(), byID: map[string]*node{},
+		ctx: ctx, cancel: cancel, network: "raftkv-" + run, rules: map[string][]nodeapi.NetRule{}}
+	c.image = os.Getenv("RAFTKV_DOCKER_IMAGE")
+	for i := range o.Nodes {
+		id := cluster.NodeName(i)
+		n := &node{
+			id:        id,
+			container: "raftkv-" + run + "-" + id,
+			dataDir:   filepath.Join(o.Dir, "data", id),
+			logPath:   filepath.Join(o.Dir, "logs", id+".log"),
+			state:     cluster.Down,
+		}
+		c.nodes = append(c.nodes, n)
+		c.byID[id] = n
+	}
+	return c, nil
+}
+
+func (c *Cluster) node(id string) (*node, error) {
+	n, ok := c.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", cluster.ErrUnknownNode, id)
+	}
+	return n, nil
+}
+
+// Start checks the engine and tools, cleans up what crashed runs left,
+// builds the image, creates the network and starts every node, then waits
+// for each node's /healthz. Without a Docker engine it returns an error
+// wrapping ErrUnavailable, and also ErrSkip unless CI=true.
+func (c *Cluster) Start(ctx context.Context) error {
+	if err := Probe(ctx); err != nil {
+		if errors.Is(err, ErrUnavailable) && os.Getenv("CI") != "true" {
+			return fmt.Errorf("%w: %w (set CI=true to make this a failure)", ErrSkip, err)
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("%w (CI=true: the docker scenarios require a Docker engine)", err)
+		}
+		return err
+	}
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("docker: cluster already started")
+	}
+	c.started = true
+	c.mu.Unlock()
+
+	if nc, nn, err := CleanupStale(ctx); err != nil {
+		c.log.Warn("cleanup of stale harness containers", "err", err)
+	} else if nc+nn > 0 {
+		c.log.Info("removed leftovers of crashed runs", "containers", nc, "networks", nn)
+	}
+	if c.image == "" {
+		src := c.opts.SourceDir
+		if src == "" {
+			src = "."
+		}
+		root, err := moduleRoot(src)
+		if err != nil {
+			return err
+		}
+		c.image = DefaultImage
+		if err := BuildImage(ctx, root, c.image); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(c.opts.Dir, "logs"), 0o755); err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	if err := c.createNetwork(ctx); err != nil {
+		return err
+	}
+	for i, n := range c.nodes {
+		n.ip = hostIP(c.subnet, 10+i)
+		n.client = nodeapi.New(net.JoinHostPort(n.ip, strconv.Itoa(apiPort)), c.opts.RequestTimeout)
+		p, err := newFaultProxy(c, n)
+		if err != nil {
+			return err
+		}
+		n.proxy = p
+		n.pclient = nodeapi.New(p.addr, c.opts.RequestTimeout)
+	}
+	for _, n := range c.nodes {
+		if err := c.startNode(ctx, n); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.nodes {
+		for {
+			hctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := n.client.Healthy(hctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if c.State(n.id) == cluster.Down {
+				return fmt.Errorf("docker: %s exited at start: %s", n.id, c.tailLogs(n, 800))
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("docker: %s not healthy: %w: %s", n.id, err, c.tailLogs(n, 800))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// createNetwork creates the run's bridge network on a random private /24
+// that overlaps neither another Docker network (the engine refuses those)
+// nor an address of this host.
+func (c *Cluster) createNetwork(ctx context.Context) error {
+	var lastErr error
+	for range 20 {
+		b, _ := rand.Int(rand.Reader, big.NewInt(256*16))
+		third, second := b.Int64()%256, 16+b.Int64()/256 // 172.16.0.0/12
+		subnet := fmt.Sprintf("172.%d.%d.0/24", second, third)
+		if hostUses(subnet) {
+			continue
+		}
+		_, err := docker(ctx, nil, "network", "create", "--driver", "bridge", "--subnet", subnet,
+			"--label", labelHarness+"=1", "--label", labelRun+"="+c.run, "--label", labelOwner+"="+c.owner, c.network)
+		if err == nil {
+			c.mu.Lock()
+			c.subnet = subnet
+			c.mu.Unlock()
+			return nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "overlap") {
+			break
+		}
+	}
+	return fmt.Errorf("docker: create network: %w", lastErr)
+}
+
+// hostUses reports whether an address of this host lies in subnet.
+func hostUses(subnet string) bool {
+	_, ipn, err := net.ParseCIDR(subnet)
+	if err != nil {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if in, ok := a.(*net.IPNet); ok && (ipn.Contains(in.IP) || in.Contains(ipn.IP)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostIP is the address with last byte i in a /24 subnet.
+func hostIP(subnet string, i int) string {
+	base := strings.TrimSuffix(subnet, "0/24")
+	return base + strconv.Itoa(i)
+}
+
+func (c *Cluster) args(n *node) []string {
+	var peers []string
+	for _, p := range c.nodes {
+		peers = append(peers, net.JoinHostPort(p.ip, strconv.Itoa(raftPort)))
+	}
+	a := []string{
+		"--id", n.id, "--host", n.ip, "--port", strconv.Itoa(raftPort),
+		"--cluster", strings.Join(peers, ","),
+		"--api-port", strconv.Itoa(apiPort),
+		"--data-dir", "/data",
+		"--unsafe-enable-fault-injection",
+	}
+	nc := c.opts.Node
+	if nc.ElectionTimeout > 0 {
+		a = append(a, "--election-timeout", nc.ElectionTimeout.String())
+	}
+	if nc.HeartbeatInterval > 0 {
+		a = append(a, "--heartbeat-interval", nc.HeartbeatInterval.String())
+	}
+	if nc.ReadMode != "" {
+		a = append(a, "--read-mode", nc.ReadMode)
+	}
+	if nc.SnapshotEvery > 0 {
+		a = append(a, "--snapshot-every", strconv.FormatUint(nc.SnapshotEvery, 10))
+	}
+	if n.joinVia != "" {
+		a = append(a, "--join", n.joinVia)
+	}
+	return append(a, nc.Extra...)
+}
+
+// createContainer creates (does not start) n's container. The data dir is
+// a bind mount of the run directory, so it survives the container and is
+// part of the run's artifacts.
+func (c *Cluster) createContainer(ctx context.Context, n *node) error {
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	user := []string{}
+	if os.Geteuid() == 0 {
+		// Run as the image's own unprivileged user, owning its data.
+		if err := os.Chown(n.dataDir, imageUID, imageUID); err != nil {
+			return fmt.Errorf("docker: %w", err)
+		}
+	} else {
+		user = []string{"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())}
+	}
+	a := []string{"create", "--name", n.container, "--hostname", n.id,
+		"--network", c.network, "--ip", n.ip,
+		"--label", labelHarness + "=1", "--label", labelRun + "=" + c.run,
+		"--label", labelOwner + "=" + c.owner, "--label", labelNode + "=" + n.id,
+		"--no-healthcheck", "--log-driver", "json-file",
+		"-v", n.dataDir + ":/data"}
+	a = append(a, user...)
+	a = append(a, c.image)
+	a = append(a, c.args(n)...)
+	if _, err := docker(ctx, nil, a...); err != nil {
+		return fmt.Errorf("docker: create %s: %w", n.id, err)
+	}
+	c.mu.Lock()
+	n.created = true
+	c.mu.Unlock()
+	return nil
+}
+
+// startNode starts n's container (creating it first if needed), records
+// its pid, re-applies its network faults to the fresh namespace and starts
+// a supervisor that restarts it if it exits on its own.
+func (c *Cluster) startNode(ctx context.Context, n *node) error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return errors.New("docker: cluster stopped")
+	}
+	if n.state != cluster.Down {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %s", cluster.ErrRunning, n.id)
+	}
+	created := n.created
+	c.mu.Unlock()
+	if !created {
+		if err := c.createContainer(ctx, n); err != nil {
+			return err
+		}
+	}
+	if _, err := docker(ctx, nil, "start", n.container); err != nil {
+		return fmt.Errorf("docker: start %s: %w", n.id, err)
+	}
+	pidStr, err := docker(ctx, nil, "inspect", "-f", "{{.State.Pid}}", n.container)
+	pid, _ := strconv.Atoi(pidStr)
+	if err != nil || pid == 0 {
+		return fmt.Errorf("docker: %s has no pid after start (%v): %s", n.id, err, c.tailLogs(n, 400))
+	}
+	c.mu.Lock()
+	n.gen++
+	gen := n.gen
+	n.pid = pid
+	n.state = cluster.Running
+	n.expected = false
+	n.applied = ""
+	exited := make(chan struct{})
+	n.exited = exited
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.supervise(n, gen, exited)
+	if err := c.applyNetwork(ctx, n); err != nil {
+		return err
+	}
+	n.client.CloseIdle()
+	n.pclient.CloseIdle()
+	return nil
+}
+
+// supervise waits for the container of one start to stop, and restarts it
+// if nobody asked it to stop.
+func (c *Cluster) supervise(n *node, gen int, exited chan struct{}) {
+	defer c.wg.Done()
+	code, err := docker(c.ctx, nil, "wait", n.container)
+	c.mu.Lock()
+	if n.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	if c.ctx.Err() != nil && err != nil {
+		// Stop cancelled the wait; Stop owns the container now.
+		n.state = cluster.Down
+		close(exited)
+		c.mu.Unlock()
+		return
+	}
+	n.state = cluster.Down
+	n.pid = 0
+	close(exited)
+	restart := !n.expected && !c.stopped
+	if restart {
+		n.restarts++
+	}
+	c.mu.Unlock()
+	if !restart {
+		return
+	}
+	c.log.Info("container exited on its own; restarting", "node", n.id, "exit", code, "err", err)
+	t := time.NewTimer(restartDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+		return
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	c.mu.Lock()
+	again := n.state == cluster.Down && !n.expected && !c.stopped && n.gen == gen
+	c.mu.Unlock()
+	if again {
+		if err := c.startNode(c.ctx, n); err != nil {
+			c.log.Warn("restart after exit failed", "node", n.id, "err", err)
+		}
+	}
+}
+
+// killAndWait SIGKILLs n's container (unpausing it first if paused) and
+// waits until the supervisor saw it stop.
+func (c *Cluster) killAndWait(ctx context.Context, n *node) error {
+	c.mu.Lock()
+	n.expected = true // also cancels a pending supervisor restart
+	if n.state == cluster.Down {
+		c.mu.Unlock()
+		return nil
+	}
+	paused, exited := n.state == cluster.Paused, n.exited
+	c.mu.Unlock()
+	if _, err := docker(ctx, nil, "kill", n.container); err != nil {
+		// The container may have stopped in between: only the wait tells.
+		c.log.Debug("docker kill", "node", n.id, "err", err)
+	}
+	if paused {
+		// A killed, paused container stays frozen until thawed.
+		_, _ = docker(ctx, nil, "unpause", n.container)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("docker: %s did not stop: %w", n.id, ctx.Err())
+	}
+}
+
+// Stop stops every container (SIGTERM, SIGKILL after 5 s), saves each
+// node's logs to the run directory, and removes the containers and the
+// network. It is idempotent.
+func (c *Cluster) Stop(ctx context.Context) error {
+	c.stopOnce.Do(func() { c.stopError = c.stop(ctx) })
+	return c.stopError
+}
+
+func (c *Cluster) stop(ctx context.Context) error {
+	c.mu.Lock()
+	c.stopped = true
+	for _, n := range c.nodes {
+		n.expected = true
+	}
+	c.mu.Unlock()
+	var errs []error
+	var names []string
+	for _, n := range c.nodes {
+		c.mu.Lock()
+		if n.created {
+			names = append(names, n.container)
+		}
+		if n.state == cluster.Paused {
+			_, _ = docker(ctx, nil, "unpause", n.container)
+		}
+		c.mu.Unlock()
+	}
+	if len(names) > 0 {
+		if _, err := docker(ctx, nil, append([]string{"stop", "-t", "5"}, names...)...); err != nil {
+			c.log.Warn("docker stop", "err", err)
+		}
+	}
+	for _, n := range c.nodes {
+		c.saveLogs(ctx, n)
+		if n.proxy != nil {
+			n.proxy.close()
+		}
+	}
+	c.cancel()
+	c.wg.Wait()
+	if len(names) > 0 {
+		if _, err := docker(context.Background(), nil, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.mu.Lock()
+	hasNet := c.subnet != ""
+	c.mu.Unlock()
+	if hasNet {
+		if _, err := docker(context.Background(), nil, "network", "rm", c.network); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// saveLogs writes everything the node's containers printed to its log file.
+func (c *Cluster) saveLogs(ctx context.Context, n *node) {
+	c.mu.Lock()
+	created, old := n.created, n.oldLogs
+	c.mu.Unlock()
+	if !created && old == nil {
+		return
+	}
+	var cur []byte
+	if created {
+		cur = c.containerLogs(ctx, n)
+	}
+	_ = os.WriteFile(n.logPath, append(append([]byte{}, old...), cur...), 0o644)
+}
+
+func (c *Cluster) containerLogs(ctx context.Context, n *node) []byte {
+	// docker logs replays the container's stdout and stderr; both go to
+	// one file, as the process backend does.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	out, err := dockerCombined(lctx, "logs", "--timestamps", n.container)
+	if err != nil {
+		return []byte(fmt.Sprintf("=== harness: docker logs %s: %v\n", n.container, err))
+	}
+	return out
+}
+
+func (c *Cluster) tailLogs(n *node, max int) string {
+	b := c.containerLogs(context.Background(), n)
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Kill SIGKILLs the node's container and waits until it has stopped. Its
+// data stays in the run directory.
+func (c *Cluster) Kill(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	return c.killAndWait(ctx, n)
+}
+
+// Pause freezes the container (docker pause: the cgroup freezer).
+func (c *Cluster) Pause(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	if s := c.State(id); s != cluster.Running {
+		return fmt.Errorf("%w: %s is %s", cluster.ErrNotRunning, id, s)
+	}
+	if _, err := docker(ctx, nil, "pause", n.container); err != nil {
+		return fmt.Errorf("docker: pause %s: %w", id, err)
+	}
+	c.mu.Lock()
+	n.state = cluster.Paused
+	c.mu.Unlock()
+	return nil
+}
+
+// Resume thaws a paused container (no-op otherwise).
+func (c *Cluster) Resume(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	if c.State(id) != cluster.Paused {
+		return nil
+	}
+	if _, err := docker(ctx, nil, "unpause", n.container); err != nil {
+		return fmt.Errorf("docker: unpause %s: %w", id, err)
+	}
+	c.mu.Lock()
+	n.state = cluster.Running
+	c.mu.Unlock()
+	return nil
+}
+
+// Restart kills the node's container if it runs and starts it again with
+// the same data; its network faults are applied to the new namespace.
+func (c *Cluster) Restart(ctx context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	if err := c.killAndWait(ctx, n); err != nil {
+		return err
+	}
+	return c.startNode(ctx, n)
+}
+
+// Wipe deletes a stopped node's data.
+func (c *Cluster) Wipe(_ context.Context, id string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	if c.State(id) != cluster.Down {
+		return fmt.Errorf("%w: %s", cluster.ErrRunning, id)
+	}
+	if err := os.RemoveAll(n.dataDir); err != nil {
+		return fmt.Errorf("docker: wipe %s: %w", id, err)
+	}
+	return nil
+}
+
+// Join recreates a stopped node's container with --join pointing at via's
+// API and starts it. A container's command is fixed at creation, so the
+// old container is removed (its logs are kept) and a new one created.
+func (c *Cluster) Join(ctx context.Context, id, via string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	v, err := c.node(via)
+	if err != nil {
+		return err
+	}
+	n.op.Lock()
+	defer n.op.Unlock()
+	if c.State(id) != cluster.Down {
+		return fmt.Errorf("%w: %s", cluster.ErrRunning, id)
+	}
+	c.mu.Lock()
+	created := n.created
+	c.mu.Unlock()
+	if created {
+		logs := c.containerLogs(ctx, n)
+		if _, err := docker(ctx, nil, "rm", "-f", "-v", n.container); err != nil {
+			return fmt.Errorf("docker: remove %s before join: %w", id, err)
+		}
+		c.mu.Lock()
+		n.oldLogs = append(n.oldLogs, logs...)
+		n.oldLogs = append(n.oldLogs, []byte("=== harness: container recreated to join via "+via+"\n")...)
+		n.created = false
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	n.joinVia = "http://" + net.JoinHostPort(v.ip, strconv.Itoa(apiPort))
+	c.mu.Unlock()
+	return c.startNode(ctx, n)
+}
+
+// Nodes lists node ids.
+func (c *Cluster) Nodes() []string {
+	ids := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		ids[i] = n.id
+	}
+	return ids
+}
+
+// Endpoints lists the nodes' API addresses on the run's network (the host
+// reaches them through the bridge; no port is published).
+func (c *Cluster) Endpoints() []string {
+	eps := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		eps[i] = net.JoinHostPort(n.ip, strconv.Itoa(apiPort))
+	}
+	return eps
+}
+
+// Member returns a node's addresses on the run's network.
+func (c *Cluster) Member(id string) (nodeapi.Member, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return nodeapi.Member{}, err
+	}
+	return nodeapi.Member{ID: n.id,
+		RaftAddr: net.JoinHostPort(n.ip, strconv.Itoa(raftPort)),
+		APIAddr:  net.JoinHostPort(n.ip, strconv.Itoa(apiPort))}, nil
+}
+
+// State returns the node's container state as the backend last saw it.
+func (c *Cluster) State(id string) cluster.State {
+	n, err := c.node(id)
+	if err != nil {
+		return cluster.Down
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.state
+}
+
+// Client returns an API client for the node. Its requests go through a
+// small proxy of this backend: PUT and DELETE /fault/network are applied
+// at the OS level (SetNetwork, ClearNetwork) instead of reaching the
+// node's own fault filter; everything else is forwarded unchanged.
+func (c *Cluster) Client(id string) *nodeapi.Client {
+	n, err := c.node(id)
+	if err != nil || n.pclient == nil {
+		return nodeapi.New("127.0.0.1:1", time.Second)
+	}
+	return n.pclient
+}
+
+// Logs saves and returns the path of the node's log file.
+func (c *Cluster) Logs(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	c.saveLogs(context.Background(), n)
+	return n.logPath
+}
+
+// Restarts is how many times the supervisor restarted the node after its
+// container exited on its own.
+func (c *Cluster) Restarts(id string) int {
+	n, err := c.node(id)
+	if err != nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.restarts
+}
+
+// Network is the name of the run's Docker network.
+func (c *Cluster) Network() string { return c.network }
+
+// Container is the name of the node's container.
+func (c *Cluster) Container(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	return n.container
+}

@@ -1,0 +1,138 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/nodeapi"
+)
+
+// faultProxy stands between the harness's control client and one node's
+// API. The nemesis injects network faults with PUT /fault/network on a
+// node's client; in this backend those faults belong to the OS (iptables
+// and tc in the container's namespace), so the proxy answers the network
+// fault routes itself and forwards every other request to the node.
+type faultProxy struct {
+	c    *Cluster
+	n    *node
+	addr string
+	srv  *http.Server
+	rp   *httputil.ReverseProxy
+}
+
+func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("docker: proxy for %s: %w", n.id, err)
+	}
+	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(n.ip, strconv.Itoa(apiPort))}
+	p := &faultProxy{c: c, n: n, addr: ln.Addr().String()}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: c.opts.RequestTimeout}).DialContext,
+			MaxIdleConnsPerHost: 16,
+		},
+		ErrorHandler: p.forwardError,
+	}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *faultProxy) close() { _ = p.srv.Close() }
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/fault/network" && r.Method == http.MethodPut:
+		var body struct {
+			Rules []nodeapi.NetRule `json:"rules"`
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error(), true)
+			return
+		}
+		p.apply(w, r.Context(), body.Rules)
+	case r.URL.Path == "/fault/network" && r.Method == http.MethodDelete:
+		p.apply(w, r.Context(), nil)
+	case r.URL.Path == "/fault" && r.Method == http.MethodGet:
+		p.faults(w, r)
+	default:
+		p.rp.ServeHTTP(w, r)
+	}
+}
+
+func (p *faultProxy) apply(w http.ResponseWriter, ctx context.Context, rules []nodeapi.NetRule) {
+	err := p.c.SetNetwork(ctx, p.n.id, rules)
+	switch {
+	case errors.Is(err, ErrBadRule):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error(), true)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error(), false)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "network": p.network()})
+	}
+}
+
+func (p *faultProxy) network() map[string]any {
+	rules := p.c.NetworkRules(p.n.id)
+	if rules == nil {
+		rules = []nodeapi.NetRule{}
+	}
+	return map[string]any{"rules": rules, "layer": "os: iptables and tc in the container's network namespace (docker backend)"}
+}
+
+// faults answers GET /fault with the node's own answer, whose "network"
+// is replaced by the OS-level rules this backend applies.
+func (p *faultProxy) faults(w http.ResponseWriter, r *http.Request) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+net.JoinHostPort(p.n.ip, strconv.Itoa(apiPort))+"/fault", nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error(), false)
+		return
+	}
+	resp, err := p.rp.Transport.RoundTrip(req)
+	if err != nil {
+		p.forwardError(w, r, err)
+		return
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&m) != nil {
+		writeError(w, http.StatusBadGateway, "forward_failed", "node answered GET /fault with "+resp.Status, false)
+		return
+	}
+	m["network"] = p.network()
+	writeJSON(w, http.StatusOK, m)
+}
+
+// forwardError answers in the API's error shape. A failed dial reached
+// nothing, so it is definite, as nodeapi.IsDefinite says of a direct dial.
+func (p *faultProxy) forwardError(w http.ResponseWriter, _ *http.Request, err error) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		writeError(w, http.StatusServiceUnavailable, "unreachable", p.n.id+": "+err.Error(), true)
+		return
+	}
+	writeError(w, http.StatusBadGateway, "forward_failed", p.n.id+": "+err.Error(), false)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, definite bool) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg, "definite": definite}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
