@@ -1184,10 +1184,9 @@ func (r *raft) restore(s Snapshot) bool {
 		return false
 	}
 	if r.state != StateFollower {
-		// Defensive: only a follower of the sender gets here.
-		r.logger.Warningf("raft: %x attempted to restore snapshot as a %s; becoming follower", r.id, r.state)
-		r.becomeFollower(r.Term+1, None)
-		return false
+		// Only a follower of the sender gets here (Election Safety: no
+		// other leader of this term can send a snapshot).
+		r.logger.Panicf("raft: %x attempted to restore a snapshot as %s at term %d", r.id, r.state, r.Term)
 	}
 	// A node missing from the snapshot's configuration still restores it:
 	// a new member may be sent a snapshot taken before it was added, and

@@ -151,7 +151,9 @@ func (rn *RawNode) Campaign() error {
 
 // Propose appends data to the log if this node is the leader and returns
 // the index and term the entry got. The entry is committed only if a later
-// CommittedEntries holds an entry at that index with that term.
+// CommittedEntries holds an entry at that index with that term (otherwise
+// leadership changed and the outcome is unknown until then). The entries
+// proposed between two Readys are sent to each follower in one MsgApp.
 func (rn *RawNode) Propose(data []byte) (index, term uint64, err error) {
 	return rn.raft.propose([]Entry{{Data: data}})
 }
