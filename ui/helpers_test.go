@@ -126,7 +126,7 @@ func makeStore(t *testing.T) string {
 		}},
 		"errors": []string{},
 	})
-	writeHistoryHTML(t, filepath.Join(store, invalidRun, "history.html"), 150, true)
+	writeHistoryHTML(t, filepath.Join(store, invalidRun, "history.html"), 60, true)
 	for _, name := range []string{"timeline.html", "index.html"} {
 		if err := os.WriteFile(filepath.Join(store, invalidRun, name), []byte("<!doctype html><title>"+name+"</title><h1>"+name+"</h1>"), 0o644); err != nil {
 			t.Fatal(err)
