@@ -1030,6 +1030,7 @@ func (r *raft) propose(es []Entry) (index, term uint64, err error) {
 		r.logger.Debugf("raft: %x [term %d] transfer leadership to %x is in progress; dropping proposal", r.id, r.Term, r.leadTransferee)
 		return 0, 0, ErrProposalDropped
 	}
+	confIndex := uint64(0)
 	for i := range es {
 		if es[i].Type != EntryConfChange {
 			continue
@@ -1038,13 +1039,16 @@ func (r *raft) propose(es []Entry) (index, term uint64, err error) {
 		if err := cc.Unmarshal(es[i].Data); err != nil {
 			return 0, 0, err
 		}
-		if r.pendingConfIndex > r.raftLog.applied || !r.committedEntryInCurrentTerm() {
+		if confIndex != 0 || r.pendingConfIndex > r.raftLog.applied || !r.committedEntryInCurrentTerm() {
 			return 0, 0, ErrPendingConfChange
 		}
-		r.pendingConfIndex = r.raftLog.lastIndex() + uint64(i) + 1
+		confIndex = r.raftLog.lastIndex() + uint64(i) + 1
 	}
 	if !r.appendEntry(es...) {
 		return 0, 0, ErrProposalDropped
+	}
+	if confIndex != 0 {
+		r.pendingConfIndex = confIndex
 	}
 	// The MsgApps go out at the next Ready, one per follower for all the
 	// proposals since the last one: a driver that batches proposals gets
