@@ -94,3 +94,124 @@ func TestRegressionStaleVoterWithHigherTerm(t *testing.T) {
 	}
 	t.Fatal("node 3 (higher term, stale configuration) was never caught up by the leader of {3,4,5}")
 }
+
+// miniCluster is a synchronous cluster for scripted regression tests: it
+// drains Readies, persists to MemoryStorage and delivers every message
+// unless drop says otherwise.
+type miniCluster struct {
+	t     *testing.T
+	ids   []uint64
+	nodes map[uint64]*raft.RawNode
+	st    map[uint64]*raft.MemoryStorage
+	reads map[string]uint64
+	drop  func(m raft.Message) bool
+}
+
+func newMiniCluster(t *testing.T, ids []uint64, cfg func(*raft.Config)) *miniCluster {
+	c := &miniCluster{t: t, ids: ids, nodes: map[uint64]*raft.RawNode{}, st: map[uint64]*raft.MemoryStorage{}, reads: map[string]uint64{}}
+	for _, id := range ids {
+		st := raft.NewMemoryStorage()
+		conf := &raft.Config{ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: st, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 16, Seed: int64(id)}
+		if cfg != nil {
+			cfg(conf)
+		}
+		rn, err := raft.NewRawNode(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rn.Bootstrap(ids); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[id], c.st[id] = rn, st
+	}
+	return c
+}
+
+// settle runs Ready/deliver rounds until no message is left.
+func (c *miniCluster) settle() {
+	for round := 0; round < 100; round++ {
+		var msgs []raft.Message
+		for _, id := range c.ids {
+			rn := c.nodes[id]
+			for rn.HasReady() {
+				rd := rn.Ready()
+				if err := c.st[id].Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+					c.t.Fatal(err)
+				}
+				for _, e := range rd.CommittedEntries {
+					if e.Type == raft.EntryConfChange {
+						var cc raft.ConfChange
+						if err := cc.Unmarshal(e.Data); err != nil {
+							c.t.Fatal(err)
+						}
+						rn.ApplyConfChange(cc)
+					}
+				}
+				for _, r := range rd.ReadStates {
+					c.reads[string(r.RequestCtx)] = r.Index
+				}
+				msgs = append(msgs, rd.Messages...)
+				rn.Advance(rd)
+			}
+		}
+		if len(msgs) == 0 {
+			return
+		}
+		for _, m := range msgs {
+			if c.drop == nil || !c.drop(m) {
+				_ = c.nodes[m.To].Step(CloneMessage(m))
+			}
+		}
+	}
+}
+
+func (c *miniCluster) tick(n int) {
+	for i := 0; i < n; i++ {
+		for _, id := range c.ids {
+			c.nodes[id].Tick()
+		}
+		c.settle()
+	}
+}
+
+// TestRegressionLeaseReadFallback is a finding of TestSimulation with
+// -sim.lease: with ReadOnlyLeaseBased, a ReadIndex that arrives when the
+// lease cannot be used (here: the leader sent MsgTimeoutNow in this term
+// and the transfer failed, so lease reads are off until the term changes)
+// falls back to a heartbeat round, but the leader ignores heartbeat
+// acknowledgements unless the option is ReadOnlySafe, so the read is never
+// answered.
+func TestRegressionLeaseReadFallback(t *testing.T) {
+	c := newMiniCluster(t, []uint64{1, 2, 3}, func(cfg *raft.Config) {
+		cfg.CheckQuorum = true
+		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
+	})
+	c.settle()
+	if err := c.nodes[1].Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	if _, _, err := c.nodes[1].Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.tick(3)
+	c.nodes[1].ReadIndex([]byte("before"))
+	c.tick(3)
+	if _, ok := c.reads["before"]; !ok {
+		t.Fatal("a lease read in a healthy cluster was not answered")
+	}
+	// The transfer's MsgTimeoutNow is lost, so the transfer fails and node
+	// 1 stays leader of the same term.
+	c.drop = func(m raft.Message) bool { return m.Type == raft.MsgTimeoutNow }
+	c.nodes[1].TransferLeader(2)
+	c.tick(30)
+	c.drop = nil
+	if st := c.nodes[1].Status(); st.RaftState != raft.StateLeader {
+		t.Fatalf("node 1 is %s, want leader", st.RaftState)
+	}
+	c.nodes[1].ReadIndex([]byte("after"))
+	c.tick(30)
+	if _, ok := c.reads["after"]; !ok {
+		t.Fatal("a ReadIndex that could not use the lease was never answered")
+	}
+}

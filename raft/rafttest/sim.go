@@ -30,6 +30,12 @@ type Options struct {
 	// it a new member can be offered only an older snapshot, which it
 	// refuses (it is not in that snapshot's configuration).
 	SnapshotOnConfChange bool
+	// LeaseReads serves ReadIndex from the leader's lease
+	// (raft.ReadOnlyLeaseBased, with CheckQuorum) instead of a heartbeat
+	// round. The simulation then keeps every clock at the same rate (no
+	// skipped ticks), the condition under which a lease is meant to be
+	// safe; the read checker stays the same.
+	LeaseReads bool
 	// Bugs deliberately breaks the simulated system, to show that the
 	// checker catches what it should.
 	Bugs Bugs
@@ -302,6 +308,10 @@ func newSim(seed uint64, opts Options) *sim {
 		s.p.campaignRate = 0.02 * f()
 	}
 	s.profile = profile
+	if opts.LeaseReads {
+		s.p.checkQuorum = true
+		s.p.tickSkip = 0
+	}
 	if opts.tune != nil {
 		opts.tune(&s.p, s.net)
 	}
@@ -427,10 +437,17 @@ func (s *sim) raftConfig(n *node, applied uint64) *raft.Config {
 		MaxCommittedSizePerReady:  s.p.maxCommittedPerReady,
 		CheckQuorum:               s.p.checkQuorum,
 		PreVote:                   s.p.preVote,
-		ReadOnlyOption:            raft.ReadOnlySafe,
+		ReadOnlyOption:            s.readOnly(),
 		Seed:                      int64(s.rng.Uint64() >> 1),
 		Logger:                    s.logger,
 	}
+}
+
+func (s *sim) readOnly() raft.ReadOnlyOption {
+	if s.opts.LeaseReads {
+		return raft.ReadOnlyLeaseBased
+	}
+	return raft.ReadOnlySafe
 }
 
 // start (re)starts n from its durable storage alone.

@@ -18,6 +18,7 @@ var (
 	flagSeed     = flag.Uint64("sim.seed", 0, "replay exactly this seed, with a trace")
 	flagFrom     = flag.Uint64("sim.from", 1, "first seed of the sweep")
 	flagSteps    = flag.Int("sim.steps", 0, "faulty steps per seed (default 300)")
+	flagLease    = flag.Bool("sim.lease", false, "serve reads from the leader's lease (Options.LeaseReads)")
 	flagSnapConf = flag.Bool("sim.snapconf", false, "the simulated driver snapshots after every conf change (Options.SnapshotOnConfChange)")
 )
 
@@ -32,8 +33,19 @@ func seedFlagSet() bool {
 	return set
 }
 
-func replayCommand(seed uint64) string {
-	return fmt.Sprintf("go test ./raft/rafttest -run TestSimulation -sim.seed=%d -v", seed)
+// replayCommand is the command that replays seed with opts.
+func replayCommand(seed uint64, opts Options) string {
+	cmd := fmt.Sprintf("go test ./raft/rafttest -run TestSimulation -sim.seed=%d", seed)
+	if opts.Steps != 0 {
+		cmd += fmt.Sprintf(" -sim.steps=%d", opts.Steps)
+	}
+	if opts.LeaseReads {
+		cmd += " -sim.lease"
+	}
+	if opts.SnapshotOnConfChange {
+		cmd += " -sim.snapconf"
+	}
+	return cmd + " -v"
 }
 
 // tailWriter keeps the last lines written to it.
@@ -95,7 +107,7 @@ func (t *totals) add(r Result) {
 // TestSimulation runs the randomized cluster simulation over many seeds and
 // fails with the replay command of every seed that breaks a property.
 func TestSimulation(t *testing.T) {
-	opts := Options{Steps: *flagSteps, SnapshotOnConfChange: *flagSnapConf}
+	opts := Options{Steps: *flagSteps, SnapshotOnConfChange: *flagSnapConf, LeaseReads: *flagLease}
 	if seedFlagSet() {
 		replay(t, *flagSeed, opts)
 		return
@@ -107,6 +119,28 @@ func TestSimulation(t *testing.T) {
 			n = 200
 		}
 	}
+	sweep(t, opts, n)
+}
+
+// TestSimulationLeaseReads sweeps fewer seeds with reads served from the
+// leader's lease (clocks at one rate), checked for linearizability like
+// ReadIndex.
+func TestSimulationLeaseReads(t *testing.T) {
+	if seedFlagSet() {
+		t.Skip("-sim.seed replays in TestSimulation (add -sim.lease)")
+	}
+	n := *flagSeeds
+	if n <= 0 {
+		n = 300
+		if testing.Short() {
+			n = 100
+		}
+	}
+	sweep(t, Options{Steps: *flagSteps, SnapshotOnConfChange: *flagSnapConf, LeaseReads: true}, n)
+}
+
+// sweep runs n seeds from -sim.from on GOMAXPROCS workers and reports.
+func sweep(t *testing.T, opts Options, n int) {
 	start := time.Now()
 	var (
 		mu    sync.Mutex
@@ -141,9 +175,13 @@ func TestSimulation(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	tot.failed = len(fails)
-	summary := fmt.Sprintf("simulation: %d seeds (%d..%d), %d failed, %d steps, %d ticks, %d messages delivered, %d dropped, "+
+	mode := "read index"
+	if opts.LeaseReads {
+		mode = "lease reads"
+	}
+	summary := fmt.Sprintf("simulation (%s): %d seeds (%d..%d), %d failed, %d steps, %d ticks, %d messages delivered, %d dropped, "+
 		"%d leaders, %d proposals, %d reads checked, %d crashes, %d conf changes, %d snapshots installed, %d transfers, in %v",
-		tot.seeds, *flagFrom, *flagFrom+uint64(n)-1, tot.failed, tot.steps, tot.ticks, tot.delivered, tot.dropped,
+		mode, tot.seeds, *flagFrom, *flagFrom+uint64(n)-1, tot.failed, tot.steps, tot.ticks, tot.delivered, tot.dropped,
 		tot.leaders, tot.proposals, tot.reads, tot.crashes, tot.confs, tot.snaps, tot.transf, elapsed.Round(time.Millisecond))
 	t.Log(summary)
 	fmt.Println(summary)
@@ -167,7 +205,7 @@ func TestSimulation(t *testing.T) {
 		o := opts
 		o.Trace = tw
 		_, _ = Run(v.Seed, o)
-		t.Errorf("%v\nreplay: %s\nlast trace lines:\n%s", v, replayCommand(v.Seed), tw)
+		t.Errorf("%v\nreplay: %s\nlast trace lines:\n%s", v, replayCommand(v.Seed, opts), tw)
 	}
 }
 
@@ -194,7 +232,7 @@ func replay(t *testing.T, seed uint64, opts Options) {
 		seed, res.Steps, res.Ticks, res.Delivered, res.Leaders, res.Committed, res.TraceHash, time.Since(start).Round(time.Millisecond))
 	t.Log(summary)
 	if err != nil {
-		t.Fatalf("%v\nreplay: %s\nlast trace lines:\n%s", err, replayCommand(seed), tw)
+		t.Fatalf("%v\nreplay: %s\nlast trace lines:\n%s", err, replayCommand(seed, opts), tw)
 	}
 }
 
