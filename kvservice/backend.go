@@ -29,8 +29,10 @@ func (s *Server) apiErr(err error) error {
 		e = api.Errorf(api.CodeNotLeader, "%s is not the leader", s.cfg.Name)
 	case errors.Is(err, node.ErrPendingConfChange):
 		e = api.Errorf(api.CodePendingConfChange, "another membership change is in progress; retry")
-	case errors.Is(err, node.ErrProposalDropped), errors.Is(err, node.ErrLeadershipLost):
+	case errors.Is(err, node.ErrProposalDropped):
 		e = api.Errorf(api.CodeProposalDropped, "%v", err)
+	case errors.Is(err, node.ErrLeadershipLost):
+		e = api.Errorf(api.CodeLeadershipLost, "%v", err)
 	case errors.Is(err, node.ErrStopped):
 		e = api.Errorf(api.CodeShuttingDown, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -261,7 +261,8 @@ func TestBackendErrors(t *testing.T) {
 		readIsDefinite bool
 	}{
 		{context.DeadlineExceeded, "set", 504, CodeTimeout, false, true},
-		{Errorf(CodeProposalDropped, "leadership lost"), "cas", 503, CodeProposalDropped, false, true},
+		{Errorf(CodeProposalDropped, "slot taken"), "cas", 503, CodeProposalDropped, true, true},
+		{Errorf(CodeLeadershipLost, "leadership lost"), "cas", 503, CodeLeadershipLost, false, true},
 		{Errorf(CodeNotLeader, "lost leadership"), "delete", 503, CodeNotLeader, true, true},
 		{Errorf(CodeShuttingDown, "stopping"), "set", 503, CodeShuttingDown, true, true},
 		{errors.New("disk on fire"), "set", 500, CodeInternal, false, true},

@@ -54,6 +54,7 @@ const (
 	CodeNotLeader        = "not_leader"
 	CodeTimeout          = "timeout"
 	CodeProposalDropped  = "proposal_dropped"
+	CodeLeadershipLost   = "leadership_lost"
 	CodeForwardFailed    = "forward_failed"
 	CodeShuttingDown     = "shutting_down"
 	CodeInternal         = "internal"
@@ -89,6 +90,8 @@ func Errorf(code, format string, args ...any) *Error {
 	case CodeTimeout:
 		e.Status, e.Definite = http.StatusGatewayTimeout, false
 	case CodeProposalDropped:
+		e.Status = http.StatusServiceUnavailable
+	case CodeLeadershipLost:
 		e.Status, e.Definite = http.StatusServiceUnavailable, false
 	case CodeForwardFailed:
 		e.Status, e.Definite = http.StatusBadGateway, false
