@@ -27,8 +27,8 @@ type Options struct {
 	// SnapshotOnConfChange makes the simulated driver take a snapshot
 	// right after applying a configuration change, so that the snapshot a
 	// leader sends to a member it just added names that member. Without
-	// it a new member can be offered only an older snapshot, which it
-	// refuses (it is not in that snapshot's configuration).
+	// it (the default) a new member may be offered an older snapshot that
+	// does not name it, which the core must accept.
 	SnapshotOnConfChange bool
 	// LeaseReads serves ReadIndex from the leader's lease
 	// (raft.ReadOnlyLeaseBased, with CheckQuorum) instead of a heartbeat
