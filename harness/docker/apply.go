@@ -105,7 +105,11 @@ func (c *Cluster) applyNetworkLocked(ctx context.Context, n *node) error {
 	_ = nsExec(ctx, pid, "", "tc", "qdisc", "del", "dev", containerDev, "root")
 	if len(tc) > 0 {
 		if err := nsExec(ctx, pid, strings.Join(tc, "\n")+"\n", "tc", "-batch", "-"); err != nil {
-			return fmt.Errorf("docker: packet faults on %s: %w", n.id, err)
+			if strings.Contains(err.Error(), "qdisc kind is unknown") {
+				return fmt.Errorf("%w: docker: packet delay on %s needs the kernel's netem and htb qdiscs (sch_netem, sch_htb), which this kernel lacks: %v",
+					cluster.ErrUnsupported, n.id, err)
+			}
+			return fmt.Errorf("docker: packet delay on %s: %w", n.id, err)
 		}
 	}
 	c.mu.Lock()

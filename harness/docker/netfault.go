@@ -37,7 +37,8 @@ type netPlan struct {
 // planNetwork turns per-node fault rules (the docs/api.md /fault/network
 // shape) into directed link faults. A rule on node X for peer P with
 // direction "out" acts on the link X->P, "in" on P->X, "both" on both.
-// Drop cuts the link; loss and delay put netem on it.
+// Drop cuts the link; loss and delay are packet faults on the sender's
+// egress towards the receiver.
 func planNetwork(nodes []string, ips map[string]string, rules map[string][]nodeapi.NetRule) (*netPlan, error) {
 	p := &netPlan{nodes: slices.Clone(nodes), ips: ips, cut: map[[2]string]bool{}, netem: map[[2]string]netemSpec{}}
 	sort.Strings(p.nodes)
@@ -121,41 +122,47 @@ func (p *netPlan) iptables(node string) string {
 			fmt.Fprintf(&b, "-A INPUT -s %s/32 -p tcp -m multiport --dports %s -j DROP\n", ip, ports)
 			fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -p tcp -m multiport --sports %s -j DROP\n", ip, ports)
 		}
+		if s := p.netem[[2]string{node, peer}]; s.Loss > 0 && !out {
+			// Random loss of every packet node sends to peer.
+			fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -m statistic --mode random --probability %s -j DROP\n",
+				ip, strconv.FormatFloat(s.Loss, 'f', -1, 64))
+		}
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
 }
 
-// tc returns the `tc -batch` lines that put netem on node's egress towards
-// each peer with a packet fault, or nil when there is none. A prio qdisc
-// with one extra band per faulty peer sends unmatched traffic through its
-// default bands untouched; a u32 filter per peer address steers that
-// peer's packets into a band whose child qdisc is netem. Class minors are
+// tc returns the `tc -batch` lines that delay node's egress towards each
+// peer with a delay fault, or nil when there is none. An htb root sends
+// unmatched traffic to its default class untouched; a u32 filter per peer
+// address steers that peer's packets into a class whose child qdisc is
+// netem. (Loss is done by iptables, which needs no netem.) Class minors are
 // hexadecimal in tc's syntax.
 func (p *netPlan) tc(node, dev string) []string {
 	var peers []string
 	for _, peer := range p.nodes {
-		if _, ok := p.netem[[2]string{node, peer}]; ok && peer != node {
+		if s, ok := p.netem[[2]string{node, peer}]; ok && peer != node && s.DelayMS+s.JitterMS > 0 {
 			peers = append(peers, peer)
 		}
 	}
 	if len(peers) == 0 {
 		return nil
 	}
-	lines := []string{fmt.Sprintf("qdisc add dev %s root handle 1: prio bands %d", dev, 3+len(peers))}
+	lines := []string{
+		fmt.Sprintf("qdisc add dev %s root handle 1: htb default 1", dev),
+		fmt.Sprintf("class add dev %s parent 1: classid 1:1 htb rate 10gbit", dev),
+	}
 	for i, peer := range peers {
 		s := p.netem[[2]string{node, peer}]
-		band := 4 + i
+		minor := 0x10 + i
 		args := fmt.Sprintf("delay %dms", s.DelayMS)
 		if s.JitterMS > 0 {
 			args += fmt.Sprintf(" %dms", s.JitterMS)
 		}
-		if s.Loss > 0 {
-			args += " loss " + strconv.FormatFloat(s.Loss*100, 'f', -1, 64) + "%"
-		}
 		lines = append(lines,
-			fmt.Sprintf("qdisc add dev %s parent 1:%x handle %x: netem %s", dev, band, 10+i, args),
-			fmt.Sprintf("filter add dev %s parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:%x", dev, p.ips[peer], band))
+			fmt.Sprintf("class add dev %s parent 1: classid 1:%x htb rate 10gbit", dev, minor),
+			fmt.Sprintf("qdisc add dev %s parent 1:%x handle %x: netem %s", dev, minor, minor, args),
+			fmt.Sprintf("filter add dev %s parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:%x", dev, p.ips[peer], minor))
 	}
 	return lines
 }

@@ -78,22 +78,28 @@ func TestIptablesOneWay(t *testing.T) {
 	}
 }
 
-func TestTCNetemPerPeer(t *testing.T) {
+func TestPacketFaultsPerPeer(t *testing.T) {
 	p := plan(t, map[string][]nodeapi.NetRule{
 		"node0": {{Peer: "node1", Direction: "out", DelayMS: 50, JitterMS: 10}, {Peer: "node2", Direction: "out", Loss: 0.25}},
 		"node2": {{Peer: "node1", Direction: "in", DelayMS: 5}}, // node1 -> node2 delayed, on node1's egress
 	})
 	got := strings.Join(p.tc("node0", "eth0"), "\n")
 	for _, want := range []string{
-		"qdisc add dev eth0 root handle 1: prio bands 5",
-		"qdisc add dev eth0 parent 1:4 handle a: netem delay 50ms 10ms",
-		"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 172.20.0.11/32 flowid 1:4",
-		"qdisc add dev eth0 parent 1:5 handle b: netem delay 0ms loss 25%",
-		"match ip dst 172.20.0.12/32 flowid 1:5",
+		"qdisc add dev eth0 root handle 1: htb default 1",
+		"class add dev eth0 parent 1: classid 1:10 htb rate 10gbit",
+		"qdisc add dev eth0 parent 1:10 handle 10: netem delay 50ms 10ms",
+		"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 172.20.0.11/32 flowid 1:10",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("node0 tc lacks %q:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "172.20.0.12") {
+		t.Errorf("loss towards node2 is iptables' job, not tc's:\n%s", got)
+	}
+	ipt := p.iptables("node0")
+	if want := "-A OUTPUT -d 172.20.0.12/32 -m statistic --mode random --probability 0.25 -j DROP\n"; !strings.Contains(ipt, want) {
+		t.Errorf("node0 iptables lack %q:\n%s", want, ipt)
 	}
 	n1 := strings.Join(p.tc("node1", "eth0"), "\n")
 	if !strings.Contains(n1, "netem delay 5ms") || !strings.Contains(n1, "dst 172.20.0.12/32") {
