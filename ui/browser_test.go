@@ -273,9 +273,11 @@ func kv(t *testing.T, ctx context.Context, seq int, op, key, value string) {
 
 func TestBrowserKVConsoleSetThenGet(t *testing.T) {
 	ctx := newBrowser(t)
-	srv := newServer(t, false, "")
+	// With a store, the page links to the runs browser.
+	srv := newServer(t, false, makeStore(t))
 	run(t, ctx, "open page", chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-connected="true"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-connected="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#runs-link`)))
 
 	kv(t, ctx, 1, "get", "color", "")
 	if got := eval[string](t, ctx, `[document.getElementById('kv-result').dataset.status, document.getElementById('kv-result').dataset.found].join()`); got != "ok,false" {

@@ -436,4 +436,9 @@ document.getElementById('clock-reset').addEventListener('click', async () => {
 // Keep "time since" columns moving between snapshots.
 setInterval(() => { if (state.snapshot) renderTable(state.snapshot.members || [], leaderView(state.snapshot.members || []).leader, maxTerm(state.snapshot.members || []), Date.now()); }, 1000);
 
+// The runs browser is there only when the node was started with a store.
+api('GET', '/runs/api/runs').then((res) => {
+  document.getElementById('runs-link').hidden = res.status !== 200;
+}, () => { document.getElementById('runs-link').hidden = true; });
+
 connect();
