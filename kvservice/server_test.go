@@ -133,6 +133,13 @@ func TestInProcessCluster(t *testing.T) {
 		return a.Keys == 3 && a.StateHash == b.StateHash && b.StateHash == c.StateHash && a.Applied == b.Applied && b.Applied == c.Applied
 	})
 
+	// On a node not started in lease mode a lease request is served as
+	// linearizable, and the answer says so.
+	cl0, _ := client.New([]string{srvs[1].APIAddr()}, 5*time.Second)
+	if r, err := cl0.Get(ctx, "k0", api.ReadLease); err != nil || r.ReadMode != "linearizable" || *r.Value != "v" {
+		t.Fatalf("lease request on a linearizable node: %+v %v", r, err)
+	}
+
 	// Fault API: names map to peers; unknown names are refused.
 	f := srvs[0]
 	if err := f.SetNetworkFaults([]api.NetworkRule{{Peer: "node1", Direction: "out", Drop: true}}); err != nil {
@@ -215,5 +222,33 @@ func TestRefusals(t *testing.T) {
 	}
 	if _, err := Start(context.Background(), testConfig("node0", addr, dir2, peers)); !errors.Is(err, ErrCorruptData) {
 		t.Fatalf("bad identity: %v", err)
+	}
+}
+
+// TestLeaseReadMode: a node started with read mode lease serves every
+// non-stale read by lease and says so; stale stays stale.
+func TestLeaseReadMode(t *testing.T) {
+	addr := freeAddrs(t, 1)[0]
+	cfg := testConfig("node0", addr, t.TempDir(), []Peer{{"node0", addr}})
+	cfg.ReadMode = api.ReadLease
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, "leader", func() bool { ok, _ := s.Ready(); return ok })
+	cl, _ := client.New([]string{s.APIAddr()}, 5*time.Second)
+	ctx := context.Background()
+	if _, err := cl.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for req, want := range map[api.ReadMode]string{"": "lease", api.ReadLinearizable: "lease", api.ReadLease: "lease", api.ReadStale: "stale"} {
+		r, err := cl.Get(ctx, "k", req)
+		if err != nil || r.ReadMode != want || *r.Value != "v" {
+			t.Fatalf("read mode %q: %+v %v", req, r, err)
+		}
+	}
+	if st := s.Status(); st.ReadMode != "lease" || st.Role != "leader" {
+		t.Fatalf("status: %+v", st)
 	}
 }
