@@ -49,7 +49,8 @@
 // hard state, entries and snapshot go to the node's durable storage before
 // its messages are sent (a hard state from a Ready with MustSync false may
 // be written lazily and lost). A snapshot that is sent but lost is reported
-// to the sender with ReportSnapshot, as a transport would. A crash throws away the RawNode, its volatile state
+// to the sender with ReportSnapshot half of the time, as a transport would;
+// the other half it vanishes silently. A crash throws away the RawNode, its volatile state
 // machine and any write that was not synced; a restarted node is rebuilt
 // from its durable storage alone.
 //

@@ -56,12 +56,13 @@ func NewNetwork(rng *rand.Rand) *Network {
 func (nw *Network) Send(from uint64, m raft.Message) int {
 	lost := false
 	if nw.DropRate > 0 && nw.rng.Float64() < nw.DropRate {
-		if m.Type != raft.MsgSnap {
+		if m.Type != raft.MsgSnap || nw.rng.IntN(2) == 0 {
 			return 0
 		}
-		// A lost snapshot is noticed by the sender's transport (it streams
-		// snapshots over a connection that fails), so it stays in flight
-		// and comes out of Next as undeliverable.
+		// A lost snapshot is usually noticed by the sender's transport (it
+		// streams snapshots over a connection that fails): then it stays
+		// in flight and comes out of Next as undeliverable. Otherwise it is
+		// lost silently and the core must retry on its own.
 		lost = true
 	}
 	copies := 1
