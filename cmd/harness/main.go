@@ -118,7 +118,11 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 						r.Opts.Seed = seed + int64(i)
 					}
 					o := r.Run(cmd.Context(), sc)
-					fmt.Fprintf(stderr, "%s: %s (expected %s)%s\n", o.Scenario, o.Verdict, o.Expected, errSuffix(o.Err))
+					if o.Skipped != "" {
+						fmt.Fprintf(stderr, "%s: SKIPPED: %s\n", o.Scenario, o.Skipped)
+					} else {
+						fmt.Fprintf(stderr, "%s: %s (expected %s)%s\n", o.Scenario, o.Verdict, o.Expected, errSuffix(o.Err))
+					}
 					outs = append(outs, o)
 				}
 			}
@@ -156,6 +160,7 @@ func exitCode(outs []harness.Outcome) error {
 	code := 0
 	for _, o := range outs {
 		switch {
+		case o.Skipped != "":
 		case o.Err != nil:
 			code = 2
 		case o.Matches():
@@ -176,7 +181,10 @@ func printTable(w io.Writer, outs []harness.Outcome) {
 	fmt.Fprintln(tw, "SCENARIO\tOPS\tFAULTS\tVERDICT\tEXPECTED\t\tREPORT")
 	for _, o := range outs {
 		mark := "ok"
-		if !o.Matches() {
+		switch {
+		case o.Skipped != "":
+			mark = "SKIPPED"
+		case !o.Matches():
 			mark = "MISMATCH"
 		}
 		link := ""
@@ -287,7 +295,7 @@ func newList(stdout io.Writer) *cobra.Command {
 				fmt.Fprintf(tw, "  %s\t(>= %d nodes)\t%s\n", fi.Name, fi.MinNodes, fi.Description)
 			}
 			tw.Flush()
-			fmt.Fprintf(stdout, "\nBACKENDS: %s (docker and sim: not yet)\n", strings.Join(cluster.Backends(), ", "))
+			fmt.Fprintf(stdout, "\nBACKENDS: %s\n", strings.Join(cluster.Backends(), ", "))
 			if bad > 0 {
 				return exitError{2}
 			}
