@@ -25,7 +25,7 @@ async function loadRun() {
   const ve = document.getElementById('run-verdict');
   ve.textContent = v;
   ve.className = `v ${v}`;
-  document.getElementById('run-meta').textContent =
+  document.getElementById('run-meta').textContent = !r.complete ? `no results.json yet (the run is going on, or stopped before its check)${r.read_error ? ': ' + r.read_error : ''}` :
     `expected ${r.expected || 'valid'} · seed ${r.seed ?? '?'} · backend ${r.backend || '?'} · ${r.ops} ops (${r.ok} ok, ${r.fail} fail, ${r.info} info) · ${r.faults} fault window(s)`;
 
   const keys = document.getElementById('run-keys');

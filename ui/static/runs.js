@@ -19,15 +19,15 @@ async function loadRuns() {
         h('td', {}, r.time ? r.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : r.stamp),
         h('td', {}, h('a', {href: runURL(r.id), class: 'run-link'}, r.scenario), h('div', {class: 'muted'}, r.stamp)),
         h('td', {}, h('span', {class: `v ${v}`}, v)),
-        h('td', {}, r.expected || 'valid'),
-        h('td', {}, r.ops),
-        h('td', {}, `${r.ok} / ${r.fail} / ${r.info}`),
-        h('td', {}, r.faults),
+        h('td', {}, r.complete ? (r.expected || 'valid') : '—'),
+        h('td', {}, r.complete ? r.ops : '—'),
+        h('td', {}, r.complete ? `${r.ok} / ${r.fail} / ${r.info}` : (r.read_error || 'no results.json')),
+        h('td', {}, r.complete ? r.faults : '—'),
         h('td', {class: 'keys'}, (r.failed_keys || []).slice(0, 5).map((k) => h('code', {}, k)),
           (r.failed_keys || []).length > 5 ? `+${r.failed_keys.length - 5}` : '',
           v === 'invalid' && has('history.html') ? h('a', {href: runURL(r.id, '&jump=1') + '#history', class: 'first-error'}, 'first error') : null),
-        h('td', {}, ['index.html', 'history.html', 'timeline.html'].filter(has).map((f) =>
-          h('a', {href: fileURL(r.id, f), class: `file ${f.replace('.', '-')}`, style: 'margin-right:.5em'}, f.replace('.html', '')))),
+        h('td', {}, ['index.html', 'history.html', 'timeline.html', 'history.jsonl'].filter(has).map((f) =>
+          h('a', {href: fileURL(r.id, f), class: `file ${f.replace('.', '-')}`, style: 'margin-right:.5em'}, f.replace(/\.html$/, '')))),
       );
     });
     table.querySelector('tbody').replaceChildren(...rows);
