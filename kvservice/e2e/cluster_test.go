@@ -91,6 +91,7 @@ func (p *proc) start() {
 	fmt.Fprintf(f, "===== start %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(filepath.Join(binDir, "raftkv"), append(append([]string{}, p.args...), "--data-dir", p.dataDir)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	orphanProof(cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		p.t.Fatal(err)
