@@ -18,13 +18,22 @@ func TestCheckerCatchesInjectedBugs(t *testing.T) {
 		{"ForgetVote", Options{Bugs: Bugs{ForgetVote: true}}, ""},
 		// Without the vote check, two leaders in one term must show.
 		// Short, frequent crashes and slow vote requests make it likely.
-		{"ForgetVote/ElectionSafety", Options{Bugs: Bugs{ForgetVote: true}, skipVoteCheck: true, tune: func(p *params, nw *Network) {
-			p.crashRate, p.maxDown, p.preVote, p.checkQuorum = 0.2, 3, false, false
+		{"ForgetVote/ElectionSafety", Options{Nodes: 3, Bugs: Bugs{ForgetVote: true}, skipVoteCheck: true, tune: func(p *params, nw *Network) {
+			p.crashRate, p.maxDown, p.preVote, p.checkQuorum, p.confRate, p.readRate = 0.2, 3, false, false, 0, 0
 			nw.DelayRate, nw.LongDelayRate, nw.LongDelay = 0.5, 0.2, 10
 		}}, PropElectionSafety},
-		{"SendBeforePersist", Options{Bugs: Bugs{SendBeforePersist: true}}, ""},
+		// Crashes inside Ready handling are what expose it.
+		{"SendBeforePersist", Options{Bugs: Bugs{SendBeforePersist: true}, tune: func(p *params, _ *Network) {
+			p.crashInReady, p.maxDown = 0.05, 5
+		}}, ""},
 		{"InflateCommit", Options{Bugs: Bugs{InflateCommit: true}}, ""},
 		{"LoseCommit", Options{Bugs: Bugs{LoseCommit: true}}, PropCommitDurability},
+		// Not a bug of the core but the documented hazard of lease reads:
+		// when clocks run at different rates a deposed leader may still
+		// trust its lease. The read checker must see the stale read.
+		{"LeaseReadsUnderClockDrift", Options{LeaseReads: true, tune: func(p *params, nw *Network) {
+			p.tickSkip, p.readRate, p.partitionRate, p.crashRate, p.confRate = 0.8, 0.5, 0.1, 0, 0
+		}}, PropLinearizableRead},
 	}
 	const sweep = 300
 	for _, tc := range cases {

@@ -97,7 +97,7 @@ type params struct {
 	maxCommittedPerReady        uint64
 	snapEvery, snapKeep         uint64
 	eagerReady, deferReady      float64
-	tickSkip                    float64
+	tickSkip                    float64 // the most a node's clock may run slow
 	crashRate, crashInReady     float64
 	partitionRate               float64
 	proposeRate, readRate       float64
@@ -151,6 +151,9 @@ type node struct {
 	restartAt  uint64
 	removedAt  int // step at which a node applied its removal; 0 if not removed
 	pending    *pendingReady
+	// tickSkip is the probability that this node's clock misses a tick:
+	// each node's clock runs at its own rate.
+	tickSkip float64
 	// smDurable and confDurable are the state machine and configuration as
 	// last written, in durableSM mode.
 	smDurable   StateMachine
@@ -483,6 +486,7 @@ func (s *sim) start(n *node) {
 		n.conf = snap.Metadata.ConfState
 	}
 	n.snapIndex = snap.Metadata.Index
+	n.tickSkip = s.p.tickSkip * s.rng.Float64()
 	if s.p.durableSM && n.smDurable.Index > n.sm.Index {
 		n.sm, n.conf = n.smDurable, n.confDurable
 	}
@@ -611,7 +615,7 @@ func (s *sim) runStep() {
 		}
 	}
 	for _, n := range s.nodes {
-		if n.running() && (s.final || s.rng.Float64() >= s.p.tickSkip) {
+		if n.running() && (s.final || n.tickSkip == 0 || s.rng.Float64() >= n.tickSkip) {
 			n.rn.Tick()
 		}
 	}
