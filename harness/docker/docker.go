@@ -553,7 +553,7 @@ func (c *Cluster) containerLogs(ctx context.Context, n *node) []byte {
 	// one file, as the process backend does.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	out, err := dockerCombined(lctx, "logs", "--timestamps", n.container)
+	out, err := dockerCombined(lctx, "logs", n.container)
 	if err != nil {
 		return []byte(fmt.Sprintf("=== harness: docker logs %s: %v\n", n.container, err))
 	}
