@@ -317,17 +317,27 @@ func TestForwarding(t *testing.T) {
 		t.Fatalf("forwarded transfer: %d %s", a.status, a.raw)
 	}
 
-	// Loop prevention: a forwarded request to a non-leader is refused.
-	req, _ := http.NewRequest("PUT", fs.URL+"/kv/k", strings.NewReader(`{"value":"x"}`))
-	req.Header.Set(ForwardedHeader, "node2")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// A request forwarded once more follows a leader change...
+	put := func(chain string) (int, string) {
+		req, _ := http.NewRequest("PUT", fs.URL+"/kv/k", strings.NewReader(`{"value":"x"}`))
+		req.Header.Set(ForwardedHeader, chain)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(raw)
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(raw), CodeNotLeader) || !strings.Contains(string(raw), `"leader":"node1"`) {
-		t.Fatalf("loop prevention: %d %s", resp.StatusCode, raw)
+	if code, raw := put("node2"); code != 200 || !strings.Contains(raw, `"node":"node1"`) {
+		t.Fatalf("second hop: %d %s", code, raw)
+	}
+	// ...but never back to a node it visited, nor past MaxForwardHops.
+	for _, chain := range []string{"node1", "node2,node3"} {
+		code, raw := put(chain)
+		if code != 503 || !strings.Contains(raw, CodeNotLeader) || !strings.Contains(raw, `"leader":"node1"`) {
+			t.Fatalf("loop prevention with chain %q: %d %s", chain, code, raw)
+		}
 	}
 
 	// No leader known.

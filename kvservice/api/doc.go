@@ -16,9 +16,10 @@
 //     leadership transfers are served by the leader. A follower forwards
 //     them to the leader's API address over a keep-alive http.Client and
 //     relays the answer verbatim. A forwarded request carries the
-//     ForwardedHeader; a node that receives one and is not the leader
-//     answers not_leader instead of forwarding again, so requests never
-//     loop. A forward that fails before the request was written is definite
+//     ForwardedHeader, the chain of nodes that forwarded it; a node that is
+//     not the leader passes it on once more only if the chain is shorter
+//     than MaxForwardHops and does not contain the leader it knows, and
+//     answers not_leader otherwise, so requests never loop. A forward that fails before the request was written is definite
 //     (nothing was proposed); one that fails after is not.
 //   - Every error is an *Error: a code, an HTTP status, a message and
 //     whether the operation certainly had no effect (Definite). Errors

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,11 +22,17 @@ func (a *API) leaderOrForward(c *gin.Context, body []byte, isRead bool) bool {
 	if l.Self {
 		return true
 	}
-	if from := c.GetHeader(ForwardedHeader); from != "" {
-		// Forwarded to us by a node that thought we lead: answering
-		// instead of forwarding again is what prevents loops.
-		a.fail(c, Errorf(CodeNotLeader, "%s is not the leader (request forwarded by %s)", a.b.Name(), from))
-		return false
+	chain := c.GetHeader(ForwardedHeader)
+	if chain != "" {
+		// Forwarded to us by a node that thought we lead. We pass it on
+		// once more if we know a leader the request has not visited
+		// (leadership just moved); otherwise we answer, which is what
+		// prevents loops.
+		hops := strings.Split(chain, ",")
+		if len(hops) >= MaxForwardHops || l.Name == "" || slices.Contains(hops, l.Name) {
+			a.fail(c, Errorf(CodeNotLeader, "%s is not the leader (request forwarded by %s)", a.b.Name(), chain))
+			return false
+		}
 	}
 	if l.Name == "" {
 		a.fail(c, Errorf(CodeNoLeader, "no leader known to %s", a.b.Name()))
@@ -59,7 +67,11 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(ForwardedHeader, a.b.Name())
+	chain := a.b.Name()
+	if prev := c.GetHeader(ForwardedHeader); prev != "" {
+		chain = prev + "," + chain
+	}
+	req.Header.Set(ForwardedHeader, chain)
 	resp, err := a.fwd.Do(req)
 	if err != nil {
 		e := Errorf(CodeForwardFailed, "forwarding to leader %s at %s: %v", l.Name, l.APIAddr, err)

@@ -16,8 +16,13 @@ const (
 )
 
 // ForwardedHeader marks a request forwarded by a follower; its value is the
-// forwarding node's name.
+// comma-separated names of the nodes that forwarded it, in order.
 const ForwardedHeader = "X-Raftkv-Forwarded-By"
+
+// MaxForwardHops is how many nodes may forward one request: a node that
+// receives a request already forwarded this many times, or forwarded by
+// the node it believes leads, answers not_leader instead.
+const MaxForwardHops = 2
 
 // ReadMode says how a get is served.
 type ReadMode string
