@@ -51,7 +51,10 @@ func poll(t *testing.T, what string, cond func() bool) {
 // what the UI of node0 sees through the adapter: one leader, every member
 // reachable with agreeing terms; the fault routes of another member through
 // the UI's proxy; and a stopped member shown unreachable.
-func TestRealCluster(t *testing.T) {
+// startCluster starts three kvservice nodes in this process, with fault
+// injection on; they are closed when the test ends.
+func startCluster(t *testing.T) []*kvservice.Server {
+	t.Helper()
 	addrs := freeAddrs(t, 3)
 	var peers []kvservice.Peer
 	for i, a := range addrs {
@@ -59,6 +62,11 @@ func TestRealCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var srvs []*kvservice.Server
+	t.Cleanup(func() {
+		for _, s := range srvs {
+			s.Close()
+		}
+	})
 	for _, p := range peers {
 		s, err := kvservice.Start(context.Background(), kvservice.Config{
 			Name: p.Name, RaftAddr: p.RaftAddr, APIAddr: "127.0.0.1:0", Cluster: peers,
@@ -71,11 +79,11 @@ func TestRealCluster(t *testing.T) {
 		}
 		srvs = append(srvs, s)
 	}
-	defer func() {
-		for _, s := range srvs {
-			s.Close()
-		}
-	}()
+	return srvs
+}
+
+func TestRealCluster(t *testing.T) {
+	srvs := startCluster(t)
 	s0 := srvs[0]
 	src, err := nodesource.New(nodesource.Config{Status: s0.Status, Members: s0.Members, Faults: s0.Faults})
 	if err != nil {

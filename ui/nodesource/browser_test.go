@@ -1,0 +1,78 @@
+package nodesource_test
+
+import (
+	"net"
+	"net/http"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gin-gonic/gin"
+
+	"github.com/raftkv/raftkv/ui"
+	"github.com/raftkv/raftkv/ui/internal/browsertest"
+	"github.com/raftkv/raftkv/ui/nodesource"
+)
+
+func TestMain(m *testing.M) { browsertest.Main(m) }
+
+// TestBrowserRealCluster serves the page from a real node (the UI mounted in
+// front of kvservice's API handler, as the node server does) and drives it
+// in chromium: one leader shown, a set read back through the KV console, a
+// leadership transfer through the page.
+func TestBrowserRealCluster(t *testing.T) {
+	ctx := browsertest.New(t)
+	srvs := startCluster(t)
+	s0 := srvs[0]
+	src, err := nodesource.New(nodesource.Config{Status: s0.Status, Members: s0.Members, Faults: s0.Faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := gin.New()
+	live := ui.Register(eng, src)
+	defer live.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: ui.Mount(s0.Handler(), eng)}
+	go hs.Serve(ln)
+	defer hs.Close()
+	url := "http://" + ln.Addr().String()
+
+	browsertest.Run(t, ctx, "open page", chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-connected="true"][data-members="3"]`)))
+	browsertest.WaitFor(t, ctx, "one leader, all reachable", `(() => {
+		const c = document.getElementById('cluster').dataset;
+		return c.leaderCount === '1' && c.unreachable === '0' && c.leader !== '' &&
+			document.querySelectorAll('tr.member[data-role="leader"]').length === 1 &&
+			document.querySelectorAll('tr.member[data-role="follower"]').length === 2;
+	})()`)
+	browsertest.Screenshot(t, ctx, "real-cluster")
+
+	browsertest.Run(t, ctx, "set",
+		browsertest.SetField(`#kv-op`, "set"),
+		browsertest.SetField(`#kv-key`, "greeting"),
+		browsertest.SetField(`#kv-value`, "hello"),
+		chromedp.Click(chromedp.CSS(`#kv-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#kv-result[data-seq="1"][data-status="ok"]`)))
+	browsertest.Run(t, ctx, "get",
+		browsertest.SetField(`#kv-op`, "get"),
+		chromedp.Click(chromedp.CSS(`#kv-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#kv-result[data-seq="2"][data-status="ok"][data-value="hello"]`)))
+
+	leader := browsertest.Eval[string](t, ctx, `document.getElementById('cluster').dataset.leader`)
+	target := "node1"
+	if leader == target {
+		target = "node2"
+	}
+	browsertest.Run(t, ctx, "transfer",
+		browsertest.SetField(`#transfer-to`, target),
+		chromedp.Click(chromedp.CSS(`#transfer-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#transfer-result[data-seq="1"]`)))
+	if st := browsertest.Eval[string](t, ctx, `document.getElementById('transfer-result').dataset.status`); st != "ok" {
+		t.Fatalf("transfer answer: %s", browsertest.Eval[string](t, ctx, `document.getElementById('transfer-result').textContent`))
+	}
+	browsertest.WaitFor(t, ctx, target+" leads", `document.getElementById('cluster').dataset.leader === '`+target+`' &&
+		document.getElementById('cluster').dataset.leaderCount === '1'`)
+	browsertest.Screenshot(t, ctx, "real-cluster-after-transfer")
+}
