@@ -340,3 +340,55 @@ func (c *Checker) ObserveReadState(id uint64, rs raft.ReadState) error {
 	}
 	return nil
 }
+
+// CheckReady checks one Ready of node id against the node's previous hard
+// state prev. leaderOf is the term the node was leader of when it advanced
+// its previous Ready (0 if it was not leader), and lastIndex the last index
+// of its persisted log (needed only when leaderOf != 0).
+//
+//   - Terms never go down, commit indexes never go down, and a vote is
+//     never changed within a term.
+//   - Leader Append-Only: a node still leader of the same term only appends
+//     entries of that term right after its last entry, and installs no
+//     snapshot.
+//   - The durability contract: a Ready with entries, or that changes the
+//     term or the vote, has MustSync set.
+func CheckReady(id uint64, prev raft.HardState, leaderOf, lastIndex uint64, rd raft.Ready) error {
+	if hs := rd.HardState; !hs.IsEmpty() {
+		if hs.Term < prev.Term {
+			return violation(PropVote, "node %d term went down from %d to %d", id, prev.Term, hs.Term)
+		}
+		if hs.Commit < prev.Commit {
+			return violation(PropCommitDurability, "node %d commit went down from %d to %d", id, prev.Commit, hs.Commit)
+		}
+		if hs.Term == prev.Term && prev.Vote != raft.None && hs.Vote != prev.Vote {
+			return violation(PropVote, "node %d changed its vote in term %d from %d to %d", id, hs.Term, prev.Vote, hs.Vote)
+		}
+	}
+	term := prev.Term
+	if !rd.HardState.IsEmpty() {
+		term = rd.Term
+	}
+	if leaderOf != 0 && leaderOf == term {
+		if !rd.Snapshot.IsEmpty() {
+			return violation(PropLeaderAppendOnly, "leader %d of term %d installs snapshot %d", id, leaderOf, rd.Snapshot.Metadata.Index)
+		}
+		if len(rd.Entries) > 0 && rd.Entries[0].Index != lastIndex+1 {
+			return violation(PropLeaderAppendOnly, "leader %d of term %d writes index %d over its log ending at %d", id, leaderOf, rd.Entries[0].Index, lastIndex)
+		}
+		for _, e := range rd.Entries {
+			if e.Term != leaderOf {
+				return violation(PropLeaderAppendOnly, "leader %d of term %d appends entry %d of term %d", id, leaderOf, e.Index, e.Term)
+			}
+		}
+	}
+	if !rd.MustSync {
+		if len(rd.Entries) > 0 {
+			return violation(PropDurability, "node %d: Ready with %d entries has MustSync false", id, len(rd.Entries))
+		}
+		if !rd.HardState.IsEmpty() && (rd.Term != prev.Term || rd.Vote != prev.Vote) {
+			return violation(PropDurability, "node %d: Ready changes term/vote %d/%d -> %d/%d with MustSync false", id, prev.Term, prev.Vote, rd.Term, rd.Vote)
+		}
+	}
+	return nil
+}

@@ -132,3 +132,31 @@ func TestStateMachineSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("got %v, want ErrBadSnapshot", err)
 	}
 }
+
+func TestCheckReady(t *testing.T) {
+	prev := raft.HardState{Term: 5, Vote: 2, Commit: 10}
+	hs := func(term, vote, commit uint64) raft.HardState {
+		return raft.HardState{Term: term, Vote: vote, Commit: commit}
+	}
+	ok := []raft.Ready{
+		{HardState: hs(5, 2, 11)},
+		{HardState: hs(6, 0, 10), MustSync: true},
+		{Entries: []raft.Entry{ent(21, 5, "x")}, MustSync: true},
+	}
+	for _, rd := range ok {
+		noErr(t, CheckReady(1, prev, 5, 20, rd))
+	}
+	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{HardState: hs(4, 0, 10), MustSync: true}), PropVote)
+	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{HardState: hs(5, 3, 10), MustSync: true}), PropVote)
+	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{HardState: hs(5, 2, 9)}), PropCommitDurability)
+	// Leader Append-Only: overwriting its own entry 20, or appending an
+	// entry of another term, or installing a snapshot.
+	wantViolation(t, CheckReady(1, prev, 5, 20, raft.Ready{Entries: []raft.Entry{ent(20, 5, "y")}, MustSync: true}), PropLeaderAppendOnly)
+	wantViolation(t, CheckReady(1, prev, 5, 20, raft.Ready{Entries: []raft.Entry{ent(21, 4, "y")}, MustSync: true}), PropLeaderAppendOnly)
+	wantViolation(t, CheckReady(1, prev, 5, 20, raft.Ready{Snapshot: raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 30, Term: 5}}, MustSync: true}), PropLeaderAppendOnly)
+	// A former leader of an older term may have its log rewritten.
+	noErr(t, CheckReady(1, prev, 4, 20, raft.Ready{Entries: []raft.Entry{ent(15, 5, "y")}, MustSync: true}))
+	// Entries, a new term or a new vote must be synced.
+	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{Entries: []raft.Entry{ent(21, 5, "x")}}), PropDurability)
+	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{HardState: hs(6, 0, 10)}), PropDurability)
+}

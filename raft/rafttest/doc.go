@@ -34,7 +34,7 @@
 // A failure is returned as a *Violation naming the seed, the step and the
 // property; Run with Options.Trace replays it with a readable trace.
 // TestSimulation sweeps seeds 1..1000 (200 with -short) over GOMAXPROCS
-// workers, TestSimulationLeaseReads 300 (100) with lease reads; their flags
+// workers, TestSimulationLeaseReads 200 (50) with lease reads; their flags
 // are -sim.seeds N, -sim.from S (first seed), -sim.steps N, -sim.lease,
 // -sim.snapconf, and -sim.seed S, which replays one seed and prints its
 // whole trace with -v (a failure prints this command):

@@ -857,50 +857,18 @@ func (s *sim) checkReady(n *node, rd raft.Ready) {
 		}
 		n.soft = *rd.SoftState
 	}
+	var last uint64
+	if n.leaderOf != 0 && len(rd.Entries) > 0 {
+		var err error
+		last, err = n.live.LastIndex()
+		s.must(err)
+	}
+	s.must(CheckReady(n.id, prev, n.leaderOf, last, rd))
 	if !rd.HardState.IsEmpty() {
-		hs := rd.HardState
-		if hs.Term < prev.Term {
-			s.fail(PropVote, "node %d term went down from %d to %d", n.id, prev.Term, hs.Term)
-		}
-		if hs.Commit < prev.Commit {
-			s.fail(PropCommitDurability, "node %d commit went down from %d to %d", n.id, prev.Commit, hs.Commit)
-		}
-		if hs.Term == prev.Term && prev.Vote != raft.None && hs.Vote != prev.Vote {
-			s.fail(PropVote, "node %d changed its vote in term %d from %d to %d", n.id, hs.Term, prev.Vote, hs.Vote)
-		}
-		n.hs = hs
+		n.hs = rd.HardState
 	}
 	if n.soft.RaftState == raft.StateLeader {
 		s.must(s.chk.ObserveLeader(n.hs.Term, n.id))
-	}
-	// Leader Append-Only: a node that stayed leader of the same term since
-	// its last Ready only appends entries of that term to its log.
-	if n.leaderOf != 0 && n.leaderOf == n.hs.Term {
-		if !rd.Snapshot.IsEmpty() {
-			s.fail(PropLeaderAppendOnly, "leader %d of term %d installs snapshot %d", n.id, n.leaderOf, rd.Snapshot.Metadata.Index)
-		}
-		if len(rd.Entries) > 0 {
-			last, err := n.live.LastIndex()
-			s.must(err)
-			if rd.Entries[0].Index != last+1 {
-				s.fail(PropLeaderAppendOnly, "leader %d of term %d writes index %d over its log ending at %d", n.id, n.leaderOf, rd.Entries[0].Index, last)
-			}
-			for _, e := range rd.Entries {
-				if e.Term != n.leaderOf {
-					s.fail(PropLeaderAppendOnly, "leader %d of term %d appends entry %d of term %d", n.id, n.leaderOf, e.Index, e.Term)
-				}
-			}
-		}
-	}
-	// The durability contract: entries, votes and terms must be synced
-	// before the messages that depend on them are sent.
-	if !rd.MustSync {
-		if len(rd.Entries) > 0 {
-			s.fail(PropDurability, "node %d: Ready with %d entries has MustSync false", n.id, len(rd.Entries))
-		}
-		if !rd.HardState.IsEmpty() && (rd.Term != prev.Term || rd.Vote != prev.Vote) {
-			s.fail(PropDurability, "node %d: Ready changes term/vote %d/%d -> %d/%d with MustSync false", n.id, prev.Term, prev.Vote, rd.Term, rd.Vote)
-		}
 	}
 }
 

@@ -131,9 +131,9 @@ func TestSimulationLeaseReads(t *testing.T) {
 	}
 	n := *flagSeeds
 	if n <= 0 {
-		n = 300
+		n = 200
 		if testing.Short() {
-			n = 100
+			n = 50
 		}
 	}
 	sweep(t, Options{Steps: *flagSteps, SnapshotOnConfChange: *flagSnapConf, LeaseReads: true}, n)
