@@ -36,21 +36,27 @@ type globals struct {
 
 func main() {
 	root := newRoot(os.Stdout)
-	if err := root.Execute(); err != nil {
-		os.Exit(exitCode(err))
+	err := root.Execute()
+	var u *unsuccessful
+	switch {
+	case err == nil:
+	case errors.As(err, &u):
+		// Answered, but not done (missing key, failed cas): exit 2 so
+		// scripts can tell it from an error.
+		if u.msg != "" {
+			fmt.Fprintln(os.Stderr, u.msg)
+		}
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
 	}
 }
 
-// exitCode: 1 for errors, 2 for an operation that was answered but did not
-// do what was asked (missing key, failed cas), so scripts can tell them apart.
-func exitCode(err error) int {
-	if errors.Is(err, errUnsuccessful) {
-		return 2
-	}
-	return 1
-}
+// unsuccessful is an operation the cluster answered without doing it.
+type unsuccessful struct{ msg string }
 
-var errUnsuccessful = errors.New("unsuccessful")
+func (u *unsuccessful) Error() string { return u.msg }
 
 func newRoot(stdout io.Writer) *cobra.Command {
 	g := &globals{}
@@ -58,7 +64,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 		Use:           "raftkvctl",
 		Short:         "Client and admin tool for a raftkv cluster",
 		SilenceUsage:  true,
-		SilenceErrors: false,
+		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	pf := root.PersistentFlags()
@@ -139,7 +145,7 @@ func getCmd(g *globals) *cobra.Command {
 				return printJSON(w, r)
 			}
 			if r.Found == nil || !*r.Found {
-				return fmt.Errorf("key %q not found: %w", args[0], errUnsuccessful)
+				return &unsuccessful{fmt.Sprintf("key %q not found", args[0])}
 			}
 			fmt.Fprintln(w, *r.Value)
 			return nil
@@ -190,7 +196,7 @@ func casCmd(g *globals) *cobra.Command {
 				cur = fmt.Sprintf("%q", *r.Value)
 			}
 			fmt.Fprintf(w, "FAILED (current value %s)\n", cur)
-			return errUnsuccessful
+			return &unsuccessful{}
 		})(cmd, args)
 	}
 	return cmd
