@@ -208,7 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ClusterID:    s.clusterID,
 		ListenAddr:   cfg.RaftAddr,
 		Handler:      s.step,
-		MaxFrameSize: 64 << 20,
+		MaxFrameSize: 256 << 20, // a whole snapshot travels in one MsgSnap frame
 		OnUnreachable: func(peer uint64) {
 			if n := s.node.Load(); n != nil {
 				n.ReportUnreachable(peer)
