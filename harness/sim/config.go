@@ -1,0 +1,163 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/raftkv/raftkv/harness/workload"
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+// Name is the backend's name in scenarios and in the cluster registry.
+const Name = "sim"
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("sim: config")
+
+// NodeConfig are the node settings of a scenario (its `node:` block).
+type NodeConfig struct {
+	ElectionTimeout   nemesis.Duration `yaml:"election_timeout,omitempty"`
+	HeartbeatInterval nemesis.Duration `yaml:"heartbeat_interval,omitempty"`
+	SnapshotEvery     uint64           `yaml:"snapshot_every,omitempty"`
+}
+
+// Config is what one simulated run needs. Its YAML form is a scenario file
+// (the harness's Scenario): the fields carry the same names, so the
+// harness hands a scenario over as its resolved YAML (ParseConfig), and
+// fields the simulation does not use (backend, check_timeout, node.extra,
+// ...) are ignored.
+type Config struct {
+	Name             string           `yaml:"name"`
+	Nodes            int              `yaml:"nodes,omitempty"`
+	Duration         nemesis.Duration `yaml:"duration"`
+	Clients          int              `yaml:"clients,omitempty"`
+	Rate             float64          `yaml:"rate,omitempty"`
+	Keys             int              `yaml:"keys,omitempty"`
+	MaxClientsPerKey int              `yaml:"max_clients_per_key,omitempty"`
+	Mix              workload.Mix     `yaml:"mix,omitempty"`
+	ReadMode         string           `yaml:"read_mode,omitempty"`
+	RequestTimeout   nemesis.Duration `yaml:"request_timeout,omitempty"`
+	Node             NodeConfig       `yaml:"node,omitempty"`
+	Nemesis          nemesis.Schedule `yaml:"nemesis,omitempty"`
+	Recovery         nemesis.Duration `yaml:"recovery,omitempty"`
+	FinalReadTimeout nemesis.Duration `yaml:"final_read_timeout,omitempty"`
+	Expect           string           `yaml:"expect,omitempty"`
+	Seed             int64            `yaml:"seed,omitempty"`
+
+	// Net overrides the seed's draw of the baseline network (nil: drawn
+	// from the seed). Not part of the scenario format.
+	Net *NetParams `yaml:"-"`
+	// ServerTimeout is the nodes' own request timeout (kvservice's
+	// --request-timeout, default 5s).
+	ServerTimeout time.Duration `yaml:"-"`
+}
+
+// ParseConfig decodes a scenario's YAML (unknown fields are ignored: the
+// harness validates scenarios strictly before) and applies the harness's
+// defaults.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	c.applyDefaults()
+	return c, c.Validate()
+}
+
+// LoadConfig reads a scenario file; the name defaults to the file's base
+// name, as in the harness.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c, err := ParseConfig(b)
+	if c.Name == "" {
+		c.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return c, err
+}
+
+// applyDefaults mirrors the harness's scenario defaults and the node's flag
+// defaults (kvservice: heartbeat 100ms, election 10 heartbeats, snapshot
+// every 10000 entries, request timeout 5s).
+func (c *Config) applyDefaults() {
+	if c.Nodes == 0 {
+		c.Nodes = 3
+	}
+	if c.Clients == 0 {
+		c.Clients = 6
+	}
+	if c.Keys == 0 {
+		c.Keys = 8
+	}
+	if c.MaxClientsPerKey == 0 {
+		c.MaxClientsPerKey = 3
+	}
+	if c.Mix == (workload.Mix{}) {
+		c.Mix = workload.DefaultMix
+	}
+	if c.ReadMode == "" {
+		c.ReadMode = "linearizable"
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = nemesis.Duration(time.Second)
+	}
+	if c.Recovery == 0 {
+		c.Recovery = nemesis.Duration(3 * time.Second)
+	}
+	if c.FinalReadTimeout == 0 {
+		c.FinalReadTimeout = nemesis.Duration(15 * time.Second)
+	}
+	if c.Expect == "" {
+		c.Expect = "valid"
+	}
+	if c.Node.HeartbeatInterval == 0 {
+		c.Node.HeartbeatInterval = nemesis.Duration(100 * time.Millisecond)
+	}
+	if c.Node.ElectionTimeout == 0 {
+		c.Node.ElectionTimeout = 10 * c.Node.HeartbeatInterval
+	}
+	if c.Node.SnapshotEvery == 0 {
+		c.Node.SnapshotEvery = 10000
+	}
+	if c.ServerTimeout == 0 {
+		c.ServerTimeout = 5 * time.Second
+	}
+}
+
+// Validate checks the values the simulation depends on.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Duration <= 0 {
+		bad("duration must be > 0")
+	}
+	if c.Nodes < 1 || c.Clients < 1 || c.Keys < 1 || c.Rate < 0 || c.MaxClientsPerKey < 0 {
+		bad("nodes, clients and keys must be >= 1, rate and max_clients_per_key >= 0")
+	}
+	switch c.ReadMode {
+	case "linearizable", "lease", "stale":
+	default:
+		bad("read_mode %q (linearizable|lease|stale)", c.ReadMode)
+	}
+	if c.Node.ElectionTimeout <= c.Node.HeartbeatInterval {
+		bad("election_timeout %v must exceed heartbeat_interval %v", c.Node.ElectionTimeout.D(), c.Node.HeartbeatInterval.D())
+	}
+	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 || c.Mix.Get+c.Mix.Put+c.Mix.Delete+c.Mix.Cas == 0 {
+		bad("mix weights must be >= 0 and not all zero")
+	}
+	if err := c.Nemesis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, c.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+// Package sim is the harness's deterministic simulation backend: a whole
+// raftkv cluster, its clients and its faults in one process, on simulated
+// time, driven by one seeded random source, so that a seed replays bit for
+// bit and thousands of runs fit in a CI minute.
+//
+// What is real: each node runs the real raft core (raft.RawNode) and the
+// real KV state machine (kvservice/fsm), with kvservice's raft options
+// (PreVote, CheckQuorum, ReadIndex or lease reads, one tick per heartbeat
+// interval, election timeout / heartbeat ticks). What is simulated is only
+// I/O and time:
+//
+//   - A discrete-event loop (a priority queue of timed events, one
+//     goroutine, no wall clock) runs everything.
+//   - The driver follows raft/node's rules: a Ready is persisted (its
+//     messages and answers leave only after the fsync), then sent, then
+//     applied, then advanced; proposals wait for their entry to be applied
+//     and are failed exactly as raft/node fails them (definite when the core
+//     refused them or another entry won the index, unknown otherwise);
+//     read-index rounds are batched and retried; snapshots every
+//     SnapshotEvery entries with SnapshotEvery/4 catch-up entries.
+//   - Each node reads time through a node.FaultClock over simulated time and
+//     ticks once per heartbeat interval of its own clock (at most
+//     2*ElectionTick at once, nothing while the clock is behind), so clock
+//     faults reach elections, heartbeats and leases as on a real node.
+//   - The disk keeps a durable copy updated only by synced writes; a crash
+//     loses the process (raft state, state machine, unsynced hard state
+//     half of the time) and a restart rebuilds the node from the durable
+//     copy, as a real node restarts from bbolt.
+//   - The raft network draws per seed a latency distribution (a minimum, an
+//     exponential jitter that reorders, rare long spikes), loss and
+//     duplication, and applies the nodes' fault rules (the transport's
+//     drop/loss/delay/jitter per peer and direction) — all partition shapes,
+//     packet delay and loss. The API (client to node, follower to leader)
+//     is a separate network that partitions do not cut, as with the process
+//     backend.
+//   - The API follows kvservice/api: stale reads are served locally, every
+//     other request by the leader (a follower forwards; forward_failed is
+//     definite for reads and when nothing was sent), with the node's request
+//     timeout; a stopped process keeps requests in its kernel buffers; a
+//     crash resets its connections (an indeterminate outcome).
+//   - The clients are harness/workload's: the same op mix, unique values,
+//     key slots, rate, request timeout (info → new process), refused
+//     connection → next node; the final linearizable reads of every key.
+//   - The faults are the nemesis vocabulary with the same names, parameters,
+//     defaults and targets, on the plan of nemesis.Schedule.Plan for the
+//     seed; membership-churn is not simulated (recorded with an error).
+//
+// The history is written with histories.Recorder in the same format, with
+// simulated nanoseconds since the workload started and no wall-clock field
+// in the header, so the same Config and seed give the same bytes (Result.Hash).
+//
+// Run simulates one run; Sweep runs many seeds over several goroutines (each
+// run stays single-threaded) and checks each with checker.Check. The package
+// does not import the harness: the harness hands a scenario over as its
+// resolved YAML (ParseConfig) and renders the report from Result.WriteDir's
+// files. A seed names a run of this version of the simulator.
+package sim

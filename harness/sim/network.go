@@ -1,0 +1,143 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/rafttest"
+)
+
+// NetParams is the baseline behaviour of the simulated raft network and
+// disks, before any fault. Each seed draws its own (drawNet) unless
+// Config.Net fixes them.
+type NetParams struct {
+	// Latency is the minimum one-way delay of a raft message; Jitter the
+	// mean of an exponential extra delay (which reorders messages).
+	Latency, Jitter time.Duration
+	// SpikeRate is the probability of an extra delay uniform in [0, Spike)
+	// (a stalled connection): old messages then arrive after newer ones.
+	SpikeRate float64
+	Spike     time.Duration
+	// Loss and Dup are the probabilities that a message is lost or
+	// delivered twice.
+	Loss, Dup float64
+	// API is the one-way delay of an API hop (client to node, node to
+	// leader when forwarding). Partitions do not cut the API, as with
+	// the process backend, whose network faults act on the raft transport.
+	API time.Duration
+	// Fsync is the mean cost of a synced write.
+	Fsync time.Duration
+}
+
+// drawNet draws a seed's network: usually clean, sometimes lossy,
+// duplicating or reordering (Raft must be safe under all of them).
+func drawNet(rng *rand.Rand) NetParams {
+	pick := func(xs ...float64) float64 { return xs[rng.IntN(len(xs))] }
+	return NetParams{
+		Latency:   time.Duration(100+rng.IntN(900)) * time.Microsecond,
+		Jitter:    time.Duration(50+rng.IntN(450)) * time.Microsecond,
+		SpikeRate: pick(0, 0, 0.001, 0.01),
+		Spike:     time.Duration(20+rng.IntN(80)) * time.Millisecond,
+		Loss:      pick(0, 0, 0.001, 0.01),
+		Dup:       pick(0, 0, 0.001, 0.01),
+		API:       time.Duration(100+rng.IntN(200)) * time.Microsecond,
+		Fsync:     time.Duration(200+rng.IntN(300)) * time.Microsecond,
+	}
+}
+
+func (p NetParams) String() string {
+	return fmt.Sprintf("latency %v+exp(%v), spikes %g×%v, loss %g, dup %g, api %v, fsync %v",
+		p.Latency, p.Jitter, p.SpikeRate, p.Spike, p.Loss, p.Dup, p.API, p.Fsync)
+}
+
+func (p NetParams) latency(rng *rand.Rand) time.Duration {
+	d := p.Latency
+	if p.Jitter > 0 {
+		d += time.Duration(rng.ExpFloat64() * float64(p.Jitter))
+	}
+	if p.SpikeRate > 0 && rng.Float64() < p.SpikeRate {
+		d += time.Duration(rng.Int64N(int64(p.Spike)))
+	}
+	return d
+}
+
+func (p NetParams) fsync(rng *rand.Rand) time.Duration {
+	if p.Fsync <= 0 {
+		return 0
+	}
+	return p.Fsync/2 + time.Duration(rng.Int64N(int64(p.Fsync)))
+}
+
+func (p NetParams) api(rng *rand.Rand) time.Duration {
+	return p.API/2 + time.Duration(rng.Int64N(int64(p.API)+1))
+}
+
+// ruleVerdict applies a node's fault rules (the transport's FaultRule) to
+// one message to or from peer in direction dir ("in" or "out").
+func (s *sim) ruleVerdict(rules []nodeapi.NetRule, peer, dir string) (drop bool, delay time.Duration) {
+	for _, r := range rules {
+		if r.Peer != peer && r.Peer != "*" {
+			continue
+		}
+		if r.Direction != dir && r.Direction != "both" && r.Direction != "" {
+			continue
+		}
+		if r.Drop || (r.Loss > 0 && s.rng.Float64() < r.Loss) {
+			return true, 0
+		}
+		delay += time.Duration(r.DelayMS) * time.Millisecond
+		if r.JitterMS > 0 {
+			delay += time.Duration(s.rng.Int64N(r.JitterMS * int64(time.Millisecond)))
+		}
+	}
+	return false, delay
+}
+
+// send puts a Ready's messages on the network; they leave at sendAt.
+func (s *sim) send(from *snode, msgs []raft.Message, sendAt int64) {
+	for _, m := range msgs {
+		to := s.byID[m.To]
+		if to == nil || to == from {
+			continue
+		}
+		s.res.Messages++
+		drop, delay := s.ruleVerdict(from.rules, to.name, "out")
+		if drop || (s.net.Loss > 0 && s.rng.Float64() < s.net.Loss) {
+			continue
+		}
+		copies := 1
+		if s.net.Dup > 0 && s.rng.Float64() < s.net.Dup {
+			copies = 2
+		}
+		for range copies {
+			mc := rafttest.CloneMessage(m)
+			fromName := from.name
+			s.at(sendAt+int64(delay+s.net.latency(s.rng)), func() { to.deliver(fromName, mc) })
+		}
+	}
+}
+
+// deliver hands a message to the node's process: stepped now, kept in the
+// kernel's buffers while the process is stopped, lost if it is down.
+func (n *snode) deliver(from string, m raft.Message) {
+	if n.state == cluster.Down {
+		return
+	}
+	if drop, _ := n.s.ruleVerdict(n.rules, from, "in"); drop {
+		return
+	}
+	if n.state == cluster.Paused {
+		n.inbox = append(n.inbox, func() { n.step(m) })
+		return
+	}
+	n.step(m)
+}
+
+func (n *snode) step(m raft.Message) {
+	_ = n.rn.Step(m) // errors (a message from an unknown peer) are dropped, as the driver does
+	n.kick()
+}

@@ -1,0 +1,637 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/kvservice/fsm"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/node"
+)
+
+// simBase is the nodes' base clock: simulated time. Each node reads it
+// through its own node.FaultClock, exactly as a real node reads the host
+// clock through its FaultClock, so clock faults reach its ticks (elections,
+// heartbeats, leases) the same way.
+type simBase struct{ s *sim }
+
+func (b simBase) Now() time.Time { return epoch.Add(time.Duration(b.s.now)) }
+
+// snode is one simulated raftkv node: the real raft.RawNode and the real
+// fsm.FSM, driven by the simulated loop with the driver's rules (persist,
+// send, apply, advance), its disk, its API and its fault state.
+type snode struct {
+	s    *sim
+	id   uint64
+	name string
+
+	state cluster.State
+	// inc counts starts; events of an earlier incarnation are ignored.
+	inc int
+
+	// The disk: what survives a crash. live (below) is what the process
+	// reads; durable is updated only by synced writes.
+	durable    *raft.MemoryStorage
+	pendingHS  raft.HardState
+	hasPending bool
+
+	// Process state, lost on a crash.
+	rn          *raft.RawNode
+	live        *raft.MemoryStorage
+	fsm         *fsm.FSM
+	clock       *node.FaultClock
+	lastTick    time.Time
+	lead        uint64
+	role        raft.StateType
+	term        uint64
+	applied     uint64
+	snapIndex   uint64
+	confState   raft.ConfState
+	startCommit uint64
+	waiters     map[uint64][]*proposal
+	scanTerm    uint64
+	readSeq     uint64
+	readPending []*readReq
+	readRound   *readRound
+	readReady   []readBatch
+
+	readyScheduled bool
+	busyUntil      int64
+	// outDelay delays what a Ready sends or answers by its fsync.
+	outDelay time.Duration
+	// inbox holds what arrives while the process is stopped (SIGSTOP):
+	// kernel buffers keep it until the process runs again.
+	inbox []func()
+	// conns are the API requests this process is serving.
+	conns []*conn
+
+	// Fault state held by the process (a restart clears it).
+	rules   []nodeapi.NetRule
+	fpName  string
+	fpAfter int
+}
+
+type proposal struct {
+	index, term uint64
+	done        func(res fsm.Result, err *apiError)
+	finished    bool
+}
+
+func (p *proposal) finish(res fsm.Result, err *apiError) {
+	if !p.finished {
+		p.finished = true
+		p.done(res, err)
+	}
+}
+
+type readReq struct {
+	done     func(err *apiError)
+	finished bool
+}
+
+type readRound struct {
+	rctx  []byte
+	reads []*readReq
+	ticks int
+}
+
+type readBatch struct {
+	index uint64
+	reads []*readReq
+}
+
+func newNode(s *sim, i int) *snode {
+	return &snode{s: s, id: uint64(i + 1), name: cluster.NodeName(i), state: cluster.Down, durable: raft.NewMemoryStorage()}
+}
+
+func (n *snode) running() bool { return n.state == cluster.Running }
+
+func (n *snode) isLeader() bool { return n.lead == n.id && n.role == raft.StateLeader }
+
+func (n *snode) electionTick() int {
+	return max(2, int(n.s.cfg.Node.ElectionTimeout.D()/n.s.cfg.Node.HeartbeatInterval.D()))
+}
+
+// start (re)starts the process from its disk, as raft/node.Start does.
+func (n *snode) start() {
+	s := n.s
+	n.inc++
+	n.state = cluster.Running
+	hs, cs, err := n.durable.InitialState()
+	must(err)
+	snap, err := n.durable.Snapshot()
+	must(err)
+	last, err := n.durable.LastIndex()
+	must(err)
+	empty := hs.IsEmpty() && snap.IsEmpty() && last == 0
+
+	n.live = cloneStorage(n.durable)
+	n.fsm = fsm.New()
+	var applied uint64
+	if !snap.IsEmpty() {
+		must(n.fsm.Restore(snap.Data))
+		applied = snap.Metadata.Index
+	}
+	ro := raft.ReadOnlySafe
+	if s.cfg.ReadMode == "lease" {
+		ro = raft.ReadOnlyLeaseBased
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: n.id, ElectionTick: n.electionTick(), HeartbeatTick: 1, Storage: n.live, Applied: applied,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, CheckQuorum: true, PreVote: true,
+		ReadOnlyOption: ro, Seed: int64(s.rng.Uint64() >> 1),
+	})
+	must(err)
+	if empty {
+		must(rn.Bootstrap(s.voters))
+	}
+	n.rn = rn
+	n.clock = node.NewFaultClock(simBase{s})
+	n.lastTick = n.clock.Now()
+	st := rn.Status()
+	n.lead, n.role, n.term = st.Lead, st.RaftState, hs.Term
+	n.applied, n.snapIndex, n.confState = applied, snap.Metadata.Index, cs
+	n.startCommit = st.Commit
+	n.waiters = map[uint64][]*proposal{}
+	n.scanTerm = 0
+	n.readPending, n.readRound, n.readReady = nil, nil, nil
+	n.readyScheduled, n.busyUntil, n.outDelay = false, 0, 0
+	n.inbox, n.conns = nil, nil
+	n.rules, n.fpName, n.fpAfter = nil, "", 0
+	n.scheduleWake(n.inc)
+	n.kick()
+}
+
+// crash kills the process: everything but the disk is lost, and a write
+// that was not synced may or may not have reached it.
+func (n *snode) crash() {
+	if n.state == cluster.Down {
+		return
+	}
+	s := n.s
+	if n.hasPending && s.rng.IntN(2) == 0 {
+		n.flushPending()
+	}
+	n.hasPending = false
+	n.state = cluster.Down
+	s.res.Crashes++
+	conns := n.conns
+	n.conns = nil
+	for _, c := range conns {
+		c.finish(reply{err: errConnLost}, 0)
+	}
+	n.rn, n.live, n.fsm, n.clock = nil, nil, nil, nil
+	n.waiters, n.readPending, n.readRound, n.readReady = nil, nil, nil, nil
+	n.inbox = nil
+	n.rules, n.fpName, n.fpAfter = nil, "", 0
+	n.lead, n.role = 0, raft.StateFollower
+	n.readyScheduled = false
+}
+
+func (n *snode) pause() {
+	if n.state == cluster.Running {
+		n.state = cluster.Paused
+	}
+}
+
+func (n *snode) resume() {
+	if n.state != cluster.Paused {
+		return
+	}
+	n.state = cluster.Running
+	inbox := n.inbox
+	n.inbox = nil
+	for _, f := range inbox {
+		if n.state != cluster.Running {
+			break
+		}
+		f()
+	}
+	n.kick()
+}
+
+// wakeEvery is how often the driver's loop looks at its clock (raft/node
+// wakes every TickInterval/4).
+func (n *snode) wakeEvery() time.Duration {
+	return max(n.s.cfg.Node.HeartbeatInterval.D()/4, 500*time.Microsecond)
+}
+
+func (n *snode) scheduleWake(inc int) {
+	n.s.after(n.wakeEvery(), func() {
+		if n.inc != inc || n.state == cluster.Down {
+			return
+		}
+		if n.state == cluster.Running {
+			n.tick()
+		}
+		n.scheduleWake(inc)
+	})
+}
+
+// tick fires one raft tick per TickInterval of the node's own clock time
+// elapsed, at most 2*ElectionTick at once; a clock that went backwards
+// ticks nothing until it is past where it was (raft/node's tickSource).
+func (n *snode) tick() {
+	interval := n.s.cfg.Node.HeartbeatInterval.D()
+	now := n.clock.Now()
+	el := now.Sub(n.lastTick)
+	if el < interval {
+		return
+	}
+	k := int(el / interval)
+	if maxTicks := 2 * n.electionTick(); k > maxTicks {
+		n.lastTick = now
+		k = maxTicks
+	} else {
+		n.lastTick = n.lastTick.Add(time.Duration(k) * interval)
+	}
+	for range k {
+		n.rn.Tick()
+	}
+	if n.readRound != nil {
+		n.readRound.ticks += k
+		if n.readRound.ticks > n.electionTick() {
+			n.retryReadRound()
+		}
+	}
+	n.kick()
+}
+
+// procDelay is how long a node takes to get to its Ready after an input:
+// inputs arriving meanwhile are batched into the same Ready.
+const procDelay = 20 * time.Microsecond
+
+func (n *snode) kick() {
+	if n.readyScheduled || n.state != cluster.Running {
+		return
+	}
+	n.readyScheduled = true
+	inc := n.inc
+	n.s.at(max(n.s.now+int64(procDelay), n.busyUntil), func() {
+		if n.inc != inc {
+			return
+		}
+		n.readyScheduled = false
+		if n.state == cluster.Running {
+			n.processReady()
+		}
+	})
+}
+
+func (n *snode) processReady() {
+	if n.readRound == nil && len(n.readPending) > 0 {
+		n.startReadRound()
+	}
+	for n.running() && n.rn.HasReady() {
+		if !n.handleReady() {
+			return
+		}
+		if n.readRound == nil && len(n.readPending) > 0 {
+			n.startReadRound()
+		}
+	}
+}
+
+// failpoint reports whether the named driver failpoint crashed the node
+// (the process exits; the process backend's supervisor restarts it).
+func (n *snode) failpoint(name string) bool {
+	if n.fpName == "" || n.fpName != "crash-"+name {
+		return false
+	}
+	if n.fpAfter > 0 {
+		n.fpAfter--
+		return false
+	}
+	n.crash()
+	inc := n.inc
+	n.s.after(restartDelay, func() {
+		if n.state == cluster.Down && n.inc == inc {
+			n.start()
+		}
+	})
+	return true
+}
+
+// restartDelay is how long the supervisor takes to restart a process that
+// exited on its own.
+const restartDelay = 300 * time.Millisecond
+
+// handleReady handles one Ready in the driver's order: persist, send,
+// apply, advance. It returns false if a failpoint crashed the node.
+func (n *snode) handleReady() bool {
+	s := n.s
+	rd := n.rn.Ready()
+	n.outDelay = 0
+	defer func() { n.outDelay = 0 }()
+	if rd.SoftState != nil {
+		n.softStateChanged(*rd.SoftState)
+	}
+	if !rd.HardState.IsEmpty() {
+		n.term = rd.HardState.Term
+	}
+	// 1. Persist: nothing this Ready says leaves the node before.
+	if !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() {
+		if n.failpoint(node.FailpointBeforePersist) {
+			return false
+		}
+		n.save(rd)
+		if rd.MustSync {
+			n.outDelay = s.net.fsync(s.rng)
+		}
+		if n.failpoint(node.FailpointAfterPersist) {
+			return false
+		}
+	}
+	if !rd.Snapshot.IsEmpty() {
+		n.restore(rd.Snapshot)
+	}
+	// 2. Send, once the write is on disk.
+	s.send(n, rd.Messages, s.now+int64(n.outDelay))
+	// 3. Apply.
+	if len(rd.CommittedEntries) > 0 {
+		if n.failpoint(node.FailpointBeforeApply) {
+			return false
+		}
+		for _, e := range rd.CommittedEntries {
+			n.apply(e)
+		}
+		if n.failpoint(node.FailpointAfterApply) {
+			return false
+		}
+		n.dropSuperseded(rd.CommittedEntries[len(rd.CommittedEntries)-1].Term, n.applied)
+	}
+	for _, rs := range rd.ReadStates {
+		if n.readRound != nil && string(rs.RequestCtx) == string(n.readRound.rctx) {
+			n.readReady = append(n.readReady, readBatch{index: rs.Index, reads: n.readRound.reads})
+			n.readRound = nil
+		}
+	}
+	// 4. Advance.
+	n.rn.Advance(rd)
+	for _, m := range rd.Messages {
+		if m.Type == raft.MsgSnap {
+			n.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
+		}
+	}
+	if !n.maybeSnapshot() {
+		return false
+	}
+	n.answerReads()
+	n.busyUntil = s.now + int64(n.outDelay)
+	return true
+}
+
+func (n *snode) softStateChanged(ss raft.SoftState) {
+	if ss.Lead != n.lead {
+		n.lead = ss.Lead
+		if n.readRound != nil {
+			n.retryReadRound()
+		}
+	}
+	n.role = ss.RaftState
+}
+
+// save writes a Ready to the disk: the live store always, the durable copy
+// only when the write is synced (an unsynced hard state waits for the next
+// synced write, and a crash loses it half of the time).
+func (n *snode) save(rd raft.Ready) {
+	must(n.live.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync))
+	if rd.MustSync || !rd.Snapshot.IsEmpty() {
+		hs := rd.HardState
+		if hs.IsEmpty() && n.hasPending {
+			hs = n.pendingHS
+		}
+		n.hasPending = false
+		must(n.durable.Save(hs, rd.Entries, rd.Snapshot, true))
+	} else if !rd.HardState.IsEmpty() {
+		n.pendingHS, n.hasPending = rd.HardState, true
+	}
+}
+
+func (n *snode) flushPending() {
+	if n.hasPending {
+		must(n.durable.Save(n.pendingHS, nil, raft.Snapshot{}, true))
+		n.hasPending = false
+	}
+}
+
+func (n *snode) restore(snap raft.Snapshot) {
+	must(n.fsm.Restore(snap.Data))
+	for _, idx := range slices.Sorted(maps.Keys(n.waiters)) {
+		if idx <= snap.Metadata.Index {
+			for _, p := range n.waiters[idx] {
+				p.finish(fsm.Result{}, &apiError{code: "internal", msg: fmt.Sprintf("node: outcome unknown: entry %d was covered by a snapshot", idx)})
+			}
+			delete(n.waiters, idx)
+		}
+	}
+	n.applied = snap.Metadata.Index
+	n.snapIndex = snap.Metadata.Index
+	n.confState = snap.Metadata.ConfState
+	n.dropSuperseded(snap.Metadata.Term, snap.Metadata.Index)
+}
+
+func (n *snode) apply(e raft.Entry) {
+	if e.Index <= n.applied {
+		return
+	}
+	var res fsm.Result
+	switch e.Type {
+	case raft.EntryNormal:
+		if len(e.Data) > 0 {
+			res = n.fsm.Apply(e.Index, e.Data).(fsm.Result)
+		}
+	case raft.EntryConfChange:
+		var cc raft.ConfChange
+		must(cc.Unmarshal(e.Data))
+		n.confState = n.rn.ApplyConfChange(cc)
+	}
+	n.applied = e.Index
+	if ws, ok := n.waiters[e.Index]; ok {
+		delete(n.waiters, e.Index)
+		for _, p := range ws {
+			if p.term == e.Term {
+				p.finish(res, nil)
+			} else {
+				p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
+					msg: fmt.Sprintf("entry %d of term %d replaced by term %d", e.Index, p.term, e.Term)})
+			}
+		}
+	}
+}
+
+// dropSuperseded is raft/node's: a proposal of a lower term at a higher
+// index than a committed entry of term t can never commit.
+func (n *snode) dropSuperseded(t, i uint64) {
+	if t <= n.scanTerm {
+		return
+	}
+	n.scanTerm = t
+	for _, idx := range slices.Sorted(maps.Keys(n.waiters)) {
+		if idx <= i {
+			continue
+		}
+		ws := n.waiters[idx]
+		kept := ws[:0]
+		for _, p := range ws {
+			if p.term < t {
+				p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
+					msg: fmt.Sprintf("entry %d of term %d superseded by a committed entry of term %d", idx, p.term, t)})
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			delete(n.waiters, idx)
+		} else {
+			n.waiters[idx] = kept
+		}
+	}
+}
+
+func (n *snode) maybeSnapshot() bool {
+	every := n.s.cfg.Node.SnapshotEvery
+	if every == 0 || n.applied < n.snapIndex+every {
+		return true
+	}
+	data, err := n.fsm.Snapshot()
+	must(err)
+	snap, err := n.live.CreateSnapshot(n.applied, n.confState, data)
+	if err != nil {
+		return true
+	}
+	// The real store writes the snapshot in one synced transaction.
+	_, _ = n.durable.CreateSnapshot(n.applied, n.confState, data)
+	n.snapIndex = snap.Metadata.Index
+	if n.failpoint(node.FailpointDuringSnapshot) {
+		return false
+	}
+	if catchUp := every / 4; snap.Metadata.Index > catchUp {
+		_ = n.live.Compact(snap.Metadata.Index - catchUp)
+		_ = n.durable.Compact(snap.Metadata.Index - catchUp)
+	}
+	return true
+}
+
+// propose is Node.Propose: the callback gets the apply result, or a
+// definite error if the core refused the proposal.
+func (n *snode) propose(data []byte, done func(fsm.Result, *apiError)) *proposal {
+	p := &proposal{done: done}
+	index, term, err := n.rn.Propose(data)
+	if err != nil {
+		code := "proposal_dropped"
+		if err == raft.ErrNotLeader {
+			code = "not_leader"
+		}
+		p.finish(fsm.Result{}, &apiError{code: code, msg: err.Error(), definite: true})
+		return p
+	}
+	p.index, p.term = index, term
+	n.waiters[index] = append(n.waiters[index], p)
+	n.kick()
+	return p
+}
+
+// readIndex is Node.ReadIndex: done is called once the node has applied a
+// read index obtained after the call.
+func (n *snode) readIndex(done func(*apiError)) *readReq {
+	r := &readReq{done: done}
+	n.readPending = append(n.readPending, r)
+	n.kick()
+	return r
+}
+
+func liveReads(rs []*readReq) []*readReq {
+	return slices.DeleteFunc(rs, func(r *readReq) bool { return r.finished })
+}
+
+func (n *snode) startReadRound() {
+	n.readPending = liveReads(n.readPending)
+	if len(n.readPending) == 0 {
+		return
+	}
+	n.readSeq++
+	rctx := make([]byte, 16)
+	binary.BigEndian.PutUint64(rctx, n.id)
+	binary.BigEndian.PutUint64(rctx[8:], n.readSeq)
+	n.readRound = &readRound{rctx: rctx, reads: n.readPending}
+	n.readPending = nil
+	n.rn.ReadIndex(rctx)
+}
+
+func (n *snode) retryReadRound() {
+	n.readPending = append(n.readRound.reads, n.readPending...)
+	n.readRound = nil
+}
+
+func (n *snode) answerReads() {
+	kept := n.readReady[:0]
+	for _, b := range n.readReady {
+		if b.index <= n.applied {
+			for _, r := range b.reads {
+				if !r.finished {
+					r.finished = true
+					r.done(nil)
+				}
+			}
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	n.readReady = kept
+}
+
+// stateHash is what /status reports: the applied index and the state
+// machine's hash.
+func (n *snode) stateHash() (uint64, string) {
+	a, h := n.fsm.StateHash()
+	return max(a, n.applied), h
+}
+
+// cloneStorage copies a MemoryStorage: what a restarted process reads back
+// from its disk.
+func cloneStorage(src *raft.MemoryStorage) *raft.MemoryStorage {
+	dst := raft.NewMemoryStorage()
+	hs, _, err := src.InitialState()
+	must(err)
+	snap, err := src.Snapshot()
+	must(err)
+	first, _ := src.FirstIndex()
+	last, _ := src.LastIndex()
+	var ents []raft.Entry
+	if last >= first {
+		ents, err = src.Entries(first, last+1, math.MaxUint64)
+		must(err)
+		ents = slices.Clone(ents)
+	}
+	// The log may keep entries below the snapshot (the catch-up entries):
+	// rebuild the compaction point first, then the snapshot over it.
+	offset := first - 1
+	switch {
+	case !snap.IsEmpty() && offset >= snap.Metadata.Index:
+		must(dst.ApplySnapshot(snap))
+	case offset > 0:
+		t, err := src.Term(offset)
+		must(err)
+		must(dst.ApplySnapshot(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: offset, Term: t}}))
+	}
+	must(dst.Save(raft.HardState{}, ents, raft.Snapshot{}, true))
+	if !snap.IsEmpty() && offset < snap.Metadata.Index {
+		_, err := dst.CreateSnapshot(snap.Metadata.Index, snap.Metadata.ConfState, snap.Data)
+		must(err)
+	}
+	must(dst.Save(hs, nil, raft.Snapshot{}, true))
+	return dst
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}

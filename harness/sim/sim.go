@@ -1,0 +1,381 @@
+package sim
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/histories"
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+// ErrRun wraps failures of the simulation itself (not verdicts).
+var ErrRun = errors.New("sim: run")
+
+// epoch is what simulated time zero reads as on the nodes' base clock.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Result is everything one simulated run produced.
+type Result struct {
+	Config Config
+	// History is history.jsonl, byte for byte.
+	History []byte
+	// Events are the history's events (header excluded).
+	Events []histories.Event
+	// States are the nodes' final applied indexes and state hashes
+	// (nodes.json).
+	States []checker.NodeState
+	// Unread are the keys whose final read never succeeded.
+	Unread []string
+	// SimTime is the simulated time the run took (from the cluster's
+	// start to the last final read); Steps the events the loop executed.
+	SimTime time.Duration
+	Steps   int
+	// Faults is the number of fault windows injected (heal-all excluded).
+	Faults int
+	// Messages counts raft messages sent; Crashes node crashes (kills and
+	// failpoints).
+	Messages, Crashes int
+}
+
+// Hash is the SHA-256 of the history, in hex: two runs of the same seed
+// have the same hash.
+func (r *Result) Hash() string {
+	h := sha256.Sum256(r.History)
+	return hex.EncodeToString(h[:])
+}
+
+// WriteDir writes history.jsonl and nodes.json into dir (the run
+// directory the harness checks and renders).
+func (r *Result) WriteDir(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), r.History, 0o644); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	b, err := json.MarshalIndent(r.States, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nodes.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	return nil
+}
+
+// event is one scheduled action of the discrete-event loop.
+type event struct {
+	at  int64
+	seq uint64
+	fn  func()
+}
+
+type eventHeap []*event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(*event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
+
+// sim is one run: a single-threaded discrete-event loop over simulated
+// time. Every random choice comes from rng, in the order the loop makes it,
+// so a seed determines the run.
+type sim struct {
+	cfg Config
+	rng *rand.Rand
+	now int64 // simulated ns since the cluster started
+	seq uint64
+	q   eventHeap
+
+	nodes  []*snode
+	byName map[string]*snode
+	byID   map[uint64]*snode
+	voters []uint64
+	net    NetParams
+
+	// origin is when the workload started; history times count from it.
+	origin  int64
+	started bool
+	buf     bytes.Buffer
+	rec     *histories.Recorder
+	recErr  error
+	events  []histories.Event
+
+	wl      *workloadSim
+	res     *Result
+	steps   int
+	stopped bool // the loop gives up (context canceled)
+}
+
+// Run simulates one scenario run with cfg.Seed and returns its history and
+// final states. It fails only if the simulation itself breaks (or ctx
+// ends); a broken cluster is a verdict for the checker, not an error.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := newSim(cfg)
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("%w: seed %d panicked at %v: %v", ErrRun, cfg.Seed, time.Duration(s.now), p)
+		}
+	}()
+	if err := s.run(ctx); err != nil {
+		return nil, err
+	}
+	return s.res, nil
+}
+
+func newSim(cfg Config) *sim {
+	s := &sim{
+		cfg:    cfg,
+		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)),
+		byName: map[string]*snode{},
+		byID:   map[uint64]*snode{},
+		res:    &Result{Config: cfg},
+	}
+	if cfg.Net != nil {
+		s.net = *cfg.Net
+	} else {
+		s.net = drawNet(s.rng)
+	}
+	for i := range cfg.Nodes {
+		n := newNode(s, i)
+		s.nodes = append(s.nodes, n)
+		s.byName[n.name] = n
+		s.byID[n.id] = n
+		s.voters = append(s.voters, n.id)
+	}
+	return s
+}
+
+// at schedules fn at simulated time t (not before now).
+func (s *sim) at(t int64, fn func()) {
+	if t < s.now {
+		t = s.now
+	}
+	s.seq++
+	heap.Push(&s.q, &event{at: t, seq: s.seq, fn: fn})
+}
+
+// after schedules fn d from now.
+func (s *sim) after(d time.Duration, fn func()) { s.at(s.now+int64(d), fn) }
+
+// runUntil executes events until done returns true, simulated time passes
+// limit or the queue is empty. It reports whether done became true.
+func (s *sim) runUntil(ctx context.Context, limit int64, done func() bool) bool {
+	for {
+		if done != nil && done() {
+			return true
+		}
+		if len(s.q) == 0 || s.q[0].at > limit {
+			if limit > s.now {
+				s.now = limit
+			}
+			return done != nil && done()
+		}
+		if s.steps&0xfff == 0 && ctx.Err() != nil {
+			s.stopped = true
+			return false
+		}
+		e := heap.Pop(&s.q).(*event)
+		s.now = e.at
+		s.steps++
+		e.fn()
+	}
+}
+
+// histNow is the history clock: ns since the workload started.
+func (s *sim) histNow() int64 { return s.now - s.origin }
+
+func (s *sim) record(e histories.Event) {
+	e.Time = s.histNow()
+	if err := s.rec.Record(e); err != nil && s.recErr == nil {
+		s.recErr = err
+	}
+	s.events = append(s.events, e)
+}
+
+func (s *sim) names() []string {
+	out := make([]string, len(s.nodes))
+	for i, n := range s.nodes {
+		out[i] = n.name
+	}
+	return out
+}
+
+// pollEvery is how often the harness's own polls (readiness, final
+// states) look at the nodes.
+const pollEvery = 50 * time.Millisecond
+
+// waitFor advances simulated time until cond holds (checked every
+// pollEvery) or timeout passes.
+func (s *sim) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := s.now + int64(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if s.now >= deadline || s.stopped {
+			return false
+		}
+		s.runUntil(ctx, min(s.now+int64(pollEvery), deadline), nil)
+	}
+}
+
+// ready is /readyz of every node that is not down: it knows a leader and
+// has applied what was committed when it started.
+func (s *sim) allReady() bool {
+	for _, n := range s.nodes {
+		if n.state == cluster.Down {
+			continue
+		}
+		if n.state != cluster.Running || n.lead == 0 || n.applied < n.startCommit {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sim) run(ctx context.Context) error {
+	cfg := s.cfg
+	for _, n := range s.nodes {
+		n.start()
+	}
+	if !s.waitFor(ctx, 30*time.Second, s.allReady) {
+		return fmt.Errorf("%w: seed %d: the cluster did not become ready in 30s of simulated time", ErrRun, cfg.Seed)
+	}
+
+	s.origin = s.now
+	rec, err := histories.NewRecorder(&s.buf, histories.Header{Scenario: cfg.Name, Backend: Name, Seed: cfg.Seed, Nodes: s.names()})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	s.rec = rec
+	s.started = true
+
+	// The plan is the harness's own: the same seed gives the same faults
+	// at the same times as with the process backend.
+	sc := simCluster{names: s.names()}
+	plan := cfg.Nemesis.Plan(cfg.Seed, cfg.Duration.D(), func(sp nemesis.Spec) bool { return nemesis.Applies(sc, sp) })
+	nem := &nemesisSim{s: s}
+	for _, st := range plan {
+		st := st
+		s.at(s.origin+int64(st.At), func() { nem.once(st.Spec, st.Hold) })
+	}
+	s.wl = newWorkload(s)
+	s.wl.start()
+
+	end := s.origin + int64(cfg.Duration.D())
+	s.runUntil(ctx, end, nil)
+	// Faults planned to end by `end` may still be holding if injection
+	// took time; the real runner also waits for the nemesis to return.
+	s.runUntil(ctx, end+int64(time.Minute), func() bool { return nem.active == 0 })
+	nem.healAll()
+	s.runUntil(ctx, s.now+int64(cfg.Recovery.D()), nil)
+	s.wl.stop()
+	s.runUntil(ctx, s.now+int64(time.Hour), s.wl.idle)
+	s.waitFor(ctx, cfg.FinalReadTimeout.D(), s.allReady)
+	s.res.Unread = s.wl.finalReads(ctx, cfg.FinalReadTimeout.D())
+	s.waitFor(ctx, 10*time.Second, s.converged)
+	s.res.States = s.states()
+	if s.stopped {
+		return fmt.Errorf("%w: %w", ErrRun, ctx.Err())
+	}
+	if err := rec.Close(); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if s.recErr != nil {
+		return fmt.Errorf("%w: record: %w", ErrRun, s.recErr)
+	}
+	s.res.History = s.buf.Bytes()
+	s.res.Events = s.events
+	s.res.SimTime = time.Duration(s.now)
+	s.res.Steps = s.steps
+	s.res.Faults = nem.injected
+	return nil
+}
+
+// converged reports whether every node has applied the same index.
+func (s *sim) converged() bool {
+	var a uint64
+	for i, n := range s.nodes {
+		if n.state != cluster.Running {
+			return false
+		}
+		x, _ := n.stateHash()
+		if i > 0 && x != a {
+			return false
+		}
+		a = x
+	}
+	return true
+}
+
+func (s *sim) states() []checker.NodeState {
+	var out []checker.NodeState
+	for _, n := range s.nodes {
+		if n.state != cluster.Running {
+			continue
+		}
+		a, h := n.stateHash()
+		out = append(out, checker.NodeState{Node: n.name, Applied: a, StateHash: h})
+	}
+	return out
+}
+
+// leader is cluster.Leader over the simulated nodes: the leader most of
+// the running nodes name, ties to the highest term, then the lowest name.
+func (s *sim) leader() *snode {
+	type vote struct {
+		term  uint64
+		count int
+	}
+	votes := map[uint64]*vote{}
+	for _, n := range s.nodes {
+		if n.state != cluster.Running || n.lead == 0 {
+			continue
+		}
+		v := votes[n.lead]
+		if v == nil {
+			v = &vote{}
+			votes[n.lead] = v
+		}
+		v.count++
+		v.term = max(v.term, n.term)
+	}
+	var best *snode
+	var bestV vote
+	for _, n := range s.nodes { // node order, not map order
+		v, ok := votes[n.id]
+		if !ok {
+			continue
+		}
+		if best == nil || v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) {
+			best, bestV = n, *v
+		}
+	}
+	return best
+}

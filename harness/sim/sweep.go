@@ -1,0 +1,146 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/raftkv/raftkv/checker"
+)
+
+// Check runs the harness's checks (checker.Check: linearizability, lost
+// writes, convergence, availability) on a simulated run.
+func Check(r *Result, timeout time.Duration) checker.Result {
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	return checker.Check(r.Events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: r.States})
+}
+
+// SeedOutcome is one seed of a sweep.
+type SeedOutcome struct {
+	Seed    int64
+	Verdict checker.Verdict
+	Reasons []string
+	Hash    string
+	Ops     int
+	SimTime time.Duration
+	Wall    time.Duration
+	// Err is a failure of the simulation itself (the verdict is unknown).
+	Err error
+	// Result is kept only for seeds whose verdict differs from the
+	// scenario's expectation (to write their report).
+	Result *Result
+}
+
+// Matches reports whether the verdict is the one the scenario expects.
+func (o SeedOutcome) Matches(expect string) bool { return o.Err == nil && string(o.Verdict) == expect }
+
+// SweepStats summarizes a sweep.
+type SweepStats struct {
+	Scenario string
+	Runs     int
+	// ByVerdict counts verdicts ("valid", "invalid", "unknown", "error").
+	ByVerdict map[string]int
+	// Mismatched lists the seeds whose verdict differs from Expect.
+	Mismatched []int64
+	Expect     string
+	Wall       time.Duration
+	SimTime    time.Duration
+}
+
+// RunsPerMinute is the sweep's throughput.
+func (st SweepStats) RunsPerMinute() float64 {
+	if st.Wall <= 0 {
+		return 0
+	}
+	return float64(st.Runs) / st.Wall.Minutes()
+}
+
+// SimSpeed is simulated seconds per wall-clock second (over all workers).
+func (st SweepStats) SimSpeed() float64 {
+	if st.Wall <= 0 {
+		return 0
+	}
+	return st.SimTime.Seconds() / st.Wall.Seconds()
+}
+
+func (st SweepStats) String() string {
+	return fmt.Sprintf("%s: %d runs in %v (%.0f runs/min, %.0f simulated s per wall s): %v; expected %s, %d mismatch(es)",
+		st.Scenario, st.Runs, st.Wall.Round(time.Millisecond), st.RunsPerMinute(), st.SimSpeed(), st.ByVerdict, st.Expect, len(st.Mismatched))
+}
+
+// Sweep runs cfg once per seed in seeds on workers goroutines (each run is
+// still single-threaded and deterministic), checks each history, and calls
+// report (serialized, in completion order) with each seed's outcome. The
+// outcome keeps its Result only when the verdict differs from cfg.Expect.
+func Sweep(ctx context.Context, cfg Config, seeds []int64, workers int, checkTimeout time.Duration, report func(SeedOutcome)) SweepStats {
+	cfg.applyDefaults()
+	if workers < 1 {
+		workers = 1
+	}
+	st := SweepStats{Scenario: cfg.Name, Expect: cfg.Expect, ByVerdict: map[string]int{}}
+	start := time.Now()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next int
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= len(seeds) || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				seed := seeds[next]
+				next++
+				mu.Unlock()
+				o := RunSeed(ctx, cfg, seed, checkTimeout)
+				mu.Lock()
+				st.Runs++
+				st.SimTime += o.SimTime
+				key := string(o.Verdict)
+				if o.Err != nil {
+					key = "error"
+				}
+				st.ByVerdict[key]++
+				if !o.Matches(cfg.Expect) {
+					st.Mismatched = append(st.Mismatched, seed)
+				}
+				if report != nil {
+					report(o)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	st.Wall = time.Since(start)
+	return st
+}
+
+// RunSeed runs and checks one seed.
+func RunSeed(ctx context.Context, cfg Config, seed int64, checkTimeout time.Duration) SeedOutcome {
+	cfg.Seed = seed
+	t0 := time.Now()
+	o := SeedOutcome{Seed: seed, Verdict: checker.Unknown}
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		o.Err = err
+		o.Wall = time.Since(t0)
+		return o
+	}
+	res := Check(r, checkTimeout)
+	o.Verdict, o.Reasons, o.Hash, o.SimTime = res.Verdict, res.Reasons, r.Hash(), r.SimTime
+	o.Ops = res.Stats.Ops
+	o.Wall = time.Since(t0)
+	if !o.Matches(cfg.Expect) {
+		o.Result = r
+	}
+	return o
+}
