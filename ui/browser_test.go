@@ -38,6 +38,14 @@ func TestBrowserClusterShowsExactlyOneLeader(t *testing.T) {
 	if got := browsertest.Eval[string](t, ctx, `document.querySelector('tr.member[data-id="node1"]').dataset.vote`); got != "node0" {
 		t.Errorf("node1 vote = %q, want node0", got)
 	}
+	// An election timer, when a member reports one, is shown as text and
+	// as an arc around its ring node.
+	if err := srv.Cluster.SetElectionTimer("node1", 300, 1000); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, "node1 timer", `document.querySelector('tr.member[data-id="node1"]').dataset.timer === '300/1000ms' &&
+		document.querySelector('#ring g.ring-node[data-id="node1"] circle.timer') !== null &&
+		document.querySelector('#ring g.ring-node[data-id="node2"] circle.timer') === null`)
 	browsertest.Screenshot(t, ctx, "healthy")
 
 	// An unreachable member is shown as such; the others keep one leader.

@@ -39,7 +39,7 @@
 //     data-members, data-unreachable.
 //   - tr.member[data-id]: data-role ("unreachable" when unreachable),
 //     data-term, data-vote, data-leader, data-commit, data-applied,
-//     data-last-index, data-reachable, data-self. The same data-id and
+//     data-last-index, data-reachable, data-self, data-timer. The same data-id and
 //     data-role on the ring's g.ring-node.
 //   - pre.result (#kv-result, #transfer-result, #member-result,
 //     #fault-result): data-status (idle, pending, ok, error), data-seq

@@ -35,6 +35,8 @@ type member struct {
 	reachable bool
 	network   []ui.NetworkRule
 	clock     *ui.ClockFault
+	// elapsed and timeout are the election timer the member reports.
+	elapsed, timeout int64
 }
 
 // Cluster is an in-memory cluster seen from its first member ("node0"),
@@ -146,6 +148,18 @@ func (c *Cluster) SetReachable(id string, ok bool) error {
 	return nil
 }
 
+// SetElectionTimer makes a member report an election timer (in ms).
+func (c *Cluster) SetElectionTimer(id string, elapsedMS, timeoutMS int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.find(id)
+	if m == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+	}
+	m.elapsed, m.timeout = elapsedMS, timeoutMS
+	return nil
+}
+
 // TransferLeadership makes to the leader in a new term, as a completed
 // raft leadership transfer would; "" picks the next member after the
 // current leader. It emits the local node's term, role and leader events.
@@ -203,7 +217,7 @@ func (c *Cluster) statusLocked(m *member) ui.NodeStatus {
 		ID: m.info.ID, RaftID: m.info.RaftID, Role: m.role, Term: m.term, Vote: m.vote,
 		Leader: c.leader, Commit: m.applied, Applied: m.applied, LastIndex: m.applied,
 		FaultInjection: c.faults, Network: slices.Clone(m.network), ReadMode: "linearizable",
-		Keys: len(c.kv),
+		Keys: len(c.kv), ElectionElapsedMS: m.elapsed, ElectionTimeoutMS: m.timeout,
 	}
 	if l := c.find(c.leader); l != nil {
 		st.LeaderRaftID = l.info.RaftID

@@ -7,5 +7,6 @@
 // optional and only enrich the page: without Faults the fault controls are
 // hidden, without Subscribe no events are shown, without RaftStatus the
 // leader's replication view has match indexes only (from GET /status).
-// Other members are reached over HTTP (ui.HTTPPeers).
+// Other members are reached over HTTP (ui.HTTPPeers). Timers is for when the
+// node reports its election timer; raft.Status does not carry it yet.
 package nodesource

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/raft"
@@ -29,6 +30,10 @@ type Config struct {
 	// RaftStatus is the driver's Node.Status: on the leader it gives next
 	// indexes and replication states; nil: match indexes only.
 	RaftStatus func() raft.Status
+	// Timers reports the election timer (elapsed and timeout) and how long
+	// ago the leader was last heard from; zero values are not shown. nil:
+	// the page shows how long it has seen the current term instead.
+	Timers func() (electionElapsed, electionTimeout, leaderContact time.Duration)
 	// Client reaches the other members (default http.DefaultClient; the
 	// UI bounds each request with a context).
 	Client *http.Client
@@ -117,6 +122,10 @@ func (s *Source) Status() ui.NodeStatus {
 				}
 			}
 		}
+	}
+	if s.cfg.Timers != nil {
+		el, to, lc := s.cfg.Timers()
+		out.ElectionElapsedMS, out.ElectionTimeoutMS, out.LeaderContactMS = el.Milliseconds(), to.Milliseconds(), lc.Milliseconds()
 	}
 	if s.cfg.Faults != nil {
 		f := s.cfg.Faults()

@@ -86,6 +86,16 @@ func TestStatusFallsBackToMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := src.Status()
+	if st.ElectionTimeoutMS != 0 || st.LeaderContactMS != 0 {
+		t.Errorf("timers without Timers: %+v", st)
+	}
+	src, _ = nodesource.New(nodesource.Config{Status: leaderStatus, Members: members,
+		Timers: func() (time.Duration, time.Duration, time.Duration) {
+			return 300 * time.Millisecond, time.Second, 40 * time.Millisecond
+		}})
+	if st := src.Status(); st.ElectionElapsedMS != 300 || st.ElectionTimeoutMS != 1000 || st.LeaderContactMS != 40 {
+		t.Errorf("timers = %d/%d, contact %d", st.ElectionElapsedMS, st.ElectionTimeoutMS, st.LeaderContactMS)
+	}
 	if st.FaultInjection || st.Progress["node1"].Match != 7 || st.Progress["node1"].Next != 0 {
 		t.Fatalf("progress = %+v", st.Progress)
 	}

@@ -185,7 +185,7 @@ function renderTable(members, leader, top, now) {
       reachable: String(m.reachable), self: String(!!m.self),
       term: String(st.term ?? ''), vote: nameOf(st.vote), leader: st.leader || '',
       commit: String(st.commit ?? ''), applied: String(st.applied ?? ''), lastIndex: String(st.last_index ?? ''),
-      lastRole: st.role || '',
+      lastRole: st.role || '', timer: timer.text,
     });
     tr.className = `member ${roleClass(m, top)}`;
     tr.title = m.error || '';
