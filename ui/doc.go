@@ -28,6 +28,26 @@
 // error" control, and serves run files read-only through os.Root, which
 // refuses any path that leaves storeDir.
 //
+// # Wiring
+//
+// A node builds its Source with the nodesource sub-package and puts the UI
+// in front of its API handler with Mount (the UI owns /, /ws, /ui/... and
+// /runs...; everything else goes to the API):
+//
+//	src, _ := nodesource.New(nodesource.Config{Status: srv.Status,
+//		Members: srv.Members, Faults: faultsOrNil,
+//		Subscribe: node.Subscribe, RaftStatus: node.Status})
+//	eng := gin.New()
+//	live := ui.Register(eng, src)
+//	if storeDir != "" {
+//		ui.RegisterRuns(eng, storeDir)
+//	}
+//	httpServer.Handler = ui.Mount(apiHandler, eng)
+//	defer live.Close()
+//
+// A runs-only server (harness serve) needs only RegisterRuns and, if it
+// likes, a redirect from / to RunsPrefix+"/".
+//
 // # Contract for tests
 //
 // The pages expose their state as data-* attributes so tests wait on
@@ -39,8 +59,8 @@
 //     data-members, data-unreachable.
 //   - tr.member[data-id]: data-role ("unreachable" when unreachable),
 //     data-term, data-vote, data-leader, data-commit, data-applied,
-//     data-last-index, data-reachable, data-self, data-timer. The same data-id and
-//     data-role on the ring's g.ring-node.
+//     data-last-index, data-reachable, data-self, data-timer. The same
+//     data-id and data-role on the ring's g.ring-node.
 //   - pre.result (#kv-result, #transfer-result, #member-result,
 //     #fault-result): data-status (idle, pending, ok, error), data-seq
 //     (grows with each answer), data-http; #kv-result also data-value,
