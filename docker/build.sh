@@ -21,7 +21,7 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-image.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT INT TERM
 
 echo "build.sh: compiling static binaries" >&2
-(cd "$root" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags='-s -w' -o "$ctx/" ./cmd/raftkv ./cmd/raftkvctl)
+(cd "$root" && CGO_ENABLED=0 "$GO" build -ldflags='-s -w' -o "$ctx/" ./cmd/raftkv ./cmd/raftkvctl)
 
 mkdir -p "$ctx/etc" "$ctx/data"
 echo 'raftkv:x:65532:65532:raftkv:/data:/sbin/nologin' >"$ctx/etc/passwd"

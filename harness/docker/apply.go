@@ -106,7 +106,7 @@ func (c *Cluster) applyNetworkLocked(ctx context.Context, n *node) error {
 	if len(tc) > 0 {
 		if err := nsExec(ctx, pid, strings.Join(tc, "\n")+"\n", "tc", "-batch", "-"); err != nil {
 			if strings.Contains(err.Error(), "qdisc kind is unknown") {
-				return fmt.Errorf("%w: docker: packet delay on %s needs the kernel's netem and htb qdiscs (sch_netem, sch_htb), which this kernel lacks: %v",
+				return fmt.Errorf("%w: docker: packet delay on %s needs the kernel's netem qdisc (sch_netem; tc says a qdisc kind is unknown): %v",
 					cluster.ErrUnsupported, n.id, err)
 			}
 			return fmt.Errorf("docker: packet delay on %s: %w", n.id, err)

@@ -627,8 +627,20 @@ func (c *Cluster) Restart(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	wasDown, gen := n.state == cluster.Down, n.gen
+	c.mu.Unlock()
 	n.op.Lock()
 	defer n.op.Unlock()
+	c.mu.Lock()
+	// A node that was down when asked and has been started since (by the
+	// supervisor, after a crash) is what the caller wanted: killing it
+	// again would only cost another start.
+	startedMeanwhile := wasDown && n.gen != gen && n.state != cluster.Down
+	c.mu.Unlock()
+	if startedMeanwhile {
+		return nil
+	}
 	if err := c.killAndWait(ctx, n); err != nil {
 		return err
 	}

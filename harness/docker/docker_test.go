@@ -78,6 +78,7 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 		t.Skip("starts Docker containers")
 	}
 	requireDocker(t)
+	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -104,6 +105,7 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 	if err := cluster.WaitReady(ctx, c, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("cluster ready after %v", time.Since(begin).Round(time.Millisecond))
 	direct := map[string]*nodeapi.Client{}
 	for i, n := range c.Nodes() {
 		direct[n] = nodeapi.New(c.Endpoints()[i], 3*time.Second)
@@ -179,6 +181,18 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 		return err
 	})
 
+	// Packet delay needs netem in the kernel: either it applies, or the
+	// error says the kernel lacks it. Never a silent no-op.
+	err = c.SetNetwork(ctx, iso, []nodeapi.NetRule{{Peer: majority[0], Direction: "out", DelayMS: 20}})
+	if err != nil && !errors.Is(err, cluster.ErrUnsupported) {
+		t.Fatalf("packet delay: %v", err)
+	}
+	t.Logf("packet delay on this kernel: %v", err)
+	if err := c.ClearNetwork(ctx, iso); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("partition phase done after %v", time.Since(begin).Round(time.Millisecond))
+
 	// Kill and restart a node: its data survives.
 	victim := majority[0]
 	if err := c.Kill(ctx, victim); err != nil {
@@ -219,6 +233,7 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 	if err != nil || out != "" {
 		t.Fatalf("network left after Stop: %q %v", out, err)
 	}
+	t.Logf("stopped after %v", time.Since(begin).Round(time.Millisecond))
 	logs, err := os.ReadFile(c.Logs(victim))
 	if err != nil || len(logs) == 0 {
 		t.Fatalf("no logs for %s: %v", victim, err)

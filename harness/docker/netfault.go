@@ -150,7 +150,7 @@ func (p *netPlan) tc(node, dev string) []string {
 	}
 	lines := []string{
 		fmt.Sprintf("qdisc add dev %s root handle 1: htb default 1", dev),
-		fmt.Sprintf("class add dev %s parent 1: classid 1:1 htb rate 10gbit", dev),
+		fmt.Sprintf("class add dev %s parent 1: classid 1:1 htb rate 10gbit quantum 1514", dev),
 	}
 	for i, peer := range peers {
 		s := p.netem[[2]string{node, peer}]
@@ -160,7 +160,7 @@ func (p *netPlan) tc(node, dev string) []string {
 			args += fmt.Sprintf(" %dms", s.JitterMS)
 		}
 		lines = append(lines,
-			fmt.Sprintf("class add dev %s parent 1: classid 1:%x htb rate 10gbit", dev, minor),
+			fmt.Sprintf("class add dev %s parent 1: classid 1:%x htb rate 10gbit quantum 1514", dev, minor),
 			fmt.Sprintf("qdisc add dev %s parent 1:%x handle %x: netem %s", dev, minor, minor, args),
 			fmt.Sprintf("filter add dev %s parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:%x", dev, p.ips[peer], minor))
 	}

@@ -86,7 +86,7 @@ func TestPacketFaultsPerPeer(t *testing.T) {
 	got := strings.Join(p.tc("node0", "eth0"), "\n")
 	for _, want := range []string{
 		"qdisc add dev eth0 root handle 1: htb default 1",
-		"class add dev eth0 parent 1: classid 1:10 htb rate 10gbit",
+		"class add dev eth0 parent 1: classid 1:10 htb rate 10gbit quantum 1514",
 		"qdisc add dev eth0 parent 1:10 handle 10: netem delay 50ms 10ms",
 		"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 172.20.0.11/32 flowid 1:10",
 	} {
