@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/kvservice/client"
 )
+
+func strp(s string) *string { return &s }
 
 func mustPut(t *testing.T, cl *client.Client, k, v string) {
 	t.Helper()
@@ -102,8 +106,33 @@ func TestClusterBasics(t *testing.T) {
 			t.Fatalf("%s %s %.60s: got %d %v", tc.method, tc.path, tc.body, code, body)
 		}
 	}
-	if code, _ := httpDo(t, "GET", base+"/metrics", ""); code != 200 {
-		t.Fatalf("metrics: %d", code)
+	metrics, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	for _, want := range []string{"raftkv_raft_term ", "raftkv_raft_commit_index ", "raftkv_raft_is_leader ", `raftkv_http_requests_total{code="bad_request",op="command"}`, "raftkv_forwarded_requests_total "} {
+		if !strings.Contains(string(mb), want) {
+			t.Fatalf("metrics lack %q", want)
+		}
+	}
+
+	// Exactly-once: a retried request (same client and request ID) through
+	// another node returns the first result instead of applying again.
+	cas := api.CommandRequest{Operation: "cas", Key: "once", Expected: strp(""), Value: strp("x"), ClientID: "c1", RequestID: 1}
+	mustPut(t, c.client(), "once", "")
+	r1, err := c.client(c.procs[0]).Command(ctx, cas)
+	if err != nil || r1.Succeeded == nil || !*r1.Succeeded {
+		t.Fatalf("first cas: %+v %v", r1, err)
+	}
+	mustPut(t, c.client(), "once", "")
+	r2, err := c.client(c.procs[2]).Command(ctx, cas)
+	if err != nil || !r2.Duplicate || !*r2.Succeeded || r2.Index != r1.Index {
+		t.Fatalf("retried cas: %+v %v", r2, err)
+	}
+	if r, _ := c.client().Get(ctx, "once", ""); *r.Value != "" {
+		t.Fatalf("the retry was applied again: once=%q", *r.Value)
 	}
 
 	// Leadership transfer to a chosen follower.
