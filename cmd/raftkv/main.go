@@ -53,7 +53,11 @@ func newCommand() *cobra.Command {
 Node names: the i-th entry of --cluster is node<i> (or name=host:port).
 Raft IDs are the FNV-1a hash of the name. The data directory keeps the
 raft log (raft.db) and the cluster identity (identity.json); a data
-directory from another cluster or a corrupt log is refused.
+directory from another cluster or a corrupt log is refused. Restart a node
+with the flags it was first started with: an initial member with the same
+--cluster list, a joined member with --join (its data directory makes it
+skip joining). A node whose data directory was lost should be removed
+(raftkvctl members remove) and join again with an empty one.
 
 Read modes: linearizable (ReadIndex, the default), lease (leader lease,
 correct only under bounded clock drift; this node's core then serves every
