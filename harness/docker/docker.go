@@ -462,12 +462,14 @@ func (c *Cluster) killAndWait(ctx context.Context, n *node) error {
 	paused, exited := n.state == cluster.Paused, n.exited
 	c.mu.Unlock()
 	if _, err := docker(ctx, nil, "kill", n.container); err != nil {
-		// The container may have stopped in between: only the wait tells.
+		// Engines that refuse to kill a paused container get it thawed
+		// first. Otherwise the container may have stopped in between:
+		// only the wait tells.
+		if paused {
+			_, _ = docker(ctx, nil, "unpause", n.container)
+			_, err = docker(ctx, nil, "kill", n.container)
+		}
 		c.log.Debug("docker kill", "node", n.id, "err", err)
-	}
-	if paused {
-		// A killed, paused container stays frozen until thawed.
-		_, _ = docker(ctx, nil, "unpause", n.container)
 	}
 	select {
 	case <-exited:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,17 @@ import (
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
+
+// curlFrom asks to's /healthz from inside from's network namespace.
+func curlFrom(c *Cluster, from, to string) error {
+	c.mu.Lock()
+	pid := c.byID[from].pid
+	c.mu.Unlock()
+	m, _ := c.Member(to)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return nsExec(ctx, pid, "", "curl", "-sf", "--max-time", "1", "http://"+m.APIAddr+"/healthz")
+}
 
 // requireDocker skips the test without a Docker engine, or fails it when
 // CI=true (CI must not pass by skipping the docker tests).
@@ -180,6 +192,36 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 		}
 		return err
 	})
+
+	// A one-way cut, written as the nemesis writes partition-one-way: the
+	// connections iso opens to majority[0] die, those majority[0] opens
+	// to iso live. Checked from inside the namespaces with the host's curl.
+	if _, err := exec.LookPath("curl"); err == nil {
+		a, b := iso, majority[0]
+		if err := c.Client(a).SetNetwork(ctx, []nodeapi.NetRule{{Peer: b, Direction: "out", Drop: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client(b).SetNetwork(ctx, []nodeapi.NetRule{{Peer: a, Direction: "in", Drop: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := curlFrom(c, a, b); err == nil {
+			t.Fatalf("%s reached %s's API through a one-way cut %s -/-> %s", a, b, a, b)
+		}
+		if err := curlFrom(c, b, a); err != nil {
+			t.Fatalf("%s cannot reach %s, but only %s -> %s is cut: %v", b, a, a, b, err)
+		}
+		if err := curlFrom(c, majority[1], b); err != nil {
+			t.Fatalf("%s is not part of the cut: %v", majority[1], err)
+		}
+		for _, n := range []string{a, b} {
+			if err := c.Client(n).ClearNetwork(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := curlFrom(c, a, b); err != nil {
+			t.Fatalf("after heal %s cannot reach %s: %v", a, b, err)
+		}
+	}
 
 	// Packet delay needs netem in the kernel: either it applies, or the
 	// error says the kernel lacks it. Never a silent no-op.
