@@ -1,6 +1,7 @@
 package rafttest
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/raftkv/raftkv/raft"
@@ -16,40 +17,96 @@ import (
 // figure 2) answers a stale AppendEntries with the current term, which
 // makes the leader step down and lets a new election bring the voter back.
 func TestRegressionStaleVoterWithHigherTerm(t *testing.T) {
-	type member struct {
-		rn *raft.RawNode
-		st *raft.MemoryStorage
-	}
-	mk := func(id, snapIndex, snapTerm uint64, voters []uint64, hs raft.HardState) member {
-		st := raft.NewMemoryStorage()
-		sm := StateMachine{Index: snapIndex}
-		snap := raft.Snapshot{Data: sm.Snapshot(), Metadata: raft.SnapshotMetadata{
-			Index: snapIndex, Term: snapTerm, ConfState: raft.ConfState{Voters: voters}}}
-		if err := st.Save(hs, nil, snap, true); err != nil {
-			t.Fatal(err)
-		}
-		rn, err := raft.NewRawNode(&raft.Config{ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: st,
-			Applied: snapIndex, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 16, Seed: int64(id)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return member{rn, st}
-	}
 	nodes := map[uint64]member{
 		// Node 3 last saw configuration {1,2,3} and campaigned up to term 9.
-		3: mk(3, 3, 1, []uint64{1, 2, 3}, raft.HardState{Term: 9, Vote: 3, Commit: 3}),
+		3: restoredNode(t, 3, 3, 1, []uint64{1, 2, 3}, raft.HardState{Term: 9, Vote: 3, Commit: 3}),
 		// The cluster has since become {3,4,5} (1 and 2 were removed and
 		// shut down) and is at term 5.
-		4: mk(4, 10, 4, []uint64{3, 4, 5}, raft.HardState{Term: 5, Commit: 10}),
-		5: mk(5, 10, 4, []uint64{3, 4, 5}, raft.HardState{Term: 5, Commit: 10}),
+		4: restoredNode(t, 4, 10, 4, []uint64{3, 4, 5}, raft.HardState{Term: 5, Commit: 10}),
+		5: restoredNode(t, 5, 10, 4, []uint64{3, 4, 5}, raft.HardState{Term: 5, Commit: 10}),
 	}
-	ids := []uint64{3, 4, 5}
 	if err := nodes[4].rn.Campaign(); err != nil {
 		t.Fatal(err)
 	}
-	var inflight []raft.Message
-	for tick := 0; tick < 500; tick++ {
+	ok := runMembers(t, nodes, 500, func() bool {
+		for _, n := range nodes {
+			if st := n.rn.Status(); st.RaftState == raft.StateLeader {
+				st3 := nodes[3].rn.Status()
+				return st.Commit > 10 && st3.Commit >= st.Commit && st3.Term == st.Term
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatal("node 3 (higher term, stale configuration) was never caught up by the leader of {3,4,5}")
+	}
+}
+
+// TestRegressionStaleVoteRequestUnanswered is TestSimulation seed 44472
+// (at the commit that added this test): leader 4 of {3,4,6,8} commits its
+// own removal and steps down at once, before 6 and 8 learn that the
+// removal is committed, so they still count 4 (now gone) and need 3's
+// vote. Node 3 missed earlier changes: it campaigns among {1,2,3} (gone
+// too), so its term runs ahead and it never sends anything to 6 or 8. It
+// ignores their lower-term vote requests without answering, so they learn
+// its term only by overtaking it on their own, which took more than 600
+// ticks. Raft answers a RequestVote of a lower term with the current term
+// (paper figure 2), after which the next candidate wins at once.
+func TestRegressionStaleVoteRequestUnanswered(t *testing.T) {
+	nodes := map[uint64]member{
+		3: restoredNode(t, 3, 3, 1, []uint64{1, 2, 3}, raft.HardState{Term: 60, Vote: 3, Commit: 3}),
+		6: restoredNode(t, 6, 10, 4, []uint64{3, 4, 6, 8}, raft.HardState{Term: 8, Commit: 10}),
+		8: restoredNode(t, 8, 10, 4, []uint64{3, 4, 6, 8}, raft.HardState{Term: 8, Commit: 10}),
+	}
+	ok := runMembers(t, nodes, 200, func() bool {
+		for _, id := range []uint64{6, 8} {
+			if st := nodes[id].rn.Status(); st.RaftState == raft.StateLeader && st.Commit > 10 {
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatal("no leader among 6 and 8 within 200 ticks: node 3 never told them its term")
+	}
+}
+
+type member struct {
+	rn *raft.RawNode
+	st *raft.MemoryStorage
+}
+
+// restoredNode starts node id from a snapshot at (snapIndex, snapTerm) with
+// the given voters and hard state, as if it had run before.
+func restoredNode(t *testing.T, id, snapIndex, snapTerm uint64, voters []uint64, hs raft.HardState) member {
+	t.Helper()
+	st := raft.NewMemoryStorage()
+	sm := StateMachine{Index: snapIndex}
+	snap := raft.Snapshot{Data: sm.Snapshot(), Metadata: raft.SnapshotMetadata{
+		Index: snapIndex, Term: snapTerm, ConfState: raft.ConfState{Voters: voters}}}
+	if err := st.Save(hs, nil, snap, true); err != nil {
+		t.Fatal(err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: st,
+		Applied: snapIndex, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 16, Seed: int64(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return member{rn, st}
+}
+
+// runMembers ticks every member up to ticks times, delivering every message
+// (to members only) between ticks, until done reports true.
+func runMembers(t *testing.T, nodes map[uint64]member, ticks int, done func() bool) bool {
+	t.Helper()
+	ids := make([]uint64, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for tick := 0; tick < ticks; tick++ {
 		for round := 0; round < 50; round++ {
+			var msgs []raft.Message
 			for _, id := range ids {
 				n := nodes[id]
 				for n.rn.HasReady() {
@@ -57,32 +114,21 @@ func TestRegressionStaleVoterWithHigherTerm(t *testing.T) {
 					if err := n.st.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 						t.Fatal(err)
 					}
-					inflight = append(inflight, rd.Messages...)
+					msgs = append(msgs, rd.Messages...)
 					n.rn.Advance(rd)
 				}
 			}
-			if len(inflight) == 0 {
+			if len(msgs) == 0 {
 				break
 			}
-			msgs := inflight
-			inflight = nil
 			for _, m := range msgs {
-				if n, ok := nodes[m.To]; ok { // 1 and 2 are gone
+				if n, ok := nodes[m.To]; ok {
 					_ = n.rn.Step(CloneMessage(m))
 				}
 			}
 		}
-		var leader *raft.RawNode
-		for _, id := range ids {
-			if st := nodes[id].rn.Status(); st.RaftState == raft.StateLeader {
-				leader = nodes[id].rn
-			}
-		}
-		if leader != nil {
-			lst, st3 := leader.Status(), nodes[3].rn.Status()
-			if lst.Commit > 10 && st3.Commit >= lst.Commit && st3.Term == lst.Term {
-				return
-			}
+		if done() {
+			return true
 		}
 		for _, id := range ids {
 			nodes[id].rn.Tick()
@@ -92,7 +138,7 @@ func TestRegressionStaleVoterWithHigherTerm(t *testing.T) {
 		st := nodes[id].rn.Status()
 		t.Logf("node %d: %s term %d commit %d lead %d config %v", id, st.RaftState, st.Term, st.Commit, st.Lead, st.Config)
 	}
-	t.Fatal("node 3 (higher term, stale configuration) was never caught up by the leader of {3,4,5}")
+	return false
 }
 
 // miniCluster is a synchronous cluster for scripted regression tests: it
