@@ -278,7 +278,7 @@ func (c *cluster) waitLeader(ps ...*proc) *proc {
 		ps = c.procs
 	}
 	var leader *proc
-	eventually(c.t, 30*time.Second, "a leader agreed on by "+names(ps), func() error {
+	eventually(c.t, 60*time.Second, "a leader agreed on by "+names(ps), func() error {
 		lead := ""
 		for _, p := range ps {
 			st, err := status(p)
@@ -328,7 +328,7 @@ func (c *cluster) waitConverged(ps ...*proc) string {
 		ps = c.procs
 	}
 	var hash string
-	eventually(c.t, 30*time.Second, "replicas converge", func() error {
+	eventually(c.t, 60*time.Second, "replicas converge", func() error {
 		var first *api.Status
 		for _, p := range ps {
 			st, err := status(p)

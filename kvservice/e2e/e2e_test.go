@@ -21,13 +21,31 @@ import (
 
 func strp(s string) *string { return &s }
 
+// mustPut writes k=v, retrying failures (an election on a loaded machine
+// is not what these tests are about; rewriting the same value is harmless
+// to their checks).
 func mustPut(t *testing.T, cl *client.Client, k, v string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if _, err := cl.Put(ctx, k, v); err != nil {
-		t.Fatalf("put %s: %v", k, err)
-	}
+	eventually(t, 60*time.Second, "put "+k, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := cl.Put(ctx, k, v)
+		return err
+	})
+}
+
+// mustGet reads k with mode, retrying errors, and returns the answer.
+func mustGet(t *testing.T, cl *client.Client, k string, mode api.ReadMode) *api.CommandResponse {
+	t.Helper()
+	var r *api.CommandResponse
+	eventually(t, 60*time.Second, "get "+k, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		r, err = cl.Get(ctx, k, mode)
+		return err
+	})
+	return r
 }
 
 // TestClusterBasics: writes through any node, reads from any node, the CLI,
@@ -42,18 +60,18 @@ func TestClusterBasics(t *testing.T) {
 	for _, p := range c.procs {
 		cl := c.client(p)
 		for i := range c.procs {
-			r, err := cl.Get(ctx, fmt.Sprint("k", i), "")
-			if err != nil || r.Found == nil || !*r.Found || *r.Value != fmt.Sprint("v", i) {
-				t.Fatalf("linearizable read of k%d through %s: %+v %v", i, p.name, r, err)
+			r := mustGet(t, cl, fmt.Sprint("k", i), "")
+			if r.Found == nil || !*r.Found || *r.Value != fmt.Sprint("v", i) {
+				t.Fatalf("linearizable read of k%d through %s: %+v", i, p.name, r)
 			}
 		}
 	}
 	// Stale reads catch up; replicas agree.
 	c.waitConverged()
 	for _, p := range c.procs {
-		r, err := c.client(p).Get(ctx, "k2", api.ReadStale)
-		if err != nil || r.Node != p.name || *r.Value != "v2" {
-			t.Fatalf("stale read on %s: %+v %v", p.name, r, err)
+		r := mustGet(t, c.client(p), "k2", api.ReadStale)
+		if r.Node != p.name || *r.Value != "v2" {
+			t.Fatalf("stale read on %s: %+v", p.name, r)
 		}
 	}
 
@@ -122,14 +140,23 @@ func TestClusterBasics(t *testing.T) {
 	// another node returns the first result instead of applying again.
 	cas := api.CommandRequest{Operation: "cas", Key: "once", Expected: strp(""), Value: strp("x"), ClientID: "c1", RequestID: 1}
 	mustPut(t, c.client(), "once", "")
-	r1, err := c.client(c.procs[0]).Command(ctx, cas)
-	if err != nil || r1.Succeeded == nil || !*r1.Succeeded {
-		t.Fatalf("first cas: %+v %v", r1, err)
+	command := func(p *proc) *api.CommandResponse {
+		var r *api.CommandResponse
+		eventually(t, 60*time.Second, "cas once", func() (err error) {
+			r, err = c.client(p).Command(ctx, cas)
+			return err
+		})
+		return r
+	}
+	// Retries inside command are themselves deduplicated.
+	r1 := command(c.procs[0])
+	if r1.Succeeded == nil || !*r1.Succeeded {
+		t.Fatalf("first cas: %+v", r1)
 	}
 	mustPut(t, c.client(), "once", "")
-	r2, err := c.client(c.procs[2]).Command(ctx, cas)
-	if err != nil || !r2.Duplicate || !*r2.Succeeded || r2.Index != r1.Index {
-		t.Fatalf("retried cas: %+v %v", r2, err)
+	r2 := command(c.procs[2])
+	if !r2.Duplicate || !*r2.Succeeded || r2.Index != r1.Index {
+		t.Fatalf("retried cas: %+v, first %+v", r2, r1)
 	}
 	if r, _ := c.client().Get(ctx, "once", ""); *r.Value != "" {
 		t.Fatalf("the retry was applied again: once=%q", *r.Value)
@@ -213,9 +240,9 @@ func TestKillLeaderRejoinBySnapshot(t *testing.T) {
 	// Everything is on the restarted node, read locally.
 	ocl := c.client(old)
 	for i := range 120 {
-		r, err := ocl.Get(context.Background(), fmt.Sprint("b", i), api.ReadStale)
-		if err != nil || r.Found == nil || !*r.Found || *r.Value != fmt.Sprint(i) {
-			t.Fatalf("b%d on the restarted node: %+v %v", i, r, err)
+		r := mustGet(t, ocl, fmt.Sprint("b", i), api.ReadStale)
+		if r.Found == nil || !*r.Found || *r.Value != fmt.Sprint(i) {
+			t.Fatalf("b%d on the restarted node: %+v", i, r)
 		}
 	}
 	t.Logf("converged at state hash %.16s", hash)
@@ -300,11 +327,10 @@ func TestCrashAllMidLoad(t *testing.T) {
 	}
 	c.waitLeader()
 	cl := c.client()
-	ctx := context.Background()
 	for k, v := range acked {
-		r, err := cl.Get(ctx, k, api.ReadLinearizable)
-		if err != nil || r.Found == nil || !*r.Found || *r.Value != v {
-			t.Fatalf("acknowledged write %s=%s lost after crash: %+v %v", k, v, r, err)
+		r := mustGet(t, cl, k, api.ReadLinearizable)
+		if r.Found == nil || !*r.Found || *r.Value != v {
+			t.Fatalf("acknowledged write %s=%s lost after crash: %+v", k, v, r)
 		}
 	}
 	c.waitConverged()
@@ -341,9 +367,8 @@ func TestJoinUnderLoad(t *testing.T) {
 	c.waitConverged()
 	cl := c.client(n3)
 	for k, v := range acked {
-		r, err := cl.Get(context.Background(), k, api.ReadStale)
-		if err != nil || *r.Value != v {
-			t.Fatalf("%s on node3: %+v %v", k, r, err)
+		if r := mustGet(t, cl, k, api.ReadStale); r.Value == nil || *r.Value != v {
+			t.Fatalf("%s on node3: %+v", k, r)
 		}
 	}
 	// Writes through the new node work (it forwards to the leader).
