@@ -336,7 +336,12 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 
 	comp := histories.Event{Kind: histories.KindOp, Process: c.proc, F: inv.F, Key: cmd.Key, Node: node}
 	switch {
-	case err == nil && cmd.Operation == "cas" && (res.Succeeded == nil || !*res.Succeeded):
+	case err == nil && cmd.Operation == "cas" && res.Succeeded == nil:
+		// An answer that does not say whether the cas happened: it may have.
+		comp.Type = histories.Info
+		comp.Error = "cas answer without \"succeeded\""
+		comp.Value = cmd.Value
+	case err == nil && cmd.Operation == "cas" && !*res.Succeeded:
 		comp.Type = histories.Fail
 		comp.Error = "cas mismatch"
 		comp.Expected = cmd.Expected
