@@ -153,12 +153,27 @@ func TestBrowserFaultControls(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#heal-all`)),
 		chromedp.WaitVisible(chromedp.CSS(`#fault-result[data-status="ok"][data-seq="2"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.fault-member[data-id="node1"][data-rules="0"]`)))
+	browsertest.Run(t, ctx, "partition {node2} | {node0 node1}",
+		chromedp.Click(chromedp.CSS(`#partition-side input[value="node2"]`)),
+		chromedp.Click(chromedp.CSS(`#partition-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fault-result[data-status="ok"][data-action="partition"][data-target="node2"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.fault-member[data-id="node2"][data-rules="2"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.fault-member[data-id="node0"][data-rules="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.fault-member[data-id="node1"][data-rules="1"]`)))
+	if got := browsertest.Eval[string](t, ctx, `document.querySelector('.fault-member[data-id="node0"] .desc').textContent`); got != " 1 rule(s): node2/both drop" {
+		t.Errorf("node0 rules shown as %q", got)
+	}
+	browsertest.Run(t, ctx, "heal all again",
+		chromedp.Click(chromedp.CSS(`#heal-all`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fault-result[data-status="ok"][data-action="heal"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.fault-member[data-id="node2"][data-rules="0"]`)))
+	seq := browsertest.Eval[string](t, ctx, `document.getElementById('fault-result').dataset.seq`)
 	browsertest.Run(t, ctx, "clock",
 		chromedp.WaitReady(chromedp.CSS(`#clock-member option[value="node2"]`)),
 		browsertest.SetField(`#clock-member`, "node2"),
 		browsertest.SetField(`#clock-offset`, "750"),
 		chromedp.Click(chromedp.CSS(`#clock-set`)),
-		chromedp.WaitVisible(chromedp.CSS(`#fault-result[data-status="ok"][data-seq="3"][data-target="node2"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#fault-result[data-status="ok"][data-action="clock"][data-target="node2"]:not([data-seq="`+seq+`"])`)))
 	browsertest.WaitFor(t, ctx, "clock shown", `document.querySelector('.fault-member[data-id="node2"]').textContent.includes('offset 750ms')`)
 
 	// Without fault injection the controls are hidden.

@@ -310,6 +310,12 @@ function renderFaults(snap, members) {
     const desc = rules.length ? ` ${rules.length} rule(s): ${rules.map((r) => `${r.peer}/${r.direction}${r.drop ? ' drop' : ''}${r.loss ? ` loss ${r.loss}` : ''}${r.delay_ms ? ` +${r.delay_ms}ms` : ''}`).join(', ')}` : ' no network faults';
     setText(div.querySelector('.desc'), desc + (clock ? ` · clock offset ${clock.offset_ms}ms rate ${clock.rate}` : ''));
   });
+  renderPartitionSide(members);
+}
+
+function renderPartitionSide(members) {
+  keyed(document.getElementById('partition-side'), members.map((m) => m.id), (id) =>
+    h('label', {class: 'side'}, h('input', {type: 'checkbox', value: id}), ` ${id} `), () => {});
 }
 
 function renderEvents() {
@@ -405,6 +411,37 @@ async function heal(ids) {
   const worst = results.find((r) => r.status < 200 || r.status >= 300) || results[0] || {status: 200};
   showResult(pre, {status: worst.status, body: results}, {action: 'heal', target: ids.join(',')});
 }
+
+// partition splits the cluster into side and the rest: each member drops
+// all traffic to and from the members of the other side (PUT replaces a
+// member's rules, so this also heals any earlier partition).
+async function partition(side) {
+  const all = (state.snapshot?.members || []).map((m) => m.id);
+  const inSide = new Set(side);
+  const pre = document.getElementById('fault-result');
+  pre.dataset.status = 'pending';
+  const results = [];
+  for (const id of all) {
+    const other = all.filter((p) => inSide.has(p) !== inSide.has(id));
+    const rules = other.map((peer) => ({peer, direction: 'both', drop: true}));
+    try {
+      results.push({id, ...(await api('PUT', `/ui/api/members/${encodeURIComponent(id)}/fault/network`, {rules}))});
+    } catch (err) { results.push({id, status: 0, body: String(err)}); }
+  }
+  const worst = results.find((r) => r.status < 200 || r.status >= 300) || results[0] || {status: 200};
+  showResult(pre, {status: worst.status, body: results}, {action: 'partition', target: side.join(',')});
+}
+
+document.getElementById('partition-submit').addEventListener('click', () => {
+  const side = [...document.querySelectorAll('#partition-side input:checked')].map((e) => e.value);
+  const pre = document.getElementById('fault-result');
+  const n = (state.snapshot?.members || []).length;
+  if (side.length === 0 || side.length === n) {
+    showResult(pre, {status: 400, body: 'choose some members, not all'}, {action: 'partition'});
+    return;
+  }
+  partition(side);
+});
 
 document.getElementById('heal-all').addEventListener('click', () =>
   heal((state.snapshot?.members || []).map((m) => m.id)));
