@@ -56,6 +56,19 @@ type Config struct {
 	// ServerTimeout is the nodes' own request timeout (kvservice's
 	// --request-timeout, default 5s).
 	ServerTimeout time.Duration `yaml:"-"`
+
+	// bugs break the simulated driver on purpose, so that tests can prove
+	// the checks catch what the driver's rules prevent.
+	bugs bugs
+}
+
+type bugs struct {
+	// unsyncedDisk: nothing written after the bootstrap survives a crash,
+	// though the driver acknowledged it (an fsync that lies).
+	unsyncedDisk bool
+	// sendBeforePersist: a Ready's messages leave before its entries and
+	// hard state are persisted, and a crash may come in between.
+	sendBeforePersist bool
 }
 
 // ParseConfig decodes a scenario's YAML (unknown fields are ignored: the

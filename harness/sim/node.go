@@ -308,6 +308,13 @@ func (n *snode) failpoint(name string) bool {
 		n.fpAfter--
 		return false
 	}
+	n.exit()
+	return true
+}
+
+// exit is the process exiting on its own: the process backend's supervisor
+// restarts it after restartDelay.
+func (n *snode) exit() {
 	n.crash()
 	inc := n.inc
 	n.s.after(restartDelay, func() {
@@ -315,7 +322,6 @@ func (n *snode) failpoint(name string) bool {
 			n.start()
 		}
 	})
-	return true
 }
 
 // restartDelay is how long the supervisor takes to restart a process that
@@ -335,6 +341,13 @@ func (n *snode) handleReady() bool {
 	if !rd.HardState.IsEmpty() {
 		n.term = rd.HardState.Term
 	}
+	if s.cfg.bugs.sendBeforePersist {
+		s.send(n, rd.Messages, s.now)
+		if len(rd.Messages) > 0 && s.rng.IntN(50) == 0 {
+			n.exit()
+			return false
+		}
+	}
 	// 1. Persist: nothing this Ready says leaves the node before.
 	if !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() {
 		if n.failpoint(node.FailpointBeforePersist) {
@@ -352,7 +365,9 @@ func (n *snode) handleReady() bool {
 		n.restore(rd.Snapshot)
 	}
 	// 2. Send, once the write is on disk.
-	s.send(n, rd.Messages, s.now+int64(n.outDelay))
+	if !s.cfg.bugs.sendBeforePersist {
+		s.send(n, rd.Messages, s.now+int64(n.outDelay))
+	}
 	// 3. Apply.
 	if len(rd.CommittedEntries) > 0 {
 		if n.failpoint(node.FailpointBeforeApply) {
@@ -402,6 +417,9 @@ func (n *snode) softStateChanged(ss raft.SoftState) {
 // synced write, and a crash loses it half of the time).
 func (n *snode) save(rd raft.Ready) {
 	must(n.live.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync))
+	if n.s.cfg.bugs.unsyncedDisk && n.applied > 0 {
+		return
+	}
 	if rd.MustSync || !rd.Snapshot.IsEmpty() {
 		hs := rd.HardState
 		if hs.IsEmpty() && n.hasPending {
