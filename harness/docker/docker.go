@@ -124,6 +124,12 @@ func New(o cluster.Options) (*Cluster, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 2 * time.Second
 	}
+	// Bind mounts need an absolute host path.
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	o.Dir = dir
 	var rb [4]byte
 	_, _ = rand.Read(rb[:])
 	run := hex.EncodeToString(rb[:])
