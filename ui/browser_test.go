@@ -249,3 +249,46 @@ func TestBrowserRunsJumpToFirstError(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "history")
 }
+
+// TestBrowserStaleLeaderAndMembership shows a deposed leader that still
+// claims leadership in an old term (as in a partition before it steps down)
+// and changes the membership through the page.
+func TestBrowserStaleLeaderAndMembership(t *testing.T) {
+	ctx := browsertest.New(t)
+	srv := newServer(t, false, "")
+	if _, err := srv.Cluster.TransferLeadership("node1"); err != nil { // term 2
+		t.Fatal(err)
+	}
+	if err := srv.Cluster.SetRole("node2", "leader", 1); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx, "open page", chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-connected="true"][data-leader-count="2"]`)))
+	if got := browsertest.Eval[string](t, ctx, `(c => [c.leader, c.term].join())(document.getElementById('cluster').dataset)`); got != "node1,2" {
+		t.Errorf("cluster leader,term = %q, want node1,2 (the leader of the highest term)", got)
+	}
+	if !browsertest.Eval[bool](t, ctx, `document.querySelector('tr.member[data-id="node2"]').classList.contains('stale') &&
+		!document.querySelector('tr.member[data-id="node1"]').classList.contains('stale') &&
+		document.querySelector('#ring g.ring-node[data-id="node2"]').classList.contains('stale')`) {
+		t.Errorf("the stale leader node2 is not marked stale")
+	}
+	browsertest.Screenshot(t, ctx, "stale-leader")
+
+	browsertest.Run(t, ctx, "add node3",
+		browsertest.SetField(`#add-id`, "node3"),
+		browsertest.SetField(`#add-raft`, "127.0.0.1:7003"),
+		browsertest.SetField(`#add-api`, "127.0.0.1:8003"),
+		chromedp.Click(chromedp.CSS(`#add-learner`)),
+		chromedp.Click(chromedp.CSS(`#add-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#member-result[data-status="ok"][data-seq="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.member[data-id="node3"][data-role="learner"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-members="4"]`)))
+	browsertest.WaitFor(t, ctx, "conf change event", `[...document.querySelectorAll('#events li.event[data-type="conf-change-applied"]')].some(e => e.textContent.includes('add node3'))`)
+	browsertest.Run(t, ctx, "remove node3",
+		chromedp.Click(chromedp.CSS(`tr.member[data-id="node3"] button.remove`)),
+		chromedp.WaitVisible(chromedp.CSS(`#member-result[data-status="ok"][data-seq="2"][data-removed="node3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#cluster[data-members="3"]`)))
+	if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('tr.member[data-id="node3"]').length`); n != 0 {
+		t.Errorf("node3 still shown")
+	}
+}

@@ -160,6 +160,20 @@ func (c *Cluster) SetElectionTimer(id string, elapsedMS, timeoutMS int64) error 
 	return nil
 }
 
+// SetRole overrides what a member reports as its role and term, to show
+// states the fake does not reach by itself (a deposed leader cut off in a
+// minority that still believes it leads, a candidate).
+func (c *Cluster) SetRole(id, role string, term uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.find(id)
+	if m == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+	}
+	m.role, m.term = role, term
+	return nil
+}
+
 // TransferLeadership makes to the leader in a new term, as a completed
 // raft leadership transfer would; "" picks the next member after the
 // current leader. It emits the local node's term, role and leader events.

@@ -193,7 +193,8 @@ function renderTable(members, leader, top, now) {
     setText(c[0].querySelector('.tags'), (m.self ? ' this node' : '') + (m.voter ? '' : ' learner'));
     const stale = !m.reachable && m.status && m.last_seen ? ` (last seen ${fmtAgo(now - Date.parse(m.last_seen))} ago)` : '';
     setText(c[0].querySelector('.err'), m.reachable ? '' : `unreachable${stale}: ${m.error || ''}`);
-    setText(c[1], m.reachable ? (st.role || '?') : 'unreachable');
+    const stalePrefix = st.role === 'leader' && st.term < top ? ' (stale term)' : '';
+    setText(c[1], m.reachable ? (st.role || '?') + stalePrefix : 'unreachable');
     setText(c[2], st.term ?? '—');
     setText(c[3], nameOf(st.vote) || '—');
     setText(c[4], st.leader || '—');
