@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/raftkv/raftkv/harness/cluster/fake" // registers the "fake" backend
 	"github.com/raftkv/raftkv/harness/docker"         // registers the "docker" backend
+	"github.com/raftkv/raftkv/harness/sim"
 )
 
 // ErrRun wraps harness failures during a run (not verdicts).
@@ -207,6 +208,10 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 		return nil, fmt.Errorf("%w: %w", ErrRun, err)
 	}
 
+	if sc.Backend == sim.Name {
+		return r.runSim(ctx, sc, dir, resolved)
+	}
+
 	opts := cluster.Options{
 		Nodes: sc.Nodes, Dir: dir, SourceDir: r.Opts.SourceDir, Logger: log,
 		RequestTimeout: 2 * time.Second,
@@ -307,6 +312,33 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 	writeJSON(filepath.Join(dir, "nodes.json"), states)
 
 	// Every artifact of the run is on disk; only now check.
+	return r.check(dir, sc, states, unread)
+}
+
+// runSim runs a scenario on the deterministic simulation: the whole run
+// happens in process on simulated time; its history and node states land
+// in dir like a real run's, then the same checks and report follow.
+func (r *Runner) runSim(ctx context.Context, sc *Scenario, dir string, resolved []byte) (*Results, error) {
+	cfg, err := sim.ParseConfig(resolved)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	r.logf("%s: simulating %d nodes for %v of simulated time (seed %d) in %s", sc.Name, sc.Nodes, sc.Duration.D(), sc.Seed, dir)
+	res, err := sim.Run(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if err := res.WriteDir(dir); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	states := res.States
+	if states == nil {
+		states = []checker.NodeState{}
+	}
+	unread := res.Unread
+	if unread == nil {
+		unread = []string{}
+	}
 	return r.check(dir, sc, states, unread)
 }
 

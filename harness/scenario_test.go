@@ -88,7 +88,7 @@ func TestParseScenarioStrictErrors(t *testing.T) {
 }
 
 func TestScenarioFilesParse(t *testing.T) {
-	for _, dir := range []string{"scenarios/ci", "scenarios/suite", "scenarios/demo", "testdata"} {
+	for _, dir := range []string{"scenarios/ci", "scenarios/suite", "scenarios/demo", "scenarios/sim", "testdata"} {
 		files, err := globYAML(dir)
 		if err != nil {
 			t.Fatal(err)
