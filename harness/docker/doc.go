@@ -20,8 +20,13 @@
 //
 // Network faults happen at the OS level: the backend enters each
 // container's network namespace from the host (nsenter) and loads
-// iptables DROP rules per peer address (partitions of any shape,
-// including one-way ones) and a tc prio+netem tree (delay, jitter, loss).
+// iptables DROP rules per peer address (partitions of any shape; a
+// one-way cut drops the TCP connections one side opens to the other's
+// raft and API ports, since a raftkv connection carries messages from its
+// dialer), iptables "statistic" rules for packet loss, and a tc htb+netem
+// tree for delay and jitter. A kernel without sch_netem (as on the
+// machine this was written on) makes a delay rule fail with
+// cluster.ErrUnsupported rather than do nothing.
 // The node's own transport fault filter is never used: the API client that
 // Client returns goes through a small proxy that answers PUT and DELETE
 // /fault/network by calling SetNetwork and ClearNetwork. Clock faults and
