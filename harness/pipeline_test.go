@@ -146,3 +146,32 @@ func TestProcessBackendScenario(t *testing.T) {
 		t.Errorf("nodes did not converge: %+v", cv)
 	}
 }
+
+// TestSimBackendScenarios runs simulation scenarios through the same
+// Runner, checks and report as the real backends.
+func TestSimBackendScenarios(t *testing.T) {
+	store := t.TempDir()
+	r := &Runner{Opts: RunOptions{Store: store, Seed: 3, SeedSet: true}}
+	for _, c := range []struct {
+		file string
+		want checker.Verdict
+	}{
+		{"scenarios/sim/partitions.yaml", checker.Valid},
+		{"scenarios/sim/stale-reads.yaml", checker.Invalid},
+	} {
+		sc, err := LoadScenario(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := r.Run(context.Background(), sc)
+		if out.Err != nil || out.Verdict != c.want || !out.Matches() {
+			t.Errorf("%s: verdict %s (want %s), err %v", c.file, out.Verdict, c.want, out.Err)
+			continue
+		}
+		for _, name := range []string{"history.jsonl", "nodes.json", "results.json", "history.html", "index.html"} {
+			if _, err := os.Stat(filepath.Join(out.Dir, name)); err != nil {
+				t.Errorf("%s: %v", c.file, err)
+			}
+		}
+	}
+}
