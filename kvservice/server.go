@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftkv/raftkv/kvservice/api"
@@ -22,6 +23,8 @@ import (
 	"github.com/raftkv/raftkv/raft/boltstore"
 	"github.com/raftkv/raftkv/raft/node"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/ui"
+	"github.com/raftkv/raftkv/ui/nodesource"
 )
 
 // PromoteLag is how close (in entries) a learner's match index must be to
@@ -67,6 +70,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Exit ends the process at a failpoint (default os.Exit).
 	Exit func(code int)
+	// StoreDir, when set, adds the harness runs browser (/runs/) to the
+	// UI, reading run directories from it.
+	StoreDir string
 }
 
 // Server is a running raftkv node.
@@ -85,6 +91,7 @@ type Server struct {
 	reg    *prometheus.Registry
 	api    *api.API
 	http   *http.Server
+	live   *ui.Live
 	apiLn  net.Listener
 	client *http.Client
 
@@ -275,7 +282,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Warn("UNSAFE: fault injection is enabled (/fault routes are served)")
 	}
 	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client})
-	s.http = &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	uiHandler, err := s.newUI(n)
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{Handler: ui.Mount(s.api.Handler(), uiHandler), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -435,6 +446,9 @@ func (s *Server) shutdown() error {
 	if s.unsubscr != nil {
 		s.unsubscr()
 	}
+	if s.live != nil {
+		s.live.Close()
+	}
 	if n := s.node.Load(); n != nil {
 		n.Stop()
 	}
@@ -447,6 +461,32 @@ func (s *Server) shutdown() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// newUI builds the web UI served at the root of the API port: the live
+// cluster view (and the runs browser when StoreDir is set).
+func (s *Server) newUI(n *node.Node) (http.Handler, error) {
+	var faults func() api.FaultState
+	if s.cfg.EnableFaults {
+		faults = s.Faults // nil when off: the page hides the fault controls
+	}
+	src, err := nodesource.New(nodesource.Config{
+		Status:     s.Status,
+		Members:    s.Members,
+		Faults:     faults,
+		Subscribe:  n.Subscribe,
+		RaftStatus: n.Status,
+		Client:     s.client,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the ui: %w", err)
+	}
+	eng := gin.New()
+	s.live = ui.Register(eng, src)
+	if s.cfg.StoreDir != "" {
+		ui.RegisterRuns(eng, s.cfg.StoreDir)
+	}
+	return eng, nil
 }
 
 // onConfChange runs on the driver goroutine after a conf change applied.

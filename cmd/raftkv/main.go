@@ -35,6 +35,7 @@ type options struct {
 	electionTimeout, heartbeat, requestTimeout           time.Duration
 	snapshotEvery                                        uint64
 	faults, learner, noSync                              bool
+	storeDir                                             string
 }
 
 func main() {
@@ -83,6 +84,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long a write or read may wait for raft")
 	f.BoolVar(&o.faults, "unsafe-enable-fault-injection", false, "serve the /fault API (testing only: lets any client break this node)")
 	f.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync (testing only: a machine crash may lose acknowledged writes)")
+	f.StringVar(&o.storeDir, "store", "", "also serve the harness runs browser (/runs/) for this store directory")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
@@ -140,6 +142,7 @@ func run(ctx context.Context, o options) error {
 		ReadMode:          mode,
 		SnapshotEvery:     o.snapshotEvery,
 		EnableFaults:      o.faults,
+		StoreDir:          o.storeDir,
 		RequestTimeout:    o.requestTimeout,
 		NoSync:            o.noSync,
 		Logger:            log,
