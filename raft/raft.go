@@ -729,6 +729,12 @@ func (r *raft) Step(m Message) error {
 			r.send(Message{To: m.From, Type: MsgAppResp})
 		} else if m.Type == MsgPreVote {
 			r.send(Message{To: m.From, Term: r.Term, Type: MsgPreVoteResp, Reject: true})
+		} else if m.Type == MsgVote {
+			// Paper figure 2: RequestVote replies with currentTerm. A
+			// candidate whose term is behind ours must learn it, or it may
+			// keep counting on a vote it can never get (found by the
+			// rafttest simulation, seed 44472).
+			r.send(Message{To: m.From, Term: r.Term, Type: MsgVoteResp, Reject: true})
 		}
 		// Other stale messages are ignored.
 		return nil
@@ -827,7 +833,10 @@ func stepLeader(r *raft, m Message) error {
 		if pr.Match < r.raftLog.lastIndex() {
 			r.sendAppend(m.From)
 		}
-		if r.readOnlyOption != ReadOnlySafe || len(m.Context) == 0 {
+		// Heartbeat acknowledgements confirm pending ReadIndex rounds in
+		// every read mode: with lease reads a read that cannot use the
+		// lease (e.g. after a failed transfer) falls back to a round.
+		if len(m.Context) == 0 {
 			return nil
 		}
 		acks := r.readOnly.recvAck(m.From, m.Context)
