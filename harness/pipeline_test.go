@@ -25,10 +25,12 @@ func TestPipelineAgainstFakeBackend(t *testing.T) {
 		{"testdata/fake-partitions.yaml", checker.Valid},
 		{"testdata/fake-stale.yaml", checker.Invalid},
 	}
+	t.Parallel()
 	store := t.TempDir()
 	r := &Runner{Opts: RunOptions{Store: store, Seed: 5, SeedSet: true, TimeLimit: 2 * time.Second, Progress: tlog{t}}}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			t.Parallel()
 			sc, err := LoadScenario(c.file)
 			if err != nil {
 				t.Fatal(err)
@@ -122,6 +124,7 @@ func TestProcessBackendScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds raftkv and runs a 5-second scenario")
 	}
+	t.Parallel()
 	sc, err := LoadScenario("scenarios/ci/partition.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +153,7 @@ func TestProcessBackendScenario(t *testing.T) {
 // TestSimBackendScenarios runs simulation scenarios through the same
 // Runner, checks and report as the real backends.
 func TestSimBackendScenarios(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	r := &Runner{Opts: RunOptions{Store: store, Seed: 3, SeedSet: true}}
 	for _, c := range []struct {

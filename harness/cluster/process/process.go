@@ -360,7 +360,39 @@ func (c *Cluster) Pause(_ context.Context, id string) error {
 		return fmt.Errorf("process: pause %s: %w", id, err)
 	}
 	n.state = cluster.Paused
+	// The signal is asynchronous: wait until every thread is stopped, so
+	// that when Pause returns the node really answers nothing.
+	waitStopped(n.cmd.Process.Pid, 2*time.Second)
 	return nil
+}
+
+// waitStopped polls /proc until all of pid's threads are in state T
+// (stopped), or timeout passes (then the pause is merely not yet complete).
+func waitStopped(pid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			return // no procfs: nothing to wait on
+		}
+		all := true
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue // the thread exited
+			}
+			// stat is "pid (comm) S ...": the state follows the last ')'.
+			i := strings.LastIndexByte(string(b), ')')
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Resume sends SIGCONT to a paused node (no-op otherwise).
