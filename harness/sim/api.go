@@ -66,11 +66,11 @@ func (n *snode) accept(c *conn, cmd nodeapi.Command, forwarded bool) {
 	case cluster.Paused:
 		c.n = n
 		n.conns = append(n.conns, c)
-		n.inbox = append(n.inbox, func() { n.serve(c, cmd, forwarded) })
+		n.inbox = append(n.inbox, func() { n.guard("api", func() { n.serve(c, cmd, forwarded) }) })
 	default:
 		c.n = n
 		n.conns = append(n.conns, c)
-		n.serve(c, cmd, forwarded)
+		n.guard("api", func() { n.serve(c, cmd, forwarded) })
 	}
 }
 

@@ -138,6 +138,8 @@ func (n *snode) deliver(from string, m raft.Message) {
 }
 
 func (n *snode) step(m raft.Message) {
-	_ = n.rn.Step(m) // errors (a message from an unknown peer) are dropped, as the driver does
-	n.kick()
+	n.guard("step", func() {
+		_ = n.rn.Step(m) // errors (a message from an unknown peer) are dropped, as the driver does
+		n.kick()
+	})
 }

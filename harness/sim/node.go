@@ -61,6 +61,9 @@ type snode struct {
 	readRound   *readRound
 	readReady   []readBatch
 
+	// checkLeaderLog: the node became leader; check its log once persisted.
+	checkLeaderLog bool
+
 	readyScheduled bool
 	busyUntil      int64
 	// outDelay delays what a Ready sends or answers by its fsync.
@@ -118,8 +121,25 @@ func (n *snode) electionTick() int {
 	return max(2, int(n.s.cfg.Node.ElectionTimeout.D()/n.s.cfg.Node.HeartbeatInterval.D()))
 }
 
+// guard runs f on the node's process; a panic (the raft core finding its
+// state inconsistent, say) is recorded as a violation and the process exits
+// (the supervisor restarts it), as a real node would.
+func (n *snode) guard(where string, f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			n.s.observe(fmt.Errorf("%s panicked (%s): %v", n.name, where, p))
+			if n.state != cluster.Down {
+				n.exit()
+			}
+		}
+	}()
+	f()
+}
+
 // start (re)starts the process from its disk, as raft/node.Start does.
-func (n *snode) start() {
+func (n *snode) start() { n.guard("start", n.doStart) }
+
+func (n *snode) doStart() {
 	s := n.s
 	n.inc++
 	n.state = cluster.Running
@@ -162,6 +182,7 @@ func (n *snode) start() {
 	n.scanTerm = 0
 	n.readPending, n.readRound, n.readReady = nil, nil, nil
 	n.readyScheduled, n.busyUntil, n.outDelay = false, 0, 0
+	n.checkLeaderLog = false
 	n.inbox, n.conns = nil, nil
 	n.rules, n.fpName, n.fpAfter = nil, "", 0
 	n.scheduleWake(n.inc)
@@ -227,10 +248,10 @@ func (n *snode) scheduleWake(inc int) {
 		if n.inc != inc || n.state == cluster.Down {
 			return
 		}
-		if n.state == cluster.Running {
-			n.tick()
-		}
 		n.scheduleWake(inc)
+		if n.state == cluster.Running {
+			n.guard("tick", n.tick)
+		}
 	})
 }
 
@@ -279,7 +300,7 @@ func (n *snode) kick() {
 		}
 		n.readyScheduled = false
 		if n.state == cluster.Running {
-			n.processReady()
+			n.guard("ready", n.processReady)
 		}
 	})
 }
@@ -335,11 +356,11 @@ func (n *snode) handleReady() bool {
 	rd := n.rn.Ready()
 	n.outDelay = 0
 	defer func() { n.outDelay = 0 }()
-	if rd.SoftState != nil {
-		n.softStateChanged(*rd.SoftState)
-	}
 	if !rd.HardState.IsEmpty() {
 		n.term = rd.HardState.Term
+	}
+	if rd.SoftState != nil {
+		n.softStateChanged(*rd.SoftState)
 	}
 	if s.cfg.bugs.sendBeforePersist {
 		s.send(n, rd.Messages, s.now)
@@ -354,6 +375,7 @@ func (n *snode) handleReady() bool {
 			return false
 		}
 		n.save(rd)
+		n.observePersisted(rd)
 		if rd.MustSync {
 			n.outDelay = s.net.fsync(s.rng)
 		}
@@ -382,6 +404,7 @@ func (n *snode) handleReady() bool {
 		n.dropSuperseded(rd.CommittedEntries[len(rd.CommittedEntries)-1].Term, n.applied)
 	}
 	for _, rs := range rd.ReadStates {
+		s.observe(s.chk.ObserveReadState(n.id, rs))
 		if n.readRound != nil && string(rs.RequestCtx) == string(n.readRound.rctx) {
 			n.readReady = append(n.readReady, readBatch{index: rs.Index, reads: n.readRound.reads})
 			n.readRound = nil
@@ -409,7 +432,38 @@ func (n *snode) softStateChanged(ss raft.SoftState) {
 			n.retryReadRound()
 		}
 	}
+	if ss.RaftState == raft.StateLeader && n.role != raft.StateLeader {
+		n.s.observe(n.s.chk.ObserveLeader(n.term, n.id))
+		n.checkLeaderLog = true
+	}
 	n.role = ss.RaftState
+}
+
+// observePersisted reports a persisted Ready to the raft safety checker
+// (raft/rafttest's): votes, log matching, commit indexes, and the log of a
+// new leader (Leader Completeness).
+func (n *snode) observePersisted(rd raft.Ready) {
+	s := n.s
+	if !rd.HardState.IsEmpty() {
+		s.observe(s.chk.ObserveVote(n.id, rd.HardState))
+		s.chk.ObserveCommitIndex(rd.HardState.Commit)
+	}
+	if len(rd.Entries) > 0 {
+		first := rd.Entries[0].Index
+		pt, err := n.live.Term(first - 1)
+		s.observe(s.chk.ObserveEntries(first-1, pt, err == nil, rd.Entries))
+	}
+	if n.checkLeaderLog && n.isLeader() {
+		n.checkLeaderLog = false
+		first, _ := n.live.FirstIndex()
+		s.observe(s.chk.ObserveLeaderLog(n.id, n.term, first-1, func(i uint64) (raft.Entry, bool) {
+			ents, err := n.live.Entries(i, i+1, math.MaxUint64)
+			if err != nil || len(ents) == 0 {
+				return raft.Entry{}, false
+			}
+			return ents[0], true
+		}))
+	}
 }
 
 // save writes a Ready to the disk: the live store always, the durable copy
@@ -449,6 +503,7 @@ func (n *snode) restore(snap raft.Snapshot) {
 			delete(n.waiters, idx)
 		}
 	}
+	n.s.chk.ObserveCommitIndex(snap.Metadata.Index)
 	n.applied = snap.Metadata.Index
 	n.snapIndex = snap.Metadata.Index
 	n.confState = snap.Metadata.ConfState
@@ -456,6 +511,7 @@ func (n *snode) restore(snap raft.Snapshot) {
 }
 
 func (n *snode) apply(e raft.Entry) {
+	n.s.observe(n.s.chk.ObserveCommitted(n.term, e))
 	if e.Index <= n.applied {
 		return
 	}
@@ -580,6 +636,7 @@ func (n *snode) startReadRound() {
 	binary.BigEndian.PutUint64(rctx[8:], n.readSeq)
 	n.readRound = &readRound{rctx: rctx, reads: n.readPending}
 	n.readPending = nil
+	n.s.chk.ObserveReadRequest(string(rctx))
 	n.rn.ReadIndex(rctx)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/histories"
 	"github.com/raftkv/raftkv/nemesis"
+	"github.com/raftkv/raftkv/raft/rafttest"
 )
 
 // ErrRun wraps failures of the simulation itself (not verdicts).
@@ -47,7 +48,16 @@ type Result struct {
 	// Messages counts raft messages sent; Crashes node crashes (kills and
 	// failpoints).
 	Messages, Crashes int
+	// Violations are broken Raft safety properties seen by the raft-level
+	// checker (raft/rafttest's Checker: election safety, one vote per term,
+	// log matching, leader completeness, state machine safety, read index
+	// answers), at most maxViolations, with the simulated time.
+	Violations []string
+	// Net is the baseline network the seed drew.
+	Net NetParams
 }
+
+const maxViolations = 10
 
 // Hash is the SHA-256 of the history, in hex: two runs of the same seed
 // have the same hash.
@@ -122,6 +132,7 @@ type sim struct {
 	recErr  error
 	events  []histories.Event
 
+	chk     *rafttest.Checker
 	wl      *workloadSim
 	res     *Result
 	steps   int
@@ -155,12 +166,14 @@ func newSim(cfg Config) *sim {
 		byName: map[string]*snode{},
 		byID:   map[uint64]*snode{},
 		res:    &Result{Config: cfg},
+		chk:    rafttest.NewChecker(),
 	}
 	if cfg.Net != nil {
 		s.net = *cfg.Net
 	} else {
 		s.net = drawNet(s.rng)
 	}
+	s.res.Net = s.net
 	for i := range cfg.Nodes {
 		n := newNode(s, i)
 		s.nodes = append(s.nodes, n)
@@ -216,6 +229,19 @@ func (s *sim) record(e histories.Event) {
 		s.recErr = err
 	}
 	s.events = append(s.events, e)
+}
+
+// observe records a raft safety violation (err from the checker).
+func (s *sim) observe(err error) {
+	if err == nil || len(s.res.Violations) >= maxViolations {
+		return
+	}
+	msg := err.Error()
+	var v *rafttest.Violation
+	if errors.As(err, &v) {
+		msg = v.Property + " violated: " + v.Detail
+	}
+	s.res.Violations = append(s.res.Violations, fmt.Sprintf("at %v: %s", time.Duration(s.now-s.origin), msg))
 }
 
 func (s *sim) names() []string {

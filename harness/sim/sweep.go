@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,16 @@ func Check(r *Result, timeout time.Duration) checker.Result {
 		timeout = time.Minute
 	}
 	return checker.Check(r.Events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: r.States})
+}
+
+// ViolationReasons words a run's raft safety violations as verdict
+// reasons: any of them makes the run invalid, whatever the history says.
+func ViolationReasons(r *Result) []string {
+	out := make([]string, len(r.Violations))
+	for i, v := range r.Violations {
+		out[i] = "raft safety (simulation checker): " + v
+	}
+	return out
 }
 
 // SeedOutcome is one seed of a sweep.
@@ -137,10 +149,41 @@ func RunSeed(ctx context.Context, cfg Config, seed int64, checkTimeout time.Dura
 	}
 	res := Check(r, checkTimeout)
 	o.Verdict, o.Reasons, o.Hash, o.SimTime = res.Verdict, res.Reasons, r.Hash(), r.SimTime
+	if len(r.Violations) > 0 {
+		o.Verdict = checker.Invalid
+		o.Reasons = append(o.Reasons, ViolationReasons(r)...)
+	}
 	o.Ops = res.Stats.Ops
 	o.Wall = time.Since(t0)
 	if !o.Matches(cfg.Expect) {
 		o.Result = r
 	}
 	return o
+}
+
+// ParseSeeds parses a seed range: "A..B" (inclusive) or "N" (1..N).
+func ParseSeeds(s string) ([]int64, error) {
+	var from, to int64
+	if a, b, ok := strings.Cut(s, ".."); ok {
+		var err1, err2 error
+		from, err1 = strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+		to, err2 = strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%w: seeds %q: want A..B or N", ErrConfig, s)
+		}
+	} else {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: seeds %q: want A..B or N", ErrConfig, s)
+		}
+		from, to = 1, n
+	}
+	if to < from || to-from >= 1<<20 {
+		return nil, fmt.Errorf("%w: seeds %q: empty or too large a range", ErrConfig, s)
+	}
+	out := make([]int64, 0, to-from+1)
+	for x := from; x <= to; x++ {
+		out = append(out, x)
+	}
+	return out, nil
 }
