@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/histories"
+	"github.com/raftkv/raftkv/nemesis"
 )
 
 var (
@@ -213,4 +214,22 @@ func TestReplay(t *testing.T) {
 			cfg.Name, *flagSeed, res.Verdict, res.Reasons, r.Hash(), res.Stats.Ops, r.SimTime, r.Steps, r.Messages, r.Crashes,
 			strings.Join(faults, "\n  "))
 	}
+}
+
+// Shrink finds a shorter prefix of a failing seed that still fails, and the
+// prefix is itself deterministic.
+func TestShrink(t *testing.T) {
+	cfg := load(t, "../scenarios/sim/stale-reads.yaml")
+	cfg.Expect = "valid" // so that the demo's invalid runs count as failing
+	d, o := Shrink(context.Background(), cfg, 2, time.Minute)
+	if o.Matches(cfg.Expect) || d >= cfg.Duration.D() {
+		t.Fatalf("shrunk to %v: %s %v", d, o.Verdict, o.Err)
+	}
+	c := cfg
+	c.Duration = nemesis.Duration(d)
+	again := RunSeed(context.Background(), c, 2, time.Minute)
+	if again.Hash != o.Hash || again.Verdict != checker.Invalid {
+		t.Errorf("replaying the %v prefix gave %s %s, shrinking saw %s", d, again.Hash, again.Verdict, o.Hash)
+	}
+	t.Logf("seed 2 of %s fails within %v of %v", cfg.Name, d, cfg.Duration.D())
 }

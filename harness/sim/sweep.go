@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/nemesis"
 )
 
 // Check runs the harness's checks (checker.Check: linearizability, lost
@@ -186,4 +187,38 @@ func ParseSeeds(s string) ([]int64, error) {
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+// shrinkStep is the resolution of Shrink.
+const shrinkStep = 100 * time.Millisecond
+
+// Shrink looks for a shorter workload duration for which seed still gets
+// an unexpected verdict. A shorter duration replays a prefix of the same
+// run (the fault plan and every draw before the cut are the same), so the
+// result is a smaller case that the harness replays with --time-limit. It
+// bisects in steps of 100ms (assuming, as is usual, that a longer prefix
+// keeps failing) and returns the duration and its outcome; the original
+// duration if nothing shorter fails.
+func Shrink(ctx context.Context, cfg Config, seed int64, checkTimeout time.Duration) (time.Duration, SeedOutcome) {
+	cfg.applyDefaults()
+	hi := cfg.Duration.D()
+	best := RunSeed(ctx, cfg, seed, checkTimeout)
+	if best.Matches(cfg.Expect) {
+		return hi, best
+	}
+	lo := time.Duration(0)
+	for hi-lo > shrinkStep && ctx.Err() == nil {
+		mid := (lo + (hi-lo)/2).Round(shrinkStep)
+		if mid <= lo || mid >= hi {
+			break
+		}
+		c := cfg
+		c.Duration = nemesis.Duration(mid)
+		if o := RunSeed(ctx, c, seed, checkTimeout); !o.Matches(cfg.Expect) {
+			hi, best = mid, o
+		} else {
+			lo = mid
+		}
+	}
+	return hi, best
 }
