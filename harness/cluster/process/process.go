@@ -89,6 +89,9 @@ func New(o cluster.Options) (*Cluster, error) {
 	if _, err := os.Stat(o.Binary); err != nil {
 		return nil, fmt.Errorf("process: binary: %w", err)
 	}
+	if abs, err := filepath.Abs(o.Binary); err == nil {
+		o.Binary = abs // a bare "raftkv" would otherwise be looked up in $PATH
+	}
 	c := &Cluster{opts: o, log: o.Logger, byID: map[string]*node{}}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("process: %w", err)
