@@ -86,7 +86,11 @@ func (m *nemesisSim) healAll() {
 		case cluster.Paused:
 			n.resume()
 		case cluster.Down:
-			n.start()
+			if n.joining {
+				s.join(n)
+			} else {
+				n.start()
+			}
 		}
 	}
 	for _, n := range s.nodes {
@@ -213,6 +217,8 @@ func (m *nemesisSim) build(sp nemesis.Spec) (simFault, error) {
 			e = 300 * time.Millisecond
 		}
 		return &stormFault{s: s, every: e}, nil
+	case sp.Fault == "membership-churn":
+		return &churnFault{s: s, spec: sp}, nil
 	case sp.Fault == "compose":
 		c := &composeFault{}
 		for _, o := range sp.Of {

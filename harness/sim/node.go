@@ -63,6 +63,9 @@ type snode struct {
 
 	// checkLeaderLog: the node became leader; check its log once persisted.
 	checkLeaderLog bool
+	// joining: the disk was wiped; the node starts without bootstrapping.
+	joining     bool
+	lastPromote int64
 
 	readyScheduled bool
 	busyUntil      int64
@@ -168,7 +171,7 @@ func (n *snode) doStart() {
 		ReadOnlyOption: ro, Seed: int64(s.rng.Uint64() >> 1),
 	})
 	must(err)
-	if empty {
+	if empty && !n.joining {
 		must(rn.Bootstrap(s.voters))
 	}
 	n.rn = rn
@@ -251,6 +254,9 @@ func (n *snode) scheduleWake(inc int) {
 		n.scheduleWake(inc)
 		if n.state == cluster.Running {
 			n.guard("tick", n.tick)
+		}
+		if n.state == cluster.Running {
+			n.guard("maintain", n.maybePromote)
 		}
 	})
 }
@@ -525,6 +531,7 @@ func (n *snode) apply(e raft.Entry) {
 		var cc raft.ConfChange
 		must(cc.Unmarshal(e.Data))
 		n.confState = n.rn.ApplyConfChange(cc)
+		n.s.confIdx[e.Index] = true
 	}
 	n.applied = e.Index
 	if ws, ok := n.waiters[e.Index]; ok {

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/raftkv/raftkv/checker"
@@ -55,6 +56,12 @@ type Result struct {
 	Violations []string
 	// Net is the baseline network the seed drew.
 	Net NetParams
+	// ConfChanges counts the membership changes committed after the
+	// bootstrap (removals, learners added, promotions).
+	ConfChanges int
+	// Voters and Learners are the final configuration, as the leader (or
+	// else the first running node) applied it.
+	Voters, Learners []string
 }
 
 const maxViolations = 10
@@ -133,6 +140,7 @@ type sim struct {
 	events  []histories.Event
 
 	chk     *rafttest.Checker
+	confIdx map[uint64]bool
 	wl      *workloadSim
 	res     *Result
 	steps   int
@@ -161,12 +169,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 
 func newSim(cfg Config) *sim {
 	s := &sim{
-		cfg:    cfg,
-		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)),
-		byName: map[string]*snode{},
-		byID:   map[uint64]*snode{},
-		res:    &Result{Config: cfg},
-		chk:    rafttest.NewChecker(),
+		cfg:     cfg,
+		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)),
+		byName:  map[string]*snode{},
+		byID:    map[uint64]*snode{},
+		res:     &Result{Config: cfg},
+		chk:     rafttest.NewChecker(),
+		confIdx: map[uint64]bool{},
 	}
 	if cfg.Net != nil {
 		s.net = *cfg.Net
@@ -327,6 +336,8 @@ func (s *sim) run(ctx context.Context) error {
 	s.res.Unread = s.wl.finalReads(ctx, cfg.FinalReadTimeout.D())
 	s.waitFor(ctx, 10*time.Second, s.converged)
 	s.res.States = s.states()
+	s.finalConf()
+	s.res.ConfChanges = max(0, len(s.confIdx)-len(s.voters))
 	if s.stopped {
 		return fmt.Errorf("%w: %w", ErrRun, ctx.Err())
 	}
@@ -370,6 +381,30 @@ func (s *sim) states() []checker.NodeState {
 		out = append(out, checker.NodeState{Node: n.name, Applied: a, StateHash: h})
 	}
 	return out
+}
+
+func (s *sim) finalConf() {
+	src := s.leader()
+	for _, n := range s.nodes {
+		if src == nil && n.running() {
+			src = n
+		}
+	}
+	if src == nil || !src.running() {
+		return
+	}
+	for _, id := range src.confState.Voters {
+		if n := s.byID[id]; n != nil {
+			s.res.Voters = append(s.res.Voters, n.name)
+		}
+	}
+	for _, id := range src.confState.Learners {
+		if n := s.byID[id]; n != nil {
+			s.res.Learners = append(s.res.Learners, n.name)
+		}
+	}
+	slices.Sort(s.res.Voters)
+	slices.Sort(s.res.Learners)
 }
 
 // leader is cluster.Leader over the simulated nodes: the leader most of

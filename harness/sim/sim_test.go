@@ -233,3 +233,16 @@ func TestShrink(t *testing.T) {
 	}
 	t.Logf("seed 2 of %s fails within %v of %v", cfg.Name, d, cfg.Duration.D())
 }
+
+// membership-churn removes a node, which joins again empty as a learner and
+// is promoted: the run ends with every node a voter, converged.
+func TestMembershipChurn(t *testing.T) {
+	cfg := load(t, "../scenarios/sim/membership.yaml")
+	r := run(t, cfg, 2)
+	if r.ConfChanges < 3 || len(r.Voters) != cfg.Nodes || len(r.Learners) != 0 {
+		t.Errorf("%d conf changes, final voters %v learners %v", r.ConfChanges, r.Voters, r.Learners)
+	}
+	if res := Check(r, time.Minute); res.Verdict != checker.Valid || res.Convergence == nil || res.Convergence.Verdict != checker.Valid {
+		t.Errorf("verdict %s %v, convergence %+v", res.Verdict, res.Reasons, res.Convergence)
+	}
+}
