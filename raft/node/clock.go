@@ -222,7 +222,10 @@ func (c *FaultClock) State() ClockState {
 // interval of clock time that elapsed since the last accounted tick. A
 // faster clock therefore ticks faster; a forward jump produces several
 // ticks at once (at most max, the excess is forgotten); a backward jump
-// produces none until the clock is past where it was.
+// produces none and restarts the accounting from the new reading. Time
+// lost to a backward jump is not owed: otherwise healing a fast-clock
+// fault (which steps the clock back by everything it gained) would freeze
+// the node's timers for that long, a stall the fault never asked for.
 type tickSource struct {
 	interval time.Duration
 	max      int
@@ -239,8 +242,11 @@ func newTickSource(now time.Time, interval time.Duration, max int) *tickSource {
 // due returns how many ticks to fire at clock time now.
 func (s *tickSource) due(now time.Time) int {
 	el := now.Sub(s.last)
+	if el < 0 {
+		s.last = now
+		return 0
+	}
 	if el < s.interval {
-		// Includes a backward jump: wait until the clock is past last again.
 		return 0
 	}
 	n := el / s.interval
