@@ -2,7 +2,9 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short fmt-check vet tidy-check test-linearizability clean
+.PHONY: all build test test-go test-ci-scenarios deps fmt-check vet tidy-check test-linearizability cluster bench clean
+
+include docker/docker.mk
 
 all: build
 
@@ -23,9 +25,34 @@ tidy-check:
 		cp /tmp/raftkv-go.mod.bak go.mod; cp /tmp/raftkv-go.sum.bak go.sum; \
 		echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; fi
 
-# test is the one command that passes the tests (CI runs exactly this).
-test: fmt-check vet tidy-check
+# deps installs what the tests need from Debian (chromium for the UI's
+# browser tests); it fails, saying what is missing, when it cannot.
+deps:
+	@sh ui/install-chromium.sh
+
+# test is the one command that passes the tests (CI runs exactly this):
+# static checks, every Go test with the race detector, then the harness's CI
+# scenarios against real raftkv processes (and Docker containers).
+test: fmt-check vet tidy-check deps test-go test-ci-scenarios
+
+test-go:
 	$(GO) test -race -timeout 20m ./...
+
+test-ci-scenarios: build
+	./$(BIN)/harness run --binary $(BIN)/raftkv --store store/ci harness/scenarios/ci/*.yaml
+
+# test-linearizability is the main job: the fault suite and the two
+# demonstrations of unsafe read modes (which must be caught as invalid).
+test-linearizability: build
+	./$(BIN)/harness run --binary $(BIN)/raftkv --store store harness/scenarios/suite/*.yaml harness/scenarios/demo/*.yaml
+
+# cluster starts a local 3-node cluster on 7000-7002 / 8000-8002 in the
+# foreground; Ctrl-C stops it.
+cluster:
+	scripts/cluster.sh
+
+bench:
+	scripts/bench.sh
 
 clean:
 	rm -rf $(BIN)
