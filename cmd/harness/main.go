@@ -52,7 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout))
+	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout))
 	return root
 }
 
