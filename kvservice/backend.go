@@ -46,7 +46,7 @@ func (s *Server) apiErr(err error) error {
 
 // Leader implements api.Backend.
 func (s *Server) Leader() api.LeaderInfo {
-	st := s.node.Load().Status()
+	st := s.node.Load().SoftState()
 	if st.Lead == raft.None {
 		return api.LeaderInfo{}
 	}

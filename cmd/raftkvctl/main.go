@@ -5,6 +5,7 @@
 //	raftkvctl del k              raftkvctl cas k old new
 //	raftkvctl status             raftkvctl members list|add|remove
 //	raftkvctl leader transfer [node2]
+//	raftkvctl bench --clients 1,8,32,128      raftkvctl bench failover --pid-dir DIR
 //
 // --endpoints is a comma-separated list of API addresses; a request moves to
 // the next endpoint only when the current one cannot be connected to.
@@ -72,7 +73,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "simple", "output format: simple or json")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "timeout of each request")
 
-	root.AddCommand(putCmd(g), getCmd(g), delCmd(g), casCmd(g), statusCmd(g), membersCmd(g), leaderCmd(g))
+	root.AddCommand(putCmd(g), getCmd(g), delCmd(g), casCmd(g), statusCmd(g), membersCmd(g), leaderCmd(g), benchCmd(g))
 	return root
 }
 

@@ -86,6 +86,10 @@ func (a *API) observe() gin.HandlerFunc {
 		if c.Writer.Status() >= 500 {
 			level = slog.LevelWarn
 		}
+		if !a.log.Enabled(c.Request.Context(), level) {
+			// Skip building the attributes (ClientIP parses headers).
+			return
+		}
 		a.log.Log(c.Request.Context(), level, "http request",
 			"method", c.Request.Method, "path", c.Request.URL.Path, "op", op,
 			"status", c.Writer.Status(), "code", code, "duration", d,

@@ -13,10 +13,22 @@
 //     good: it never continues after a failed persist.
 //  2. send: Transport.Send(messages) — only after step 1 returned, so what
 //     a message depends on (a vote, an acknowledged entry) is durable first.
+//     One exception (thesis §10.2.1): a leader sends its appends (MsgApp)
+//     and heartbeats of the term already in the store before step 1, so
+//     the followers write in parallel with it. This is safe because the
+//     core counts the leader's own entries toward the commit quorum only
+//     after Advance (after the write), an append's entries are exactly
+//     what the leader's write is about to persist, and its term is durable.
+//     Votes, responses and every message of a non-leader still wait.
 //  3. apply: Failpoint("before-apply"), each committed entry in order
 //     (EntryNormal with data to StateMachine.Apply, EntryConfChange to
 //     RawNode.ApplyConfChange and Config.OnConfChange), Failpoint("after-apply").
 //  4. RawNode.Advance.
+//
+// Each Ready is written with one Store.Save (one bbolt transaction): every
+// input that arrived while the previous Ready was being written (up to 512:
+// proposals, messages, reads) is taken before the next Ready is built, so
+// concurrent proposals share one fsync (group commit).
 //
 // The persist and apply failpoints fire only for Readies that have
 // something to persist or apply, so "after N hits" counts real writes.

@@ -102,6 +102,7 @@ type Node struct {
 
 	// Counters for tests and metrics.
 	readRounds atomic.Uint64
+	earlySent  atomic.Uint64 // messages a leader sent before persisting
 
 	// Everything below is owned by the loop goroutine.
 	rn        *raft.RawNode
@@ -112,6 +113,10 @@ type Node struct {
 	lead      uint64
 	role      raft.StateType
 	term      uint64
+	// durableTerm is the term of the hard state in the store.
+	durableTerm uint64
+	// Reused by sendEarly.
+	earlyBuf, lateBuf []raft.Message
 
 	waiters  map[uint64][]*proposal // by log index
 	scanTerm uint64                 // highest applied term the waiters were checked against
@@ -133,6 +138,9 @@ type testHooks struct {
 	// sendBeforePersist breaks the durability rule on purpose, to prove
 	// the durability test can fail.
 	sendBeforePersist bool
+	// noEarlyAppend makes a leader wait for its own write before sending
+	// appends too (the stricter order, for comparisons).
+	noEarlyAppend bool
 }
 
 type outcome struct {
@@ -241,25 +249,26 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 
 	maxTicks := 2 * cfg.Raft.ElectionTick
 	n := &Node{
-		cfg:       cfg,
-		id:        cfg.Raft.ID,
-		logger:    logger,
-		clock:     cfg.Clock,
-		stepc:     make(chan raft.Message, 4096),
-		propc:     make(chan *proposal),
-		readc:     make(chan *readRequest),
-		transferc: make(chan *transferRequest),
-		reportc:   make(chan func(*raft.RawNode), 256),
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		rn:        rn,
-		ticks:     newTickSource(cfg.Clock.Now(), cfg.TickInterval, maxTicks),
-		applied:   applied,
-		snapIndex: snap.Metadata.Index,
-		confState: cs,
-		term:      hs.Term,
-		waiters:   make(map[uint64][]*proposal),
-		hooks:     hooks,
+		cfg:         cfg,
+		id:          cfg.Raft.ID,
+		logger:      logger,
+		clock:       cfg.Clock,
+		stepc:       make(chan raft.Message, 4096),
+		propc:       make(chan *proposal),
+		readc:       make(chan *readRequest),
+		transferc:   make(chan *transferRequest),
+		reportc:     make(chan func(*raft.RawNode), 256),
+		stopc:       make(chan struct{}),
+		donec:       make(chan struct{}),
+		rn:          rn,
+		ticks:       newTickSource(cfg.Clock.Now(), cfg.TickInterval, maxTicks),
+		applied:     applied,
+		snapIndex:   snap.Metadata.Index,
+		confState:   cs,
+		term:        hs.Term,
+		durableTerm: hs.Term,
+		waiters:     make(map[uint64][]*proposal),
+		hooks:       hooks,
 	}
 	st := rn.Status()
 	n.lead, n.role = st.Lead, st.RaftState
@@ -331,6 +340,10 @@ func (n *Node) Status() raft.Status {
 	st.Config.Learners = append([]uint64(nil), st.Config.Learners...)
 	return st
 }
+
+// SoftState returns the leader and role as of the last loop iteration,
+// without copying the whole status (the API asks on every request).
+func (n *Node) SoftState() raft.SoftState { return n.status.Load().SoftState }
 
 // Subscribe calls fn, on a goroutine of its own, for each event from now on
 // until cancel is called or the node stops. Events are dropped for a
@@ -629,14 +642,27 @@ func (n *Node) handleReady() error {
 		n.emit(Event{Type: EventTermChanged})
 	}
 
-	if n.hooks.sendBeforePersist && len(rd.Messages) > 0 {
-		n.cfg.Transport.Send(rd.Messages)
+	persist := !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty()
+	late := rd.Messages
+	switch {
+	case n.hooks.sendBeforePersist:
+		if len(rd.Messages) > 0 {
+			n.cfg.Transport.Send(rd.Messages)
+		}
+		late = nil
+	case persist && n.role == raft.StateLeader && rd.Snapshot.IsEmpty() && !n.hooks.noEarlyAppend:
+		// 1a. A leader's appends leave before its own write (thesis
+		// §10.2.1), so that the followers' fsyncs overlap the leader's.
+		late = n.sendEarly(rd.Messages)
 	}
-	// 1. Persist. Nothing this Ready says may leave the node before this.
-	if !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() {
+	// 1. Persist. Nothing else this Ready says may leave the node before this.
+	if persist {
 		n.failpoint(FailpointBeforePersist)
 		if err := n.cfg.Store.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 			return fmt.Errorf("%w: %w", ErrPersist, err)
+		}
+		if !rd.HardState.IsEmpty() {
+			n.durableTerm = rd.HardState.Term
 		}
 		n.failpoint(FailpointAfterPersist)
 	}
@@ -646,8 +672,8 @@ func (n *Node) handleReady() error {
 		}
 	}
 	// 2. Send.
-	if !n.hooks.sendBeforePersist && len(rd.Messages) > 0 {
-		n.cfg.Transport.Send(rd.Messages)
+	if len(late) > 0 {
+		n.cfg.Transport.Send(late)
 	}
 	// 3. Apply.
 	if len(rd.CommittedEntries) > 0 {
@@ -681,6 +707,45 @@ func (n *Node) handleReady() error {
 	// After publishing, so that a reader sees Status().Applied >= its index.
 	n.answerReads()
 	return nil
+}
+
+// sendEarly sends, before the Ready is persisted, the messages of a leader
+// that may leave early, and returns the others (in their order), which
+// must wait for the write. A message may leave early when it is an append
+// (MsgApp) or a heartbeat of the term already durable in the store:
+//   - the leader's own entries count toward the commit quorum only after
+//     Advance, i.e. after this Ready is persisted, so an entry is never
+//     committed on the strength of a copy that is not on disk;
+//   - the entries a MsgApp carries may be lost if the leader crashes before
+//     its write: that is no different from a leader that crashes after
+//     sending them, and a follower holding them is still consistent;
+//   - its term must be durable, or a leader that crashed before saving the
+//     term could, after a restart, win the same term again and send other
+//     entries at the same indexes and term (an election of a single voter
+//     becomes leader within one Ready, term and all).
+//
+// Votes, vote and append responses, read-index and transfer messages, and
+// everything from a non-leader still wait for the fsync.
+func (n *Node) sendEarly(msgs []raft.Message) (late []raft.Message) {
+	early := n.earlyBuf[:0]
+	late = n.lateBuf[:0]
+	for _, m := range msgs {
+		if (m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat) && m.Term == n.durableTerm {
+			early = append(early, m)
+		} else {
+			late = append(late, m)
+		}
+	}
+	if len(early) > 0 {
+		n.earlySent.Add(uint64(len(early)))
+		n.cfg.Transport.Send(early)
+	}
+	// The buffers are reused by the next Ready: the transport copies each
+	// message it queues.
+	clear(early)
+	n.earlyBuf = early
+	n.lateBuf = late
+	return late
 }
 
 func (n *Node) softStateChanged(ss raft.SoftState) {
