@@ -73,9 +73,38 @@ func (r *Result) Hash() string {
 	return hex.EncodeToString(h[:])
 }
 
-// WriteDir writes history.jsonl and nodes.json into dir (the run
+// Summary is sim.json: what a run did besides its history.
+type Summary struct {
+	Seed        int64    `json:"seed"`
+	HistorySHA  string   `json:"history_sha256"`
+	SimTime     string   `json:"simulated_time"`
+	Steps       int      `json:"steps"`
+	Messages    int      `json:"raft_messages"`
+	Crashes     int      `json:"crashes"`
+	ConfChanges int      `json:"conf_changes"`
+	Network     string   `json:"network"`
+	Voters      []string `json:"voters"`
+	Learners    []string `json:"learners,omitempty"`
+	// Violations are broken Raft safety properties seen inside the nodes
+	// (see Result.Violations): any makes the run invalid.
+	Violations []string `json:"violations,omitempty"`
+}
+
+// Summary returns sim.json's content.
+func (r *Result) Summary() Summary {
+	return Summary{Seed: r.Config.Seed, HistorySHA: r.Hash(), SimTime: r.SimTime.String(), Steps: r.Steps,
+		Messages: r.Messages, Crashes: r.Crashes, ConfChanges: r.ConfChanges, Network: r.Net.String(),
+		Voters: r.Voters, Learners: r.Learners, Violations: r.Violations}
+}
+
+// WriteDir writes history.jsonl, nodes.json and sim.json into dir (the run
 // directory the harness checks and renders).
 func (r *Result) WriteDir(dir string) error {
+	if b, err := json.MarshalIndent(r.Summary(), "", "  "); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "sim.json"), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("%w: %w", ErrRun, err)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), r.History, 0o644); err != nil {
 		return fmt.Errorf("%w: %w", ErrRun, err)
 	}
