@@ -43,15 +43,34 @@
 //     connection → next node; the final linearizable reads of every key.
 //   - The faults are the nemesis vocabulary with the same names, parameters,
 //     defaults and targets, on the plan of nemesis.Schedule.Plan for the
-//     seed; membership-churn is not simulated (recorded with an error).
+//     seed: partitions of every shape, kill, pause, clock bump/strobe/rate,
+//     packet delay/loss, crash failpoints (the process exits and is
+//     restarted 300ms later), leader-transfer storms and membership churn
+//     (remove through the leader, kill and wipe, join again empty as a
+//     learner, promotion by the leader once within kvservice.PromoteLag).
+//   - Inside the nodes, raft/rafttest's Checker watches Raft's safety
+//     properties (election safety, one vote per term, log matching, leader
+//     completeness, committed entries, read-index answers); a broken one, or
+//     a panic of the core, is recorded in Result.Violations (and sim.json),
+//     and makes the run invalid whatever the history shows.
 //
 // The history is written with histories.Recorder in the same format, with
 // simulated nanoseconds since the workload started and no wall-clock field
 // in the header, so the same Config and seed give the same bytes (Result.Hash).
 //
 // Run simulates one run; Sweep runs many seeds over several goroutines (each
-// run stays single-threaded) and checks each with checker.Check. The package
-// does not import the harness: the harness hands a scenario over as its
-// resolved YAML (ParseConfig) and renders the report from Result.WriteDir's
-// files. A seed names a run of this version of the simulator.
+// run stays single-threaded) and checks each with checker.Check; Shrink
+// finds the shortest failing prefix of a seed (a shorter duration replays a
+// prefix of the same run, so `harness run --time-limit` reproduces it). The
+// package does not import the harness: the harness hands a scenario over as
+// its resolved YAML (ParseConfig) and renders the report from
+// Result.WriteDir's files (history.jsonl, nodes.json, sim.json).
+//
+// Not modelled: torn writes (the real store commits each Ready in one
+// atomic bbolt transaction, so a crash loses a whole unsynced write, which
+// is modelled, never part of one); the transport's bounded queues and
+// per-peer ordering (the simulated network is more adversarial: it
+// reorders); the member address table (a node always knows the leader's
+// API address). A seed names a run of this version of the simulator:
+// changing how it draws from its source changes what a seed does.
 package sim
