@@ -246,3 +246,26 @@ func TestMembershipChurn(t *testing.T) {
 		t.Errorf("verdict %s %v, convergence %+v", res.Verdict, res.Reasons, res.Convergence)
 	}
 }
+
+// BenchmarkRun measures one simulated run of each of two scenarios (without
+// the checks) and reports simulated seconds per wall-clock second.
+func BenchmarkRun(b *testing.B) {
+	for _, name := range []string{"kill", "ring"} {
+		cfg, err := LoadConfig("../scenarios/sim/" + name + ".yaml")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			var simTime time.Duration
+			for i := 0; b.Loop(); i++ {
+				cfg.Seed = int64(i + 1)
+				r, err := Run(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				simTime += r.SimTime
+			}
+			b.ReportMetric(simTime.Seconds()/b.Elapsed().Seconds(), "sim-s/s")
+		})
+	}
+}
