@@ -60,6 +60,7 @@ func (m *nemesisSim) once(spec nemesis.Spec, hold time.Duration) {
 		ev.Error = err.Error()
 	}
 	s.record(ev)
+	s.tracef("fault %s: %s %s", name, ev.Detail, ev.Error)
 	m.injected++
 	s.after(hold, func() {
 		var err error
@@ -72,6 +73,7 @@ func (m *nemesisSim) once(spec nemesis.Spec, hold time.Duration) {
 			ev.Error = err.Error()
 		}
 		s.record(ev)
+		s.tracef("fault %s healed %s", name, ev.Error)
 		m.active--
 	})
 }

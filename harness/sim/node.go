@@ -188,6 +188,8 @@ func (n *snode) doStart() {
 	n.checkLeaderLog = false
 	n.inbox, n.conns = nil, nil
 	n.rules, n.fpName, n.fpAfter = nil, "", 0
+	s.tracef("%s started (term %d, commit %d, snapshot %d, last index %d%s)", n.name, hs.Term, st.Commit, snap.Metadata.Index, last,
+		map[bool]string{true: ", empty: joining", false: ""}[empty && n.joining])
 	n.scheduleWake(n.inc)
 	n.kick()
 }
@@ -199,9 +201,12 @@ func (n *snode) crash() {
 		return
 	}
 	s := n.s
+	lost := n.hasPending
 	if n.hasPending && s.rng.IntN(2) == 0 {
 		n.flushPending()
+		lost = false
 	}
+	s.tracef("%s crashed (%d open requests reset, unsynced hard state lost: %v)", n.name, len(n.conns), lost)
 	n.hasPending = false
 	n.state = cluster.Down
 	s.res.Crashes++
@@ -221,6 +226,7 @@ func (n *snode) crash() {
 func (n *snode) pause() {
 	if n.state == cluster.Running {
 		n.state = cluster.Paused
+		n.s.tracef("%s paused", n.name)
 	}
 }
 
@@ -229,6 +235,7 @@ func (n *snode) resume() {
 		return
 	}
 	n.state = cluster.Running
+	n.s.tracef("%s resumed (%d queued inputs)", n.name, len(n.inbox))
 	inbox := n.inbox
 	n.inbox = nil
 	for _, f := range inbox {
@@ -432,6 +439,9 @@ func (n *snode) handleReady() bool {
 }
 
 func (n *snode) softStateChanged(ss raft.SoftState) {
+	if ss.Lead != n.lead || ss.RaftState != n.role {
+		n.s.tracef("%s: %s, term %d, leader %s", n.name, ss.RaftState, n.term, n.s.nameOf(ss.Lead))
+	}
 	if ss.Lead != n.lead {
 		n.lead = ss.Lead
 		if n.readRound != nil {
@@ -531,6 +541,9 @@ func (n *snode) apply(e raft.Entry) {
 		var cc raft.ConfChange
 		must(cc.Unmarshal(e.Data))
 		n.confState = n.rn.ApplyConfChange(cc)
+		if !n.s.confIdx[e.Index] {
+			n.s.tracef("%s applied conf change %s %s at index %d: voters %v learners %v", n.name, cc.Type, n.s.nameOf(cc.NodeID), e.Index, n.confState.Voters, n.confState.Learners)
+		}
 		n.s.confIdx[e.Index] = true
 	}
 	n.applied = e.Index

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/raftkv/raftkv/checker"
@@ -59,12 +60,20 @@ type Result struct {
 	// ConfChanges counts the membership changes committed after the
 	// bootstrap (removals, learners added, promotions).
 	ConfChanges int
+	// Trace is a readable log of what happened inside the cluster (starts,
+	// crashes, pauses, leader changes, membership changes, faults,
+	// violations), in simulated time since the workload started; at most
+	// maxTrace lines.
+	Trace []string
 	// Voters and Learners are the final configuration, as the leader (or
 	// else the first running node) applied it.
 	Voters, Learners []string
 }
 
-const maxViolations = 10
+const (
+	maxViolations = 10
+	maxTrace      = 20000
+)
 
 // Hash is the SHA-256 of the history, in hex: two runs of the same seed
 // have the same hash.
@@ -97,9 +106,13 @@ func (r *Result) Summary() Summary {
 		Voters: r.Voters, Learners: r.Learners, Violations: r.Violations}
 }
 
-// WriteDir writes history.jsonl, nodes.json and sim.json into dir (the run
-// directory the harness checks and renders).
+// WriteDir writes history.jsonl, nodes.json, sim.json and sim-trace.log
+// into dir (the run directory the harness checks and renders).
 func (r *Result) WriteDir(dir string) error {
+	trace := strings.Join(r.Trace, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "sim-trace.log"), []byte(trace), 0o644); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
 	if b, err := json.MarshalIndent(r.Summary(), "", "  "); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, "sim.json"), append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("%w: %w", ErrRun, err)
@@ -169,6 +182,7 @@ type sim struct {
 	events  []histories.Event
 
 	chk     *rafttest.Checker
+	trace   []traceLine
 	confIdx map[uint64]bool
 	wl      *workloadSim
 	res     *Result
@@ -269,6 +283,35 @@ func (s *sim) record(e histories.Event) {
 	s.events = append(s.events, e)
 }
 
+type traceLine struct {
+	at  int64
+	msg string
+}
+
+// tracef adds a line to the run's trace.
+func (s *sim) tracef(format string, args ...any) {
+	if len(s.trace) < maxTrace {
+		s.trace = append(s.trace, traceLine{s.now, fmt.Sprintf(format, args...)})
+	}
+}
+
+// finishTrace formats the trace in history time (negative before the
+// workload started).
+func (s *sim) finishTrace() {
+	for _, l := range s.trace {
+		d := time.Duration(l.at - s.origin).Round(time.Microsecond)
+		s.res.Trace = append(s.res.Trace, fmt.Sprintf("%13s  %s", d, l.msg))
+	}
+}
+
+// nameOf names a raft id ("-" for none).
+func (s *sim) nameOf(id uint64) string {
+	if n := s.byID[id]; n != nil {
+		return n.name
+	}
+	return "-"
+}
+
 // observe records a raft safety violation (err from the checker).
 func (s *sim) observe(err error) {
 	if err == nil || len(s.res.Violations) >= maxViolations {
@@ -280,6 +323,7 @@ func (s *sim) observe(err error) {
 		msg = v.Property + " violated: " + v.Detail
 	}
 	s.res.Violations = append(s.res.Violations, fmt.Sprintf("at %v: %s", time.Duration(s.now-s.origin), msg))
+	s.tracef("VIOLATION %s", msg)
 }
 
 func (s *sim) names() []string {
@@ -333,6 +377,7 @@ func (s *sim) run(ctx context.Context) error {
 	}
 
 	s.origin = s.now
+	s.tracef("cluster ready; workload starts (network: %v)", s.net)
 	rec, err := histories.NewRecorder(&s.buf, histories.Header{Scenario: cfg.Name, Backend: Name, Seed: cfg.Seed, Nodes: s.names()})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRun, err)
@@ -364,6 +409,7 @@ func (s *sim) run(ctx context.Context) error {
 	s.waitFor(ctx, cfg.FinalReadTimeout.D(), s.allReady)
 	s.res.Unread = s.wl.finalReads(ctx, cfg.FinalReadTimeout.D())
 	s.waitFor(ctx, 10*time.Second, s.converged)
+	s.finishTrace()
 	s.res.States = s.states()
 	s.finalConf()
 	s.res.ConfChanges = max(0, len(s.confIdx)-len(s.voters))

@@ -22,6 +22,7 @@ var (
 	flagFrom  = flag.Int64("sim.from", 1, "first seed of TestSuite")
 	flagSeed  = flag.Int64("sim.seed", 0, "replay one seed of -sim.scenario and log its summary")
 	flagScen  = flag.String("sim.scenario", "", "scenario file for -sim.seed (default: every file of ../scenarios/sim)")
+	flagTrace = flag.Bool("sim.trace", false, "with -sim.seed: log the run's trace")
 )
 
 func scenarioFiles(t *testing.T) []string {
@@ -213,6 +214,9 @@ func TestReplay(t *testing.T) {
 		t.Logf("%s seed %d: %s %v; history %s; %d ops, simulated %v in %d steps, %d messages, %d crashes\nfaults:\n  %s",
 			cfg.Name, *flagSeed, res.Verdict, res.Reasons, r.Hash(), res.Stats.Ops, r.SimTime, r.Steps, r.Messages, r.Crashes,
 			strings.Join(faults, "\n  "))
+		if *flagTrace {
+			t.Logf("trace:\n%s", strings.Join(r.Trace, "\n"))
+		}
 	}
 }
 
