@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"os"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -271,5 +272,30 @@ func BenchmarkRun(b *testing.B) {
 			}
 			b.ReportMetric(simTime.Seconds()/b.Elapsed().Seconds(), "sim-s/s")
 		})
+	}
+}
+
+// WriteDir leaves what the harness checks and what a re-check needs.
+func TestWriteDir(t *testing.T) {
+	cfg := load(t, "../scenarios/sim/lease-clock-skew.yaml")
+	r := run(t, cfg, 1)
+	dir := t.TempDir()
+	if err := r.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "history.jsonl"))
+	if err != nil || !bytes.Equal(b, r.History) {
+		t.Fatalf("history.jsonl: %v", err)
+	}
+	for _, f := range []string{"nodes.json", "sim.json", "sim-trace.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if v := ReadViolations(dir); len(v) == 0 || len(v) != len(r.Violations) {
+		t.Errorf("violations read back: %v, run had %v", v, r.Violations)
+	}
+	if v := ReadViolations(t.TempDir()); v != nil {
+		t.Errorf("no sim.json: %v", v)
 	}
 }

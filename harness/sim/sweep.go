@@ -2,7 +2,10 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,14 +24,30 @@ func Check(r *Result, timeout time.Duration) checker.Result {
 	return checker.Check(r.Events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: r.States})
 }
 
-// ViolationReasons words a run's raft safety violations as verdict
-// reasons: any of them makes the run invalid, whatever the history says.
-func ViolationReasons(r *Result) []string {
-	out := make([]string, len(r.Violations))
-	for i, v := range r.Violations {
+// ViolationReasons words raft safety violations (Result.Violations) as
+// verdict reasons: any of them makes the run invalid, whatever the history
+// says.
+func ViolationReasons(violations []string) []string {
+	out := make([]string, len(violations))
+	for i, v := range violations {
 		out[i] = "raft safety (simulation checker): " + v
 	}
 	return out
+}
+
+// ReadViolations returns the verdict reasons for the violations recorded in
+// a run directory's sim.json (none if there is no sim.json), so that a
+// re-check of a simulated run keeps them.
+func ReadViolations(dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, "sim.json"))
+	if err != nil {
+		return nil
+	}
+	var s Summary
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	return ViolationReasons(s.Violations)
 }
 
 // SeedOutcome is one seed of a sweep.
@@ -152,7 +171,7 @@ func RunSeed(ctx context.Context, cfg Config, seed int64, checkTimeout time.Dura
 	o.Verdict, o.Reasons, o.Hash, o.SimTime = res.Verdict, res.Reasons, r.Hash(), r.SimTime
 	if len(r.Violations) > 0 {
 		o.Verdict = checker.Invalid
-		o.Reasons = append(o.Reasons, ViolationReasons(r)...)
+		o.Reasons = append(o.Reasons, ViolationReasons(r.Violations)...)
 	}
 	o.Ops = res.Stats.Ops
 	o.Wall = time.Since(t0)
