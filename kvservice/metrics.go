@@ -53,6 +53,10 @@ func newServerMetrics(s *Server) *serverMetrics {
 			return 0
 		}),
 		gauge("raftkv_raft_voters", "Voters in the configuration.", func(st raft.Status) float64 { return float64(len(st.Config.Voters)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "raftkv_read_index_rounds_total",
+			Help: "Read-index rounds started by this node; concurrent reads share a round, so raftkv_read_index_total / this is the batching factor.",
+		}, func() float64 { return float64(s.node.Load().ReadRounds()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "raftkv_kv_keys", Help: "Keys in the state machine."}, func() float64 {
 			return float64(s.fsm.Len())
 		}),

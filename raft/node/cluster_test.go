@@ -87,7 +87,7 @@ type network struct {
 	wg       sync.WaitGroup
 }
 
-func newNetwork(t *testing.T) *network {
+func newNetwork(t testing.TB) *network {
 	nw := &network{
 		nodes:    make(map[uint64]*Node),
 		inbox:    make(map[uint64]chan raft.Message),
@@ -188,7 +188,7 @@ func (e *endpoint) Send(msgs []raft.Message) {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	nw     *network
 	voters []uint64
 	nodes  map[uint64]*Node
@@ -216,7 +216,7 @@ func newCluster(t *testing.T, size int, tweak func(id uint64, cfg *Config)) *clu
 	return newClusterWith(t, size, testHooks{}, tweak)
 }
 
-func newClusterWith(t *testing.T, size int, hooks testHooks, tweak func(id uint64, cfg *Config)) *cluster {
+func newClusterWith(t testing.TB, size int, hooks testHooks, tweak func(id uint64, cfg *Config)) *cluster {
 	c := &cluster{
 		hooks:  hooks,
 		t:      t,

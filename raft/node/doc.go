@@ -23,6 +23,13 @@
 //  3. apply: Failpoint("before-apply"), each committed entry in order
 //     (EntryNormal with data to StateMachine.Apply, EntryConfChange to
 //     RawNode.ApplyConfChange and Config.OnConfChange), Failpoint("after-apply").
+//     When the Ready also has something to write and no snapshot, this step
+//     runs before step 1 instead: committed entries are already durable on
+//     a quorum (the leader counts its own copy only after Advance), so their
+//     clients need not wait for this node's next write (etcd's server
+//     applies in parallel with its WAL write for the same reason). A
+//     snapshot taken after applying still comes after the write, so it
+//     never covers entries the store does not hold.
 //  4. RawNode.Advance.
 //
 // Each Ready is written with one Store.Save (one bbolt transaction): every

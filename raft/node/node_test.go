@@ -550,7 +550,10 @@ func TestFailpointsCalledInOrder(t *testing.T) {
 		case FailpointAfterApply:
 			require.Equal(t, FailpointBeforeApply, seq[i-1])
 		case FailpointDuringSnapshot:
-			require.Equal(t, FailpointAfterApply, seq[i-1])
+			// Entries are applied before the Ready's write when it has
+			// one; the snapshot always comes after both.
+			require.Contains(t, []string{FailpointAfterApply, FailpointAfterPersist}, seq[i-1])
+			require.Contains(t, seq[:i], FailpointAfterApply)
 		}
 	}
 }
@@ -924,4 +927,46 @@ func TestProposeNotTakenIsDefinite(t *testing.T) {
 	blocking.Store(false)
 	close(block)
 	require.NoError(t, <-errc)
+}
+
+// TestAppliedBeforeTheReadyIsWritten: a client whose entry is committed
+// gets its answer while the Ready that carries the commit is still being
+// written (here: held in the before-persist failpoint).
+func TestAppliedBeforeTheReadyIsWritten(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		prev    string
+		armed   atomic.Bool
+		entered = make(chan struct{}, 1)
+		release = make(chan struct{})
+	)
+	n := singleNode(t, raft.NewMemoryStorage(), &testSM{}, func(c *Config) {
+		c.Failpoint = func(name string) {
+			mu.Lock()
+			last := prev
+			prev = name
+			mu.Unlock()
+			if name == FailpointBeforePersist && last == FailpointAfterApply && armed.CompareAndSwap(true, false) {
+				entered <- struct{}{}
+				<-release
+			}
+		}
+	})
+	waitLeader(t, n)
+	_, err := n.Propose(ctxTimeout(t, waitFor), []byte("warm-up"))
+	require.NoError(t, err)
+	armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.Propose(ctxTimeout(t, waitFor), []byte("x"))
+		done <- err
+	}()
+	<-entered
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(waitFor):
+		t.Fatal("the client was not answered before the write of the Ready that committed its entry")
+	}
+	close(release)
 }
