@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -140,14 +141,42 @@ func readBody(c *gin.Context) ([]byte, *Error) {
 	return b, nil
 }
 
-// decodeJSON decodes exactly one JSON value from b into v.
-func decodeJSON(b []byte, v any) *Error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(v); err != nil {
-		return Errorf(CodeBadRequest, "malformed JSON: %v", err)
+// bodyPool recycles the buffers the hot handlers (command, PUT /kv) read
+// request bodies into.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps the occasional huge body's buffer out of the pool.
+const maxPooledBody = 64 << 10
+
+// readPooledBody is readBody into a pooled buffer; the caller gives it back
+// with putBody once nothing refers to its bytes (decoded strings are
+// copies; forward copies the body it sends).
+func readPooledBody(c *gin.Context) (*bytes.Buffer, *Error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(c.Request.Body); err != nil {
+		putBody(buf)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(CodeBodyTooLarge, "body exceeds %d bytes", MaxBodyBytes)
+		}
+		return nil, Errorf(CodeBadRequest, "reading body: %v", err)
 	}
-	if d.More() {
-		return Errorf(CodeBadRequest, "malformed JSON: trailing data after the object")
+	return buf, nil
+}
+
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bodyPool.Put(buf)
+	}
+}
+
+// decodeJSON decodes exactly one JSON value from b into v (json.Unmarshal
+// also rejects trailing data).
+func decodeJSON(b []byte, v any) *Error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return Errorf(CodeBadRequest, "malformed JSON: %v", err)
 	}
 	return nil
 }
@@ -208,11 +237,13 @@ func (a *API) validate(req *CommandRequest) (parsed, *Error) {
 
 func (a *API) command(c *gin.Context) {
 	setOp(c, "command")
-	body, e := readBody(c)
+	buf, e := readPooledBody(c)
 	if e != nil {
 		a.fail(c, e)
 		return
 	}
+	defer putBody(buf)
+	body := buf.Bytes()
 	var req CommandRequest
 	if e := decodeJSON(body, &req); e != nil {
 		a.fail(c, e)
@@ -261,11 +292,13 @@ func (a *API) kvPut(c *gin.Context) {
 		a.fail(c, e)
 		return
 	}
-	body, e := readBody(c)
+	buf, e := readPooledBody(c)
 	if e != nil {
 		a.fail(c, e)
 		return
 	}
+	defer putBody(buf)
+	body := buf.Bytes()
 	var req CommandRequest
 	if e := decodeJSON(body, &req); e != nil {
 		a.fail(c, e)

@@ -59,7 +59,10 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 	})
 	var rd io.Reader
 	if body != nil {
-		rd = bytes.NewReader(body)
+		// A copy: the transport may still be reading the request body
+		// after Do returned (an early answer), and the caller's buffer
+		// goes back to a pool.
+		rd = bytes.NewReader(bytes.Clone(body))
 	}
 	req, err := http.NewRequestWithContext(ctx, c.Request.Method, "http://"+l.APIAddr+c.Request.URL.RequestURI(), rd)
 	if err != nil {
