@@ -244,6 +244,13 @@ func (n *snode) resume() {
 		}
 		f()
 	}
+	// The ticker fired while the process was stopped: raft/node takes that
+	// tick in the same batch as the queued inputs, before it handles the
+	// Ready (and starts a read round), so the clock's elapsed time reaches
+	// raft before any queued read is answered.
+	if n.state == cluster.Running {
+		n.guard("tick", n.tick)
+	}
 	n.kick()
 }
 
