@@ -93,7 +93,17 @@ type Store struct {
 	// contents are unknown (the kernel may have dropped the dirty pages),
 	// so every later write fails too instead of building on them.
 	failed error
+	// recent holds copies of the newest entries written, contiguous and
+	// ending at st.last (or empty), so that raft's reads of entries it has
+	// just committed (every Ready's CommittedEntries) skip a bbolt read
+	// transaction and the decoding. Entries hands out copies of the
+	// structs; the Data they share is never modified.
+	recent []raft.Entry
 }
+
+// recentCap is how many entries recent keeps: more than a Ready commits
+// at once under heavy load.
+const recentCap = 4096
 
 var _ raft.LogStore = (*Store)(nil)
 
@@ -162,6 +172,9 @@ func (s *Store) Entries(lo, hi, maxSize uint64) ([]raft.Entry, error) {
 		return nil, fmt.Errorf("boltstore: entries [%d, %d) beyond last index %d: %w", lo, hi, s.st.last, raft.ErrUnavailable)
 	case lo >= hi:
 		return nil, nil
+	}
+	if r := s.recent; len(r) > 0 && lo >= r[0].Index && hi <= r[len(r)-1].Index+1 {
+		return limitSize(r[lo-r[0].Index:hi-r[0].Index], maxSize), nil
 	}
 	out := make([]raft.Entry, 0, min(hi-lo, 256))
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -288,7 +301,46 @@ func (s *Store) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, s
 		return err
 	}
 	s.st = st
+	s.remember(ents, !snap.IsEmpty())
 	return nil
+}
+
+// limitSize copies the longest prefix of ents whose total size is within
+// maxSize, and at least one entry (the raft.Storage contract).
+func limitSize(ents []raft.Entry, maxSize uint64) []raft.Entry {
+	n, size := 0, uint64(0)
+	for n < len(ents) {
+		size += ents[n].Size()
+		if n > 0 && size > maxSize {
+			break
+		}
+		n++
+	}
+	return append([]raft.Entry(nil), ents[:n]...)
+}
+
+// remember updates recent after a committed Save of ents (which replace
+// any entries from ents[0].Index on).
+func (s *Store) remember(ents []raft.Entry, snapshot bool) {
+	if snapshot {
+		s.recent = nil
+	}
+	if len(ents) == 0 {
+		return
+	}
+	first := ents[0].Index
+	r := s.recent
+	if len(r) > 0 && first > r[0].Index && first <= r[len(r)-1].Index+1 {
+		// In place (a conflicting suffix is overwritten): Entries only
+		// hands out copies.
+		r = append(r[:first-r[0].Index], ents...)
+	} else {
+		r = append([]raft.Entry(nil), ents...)
+	}
+	if len(r) > 2*recentCap {
+		r = append([]raft.Entry(nil), r[len(r)-recentCap:]...)
+	}
+	s.recent = r
 }
 
 func (st *state) applySnapshot(tx *bolt.Tx, snap raft.Snapshot) error {
@@ -454,6 +506,13 @@ func (s *Store) Compact(compactIndex uint64) error {
 	}
 	s.st.mark = mark
 	s.st.terms = s.st.terms.compactTo(compactIndex+1, s.st.last)
+	if r := s.recent; len(r) > 0 && r[0].Index <= compactIndex {
+		if compactIndex >= r[len(r)-1].Index {
+			s.recent = nil
+		} else {
+			s.recent = r[compactIndex+1-r[0].Index:]
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,8 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -285,4 +287,52 @@ func TestFailedCommitIsSticky(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, before, storagetest.Observe(t, s))
 	require.NoError(t, s.Save(raft.HardState{}, ents(2, 1), raft.Snapshot{}, true))
+}
+
+// TestRecentEntriesMatchTheFile checks the in-memory copies of recent
+// entries against what a fresh open reads from the file, through appends,
+// a conflicting overwrite, size limits and compaction.
+func TestRecentEntriesMatchTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s, err := Open(path, Options{NoSync: true})
+	require.NoError(t, err)
+	ents := func(lo, hi, term uint64) []raft.Entry {
+		var out []raft.Entry
+		for i := lo; i < hi; i++ {
+			out = append(out, raft.Entry{Index: i, Term: term, Data: []byte(fmt.Sprintf("e%d-t%d", i, term))})
+		}
+		return out
+	}
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 0}, ents(1, 11, 1), raft.Snapshot{}, true))
+	require.NoError(t, s.Save(raft.HardState{}, ents(11, 13, 1), raft.Snapshot{}, true))
+	require.NoError(t, s.Save(raft.HardState{Term: 2}, ents(6, 9, 2), raft.Snapshot{}, true)) // replaces 6..12
+	got, err := s.Entries(1, 9, math.MaxUint64)
+	require.NoError(t, err)
+	require.Equal(t, append(ents(1, 6, 1), ents(6, 9, 2)...), got)
+	_, err = s.Entries(9, 10, math.MaxUint64)
+	require.ErrorIs(t, err, raft.ErrUnavailable)
+	one := got[0].Size()
+	got, err = s.Entries(2, 9, 2*one+one/2)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	got, err = s.Entries(5, 9, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "at least one entry whatever maxSize says")
+	got[0].Term = 99 // a caller's copy
+	_, err = s.CreateSnapshot(7, raft.ConfState{Voters: []uint64{1}}, []byte("snap"))
+	require.NoError(t, err)
+	require.NoError(t, s.Compact(4))
+	_, err = s.Entries(4, 6, math.MaxUint64)
+	require.ErrorIs(t, err, raft.ErrCompacted)
+	cached, err := s.Entries(5, 9, math.MaxUint64)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = Open(path, Options{NoSync: true})
+	require.NoError(t, err)
+	defer s.Close()
+	fromFile, err := s.Entries(5, 9, math.MaxUint64)
+	require.NoError(t, err)
+	require.Equal(t, fromFile, cached)
+	require.Equal(t, uint64(1), fromFile[0].Term)
 }
