@@ -70,6 +70,8 @@ func WriteIndex(dir string, r *Results) error {
 		{"history.edn", "history.edn", "the history in Jepsen's EDN"},
 		{"scenario.yaml", "scenario.yaml", "the scenario as run (seed included)"},
 		{"nodes.json", "nodes.json", "final node states"},
+		{"sim.json", "sim.json", "simulation: seed, history hash, network drawn, final configuration, raft-level violations"},
+		{"sim-trace.log", "sim-trace.log", "simulation trace: starts, crashes, roles, membership changes, faults"},
 		{"latency.png", "latency.png", ""},
 		{"throughput.png", "throughput.png", ""},
 	} {

@@ -443,6 +443,12 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
 	res.UnreadKeys = unread
 	res.finish()
+	if v := sim.ReadViolations(dir); len(v) > 0 {
+		// Raft safety properties broken inside the simulated nodes
+		// (sim.json) make the run invalid whatever the history shows.
+		res.Reasons = append(res.Reasons, v...)
+		res.Verdict = checker.Invalid
+	}
 	if sc, err := LoadScenario(filepath.Join(dir, "scenario.yaml")); err == nil {
 		res.Expected = sc.Expect
 	}

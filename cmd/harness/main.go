@@ -80,6 +80,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 		count     int
 		verbose   bool
 		checkOnly bool
+		seedRange string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
@@ -108,6 +109,9 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 			}
 			opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			r := &harness.Runner{Opts: opts}
+			if seedRange != "" {
+				return sweepSim(cmd.Context(), stdout, stderr, r, scs, seedRange)
+			}
 			var outs []harness.Outcome
 			for i := range max(count, 1) {
 				for _, sc := range scs {
@@ -139,6 +143,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&opts.Backend, "backend", "", "override every scenario's backend ("+strings.Join(cluster.Backends(), "|")+")")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.BoolVar(&checkOnly, "parse-only", false, "only parse and validate the scenarios")
+	f.StringVar(&seedRange, "seeds", "", "sweep seeds A..B (or 1..N) on the sim backend, checked in memory; a seed whose verdict is unexpected gets a report and a replay command")
 	return cmd
 }
 
