@@ -28,6 +28,9 @@ type testSM struct {
 	cmds     []string
 	last     uint64 // index of the last applied entry with data
 	restores int
+	// onApply, if set, is called (on the driver goroutine) before each
+	// command is applied.
+	onApply func(index uint64, data []byte)
 }
 
 type smSnapshot struct {
@@ -36,6 +39,9 @@ type smSnapshot struct {
 }
 
 func (s *testSM) Apply(index uint64, data []byte) any {
+	if s.onApply != nil {
+		s.onApply(index, data)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cmds = append(s.cmds, string(data))

@@ -216,6 +216,8 @@ func TestLeaderPartitionedAway(t *testing.T) {
 //   - every message but pre-votes carries a term that is durable;
 //   - a granted vote is durable before the grant leaves;
 //   - an acknowledged index (MsgAppResp) is durable before the ack leaves;
+//   - a command is applied (and its client answered) only once a quorum
+//     of stores holds it (checked by runDurability's state machines);
 //   - the entries of a MsgApp are durable before it leaves, except that a
 //     leader may send its appends before its own write (thesis §10.2.1):
 //     then the entries must be exactly what its next Save writes (same
@@ -225,6 +227,7 @@ type durabilityLog struct {
 	mu         sync.Mutex
 	hs         raft.HardState
 	ents       map[uint64]uint64 // index -> term
+	data       map[uint64]string // index -> data
 	snapIndex  uint64
 	saves      int
 	sends      int
@@ -234,7 +237,7 @@ type durabilityLog struct {
 }
 
 func newDurabilityLog() *durabilityLog {
-	return &durabilityLog{ents: map[uint64]uint64{}, early: map[uint64]uint64{}}
+	return &durabilityLog{ents: map[uint64]uint64{}, data: map[uint64]string{}, early: map[uint64]uint64{}}
 }
 
 type recordingStore struct {
@@ -262,6 +265,7 @@ func (s *recordingStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Sn
 		}
 		for _, e := range ents {
 			l.ents[e.Index] = e.Term
+			l.data[e.Index] = string(e.Data)
 		}
 	}
 	for i, t := range l.early {
@@ -324,12 +328,32 @@ func (tr *recordingTransport) Send(msgs []raft.Message) {
 }
 
 func runDurability(t *testing.T, hooks testHooks) []*durabilityLog {
+	var logsMu sync.Mutex
 	logs := map[uint64]*durabilityLog{}
 	c := newClusterWith(t, 3, hooks, func(id uint64, cfg *Config) {
 		l := newDurabilityLog()
+		logsMu.Lock()
 		logs[id] = l
+		logsMu.Unlock()
 		cfg.Store = &recordingStore{MemoryStorage: raft.NewMemoryStorage(), log: l}
 		cfg.Transport = &recordingTransport{inner: cfg.Transport, log: l}
+		cfg.StateMachine = &testSM{onApply: func(index uint64, data []byte) {
+			held := 0
+			logsMu.Lock()
+			defer logsMu.Unlock()
+			for _, o := range logs {
+				o.mu.Lock()
+				if d, ok := o.data[index]; ok && d == string(data) {
+					held++
+				}
+				o.mu.Unlock()
+			}
+			if held < 2 {
+				l.mu.Lock()
+				l.violations = append(l.violations, fmt.Sprintf("node %d applied entry %d (%q) held by %d stores, not a quorum", id, index, data, held))
+				l.mu.Unlock()
+			}
+		}}
 	})
 	out := make([]*durabilityLog, 0, 3)
 	for _, id := range c.voters {
