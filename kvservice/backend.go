@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/kvservice/fsm"
@@ -140,6 +141,9 @@ func (s *Server) Status() api.Status {
 		StateHash:     hash,
 		Keys:          s.fsm.Len(),
 		ReadMode:      string(s.readMode),
+		// One raft tick is one heartbeat interval (Start).
+		ElectionElapsedMS: (time.Duration(st.ElectionElapsed) * s.cfg.HeartbeatInterval).Milliseconds(),
+		ElectionTimeoutMS: (time.Duration(st.ElectionTimeout) * s.cfg.HeartbeatInterval).Milliseconds(),
 	}
 }
 

@@ -67,6 +67,15 @@ type Status struct {
 	Progress       map[uint64]Progress
 	LeadTransferee uint64
 	Config         ConfState
+	// ElectionElapsed counts ticks since the election timer was last
+	// reset. On a follower it is reset when it hears from the leader (or
+	// grants a vote), so it also tells how long ago the leader was heard
+	// from; on a leader it counts the current check-quorum round.
+	ElectionElapsed int
+	// ElectionTimeout is the tick count ElectionElapsed is compared with:
+	// the randomized election timeout on followers and candidates, the
+	// configured ElectionTick (the check-quorum round) on a leader.
+	ElectionTimeout int
 }
 
 // RawNode is the core as the driver sees it: a deterministic state machine,
@@ -313,8 +322,12 @@ func (rn *RawNode) Status() Status {
 		FirstIndex:     r.raftLog.firstIndex(),
 		LeadTransferee: r.leadTransferee,
 		Config:         r.trk.confState(),
+
+		ElectionElapsed: r.electionElapsed,
+		ElectionTimeout: r.randomizedElectionTimeout,
 	}
 	if r.state == StateLeader {
+		s.ElectionTimeout = r.electionTimeout
 		s.Progress = make(map[uint64]Progress, len(r.trk.progress))
 		for id, pr := range r.trk.progress {
 			s.Progress[id] = pr.public()

@@ -196,6 +196,13 @@ type Status struct {
 	StateHash     string   `json:"state_hash"`
 	Keys          int      `json:"keys"`
 	ReadMode      string   `json:"read_mode"`
+	// ElectionElapsedMS is how long ago the election timer was reset (on
+	// a follower: when it last heard from the leader; on a leader: when
+	// its check-quorum round began), in ticks times the heartbeat
+	// interval. ElectionTimeoutMS is what it runs against: the randomized
+	// election timeout, or the check-quorum round on a leader.
+	ElectionElapsedMS int64 `json:"election_elapsed_ms"`
+	ElectionTimeoutMS int64 `json:"election_timeout_ms"`
 }
 
 // LeaderInfo is the local view of who leads.

@@ -47,6 +47,21 @@ func TestBrowserRealCluster(t *testing.T) {
 			document.querySelectorAll('tr.member[data-role="leader"]').length === 1 &&
 			document.querySelectorAll('tr.member[data-role="follower"]').length === 2;
 	})()`)
+	// The election timers of GET /status: each follower's arc and its
+	// "elapsed/timeout" text (a timeout in [500ms, 1000ms), the randomized
+	// election timeout of these nodes); the leader's check-quorum round as
+	// text, without an arc.
+	browsertest.WaitFor(t, ctx, "election timers", `(() => {
+		const fs = [...document.querySelectorAll('tr.member[data-role="follower"]')];
+		const l = document.querySelector('tr.member[data-role="leader"]');
+		const timer = (t) => { const m = /^(\d+)\/(\d+)ms$/.exec(t || ''); return m ? [Number(m[1]), Number(m[2])] : null; };
+		return fs.length === 2 && fs.every(r => {
+			const t = timer(r.dataset.timer);
+			return t && t[1] >= 500 && t[1] < 1000 && t[0] < t[1] &&
+				document.querySelector('#ring g.ring-node[data-id="' + r.dataset.id + '"] circle.timer') !== null;
+		}) && l && (timer(l.dataset.timer) || [])[1] === 500 &&
+			document.querySelector('#ring g.ring-node[data-id="' + l.dataset.id + '"] circle.timer') === null;
+	})()`)
 	browsertest.Screenshot(t, ctx, "real-cluster")
 
 	browsertest.Run(t, ctx, "set",

@@ -118,6 +118,12 @@ func TestRealCluster(t *testing.T) {
 		}
 		return true
 	})
+	// Every member reports its election timer (GET /status of real nodes).
+	for _, m := range snap.Members {
+		if to := m.Status.ElectionTimeoutMS; to < 500 || to >= 1000 && m.Status.Role != "leader" || m.Status.ElectionElapsedMS >= to {
+			t.Errorf("%s (%s) timer %d/%dms", m.ID, m.Status.Role, m.Status.ElectionElapsedMS, to)
+		}
+	}
 	if !snap.FaultInjection || snap.Self != "node0" {
 		t.Errorf("snapshot: self %q faults %v", snap.Self, snap.FaultInjection)
 	}

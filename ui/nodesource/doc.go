@@ -7,6 +7,7 @@
 // optional and only enrich the page: without Faults the fault controls are
 // hidden, without Subscribe no events are shown, without RaftStatus the
 // leader's replication view has match indexes only (from GET /status).
-// Other members are reached over HTTP (ui.HTTPPeers). Timers is for when the
-// node reports its election timer; raft.Status does not carry it yet.
+// Other members are reached over HTTP (ui.HTTPPeers). The election timer
+// comes from Status (GET /status's election_elapsed_ms and
+// election_timeout_ms, from raft.Status); Timers may override it.
 package nodesource

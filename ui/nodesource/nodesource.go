@@ -30,9 +30,10 @@ type Config struct {
 	// RaftStatus is the driver's Node.Status: on the leader it gives next
 	// indexes and replication states; nil: match indexes only.
 	RaftStatus func() raft.Status
-	// Timers reports the election timer (elapsed and timeout) and how long
-	// ago the leader was last heard from; zero values are not shown. nil:
-	// the page shows how long it has seen the current term instead.
+	// Timers overrides the election timer (elapsed and timeout) and tells
+	// how long ago the leader was last heard from; zero values are not
+	// shown. nil: the timer of Status (election_elapsed_ms,
+	// election_timeout_ms) is shown.
 	Timers func() (electionElapsed, electionTimeout, leaderContact time.Duration)
 	// Client reaches the other members (default http.DefaultClient; the
 	// UI bounds each request with a context).
@@ -126,6 +127,9 @@ func (s *Source) Status() ui.NodeStatus {
 	if s.cfg.Timers != nil {
 		el, to, lc := s.cfg.Timers()
 		out.ElectionElapsedMS, out.ElectionTimeoutMS, out.LeaderContactMS = el.Milliseconds(), to.Milliseconds(), lc.Milliseconds()
+	} else {
+		// GET /status reports the raft election timer.
+		out.ElectionElapsedMS, out.ElectionTimeoutMS = st.ElectionElapsedMS, st.ElectionTimeoutMS
 	}
 	if s.cfg.Faults != nil {
 		f := s.cfg.Faults()

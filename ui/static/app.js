@@ -83,8 +83,13 @@ function timerText(m, now) {
   const st = m.status;
   if (!st) return {text: '—', title: 'never reached'};
   if (st.election_timeout_ms > 0) {
-    return {text: `${st.election_elapsed_ms}/${st.election_timeout_ms}ms`, title: 'election timer (elapsed/timeout)',
-      frac: Math.min(1, st.election_elapsed_ms / st.election_timeout_ms)};
+    const el = st.election_elapsed_ms || 0; // omitted when 0
+    const text = `${el}/${st.election_timeout_ms}ms`;
+    // A leader does not time out: its timer is the check-quorum round, shown
+    // as text only.
+    if (st.role === 'leader') return {text, title: 'check-quorum round (elapsed/length)'};
+    return {text, title: 'election timer: time since the leader was last heard (or the timer reset) / randomized election timeout',
+      frac: Math.min(1, el / st.election_timeout_ms)};
   }
   if (st.leader_contact_ms > 0 || (st.leader && st.role !== 'leader')) {
     if (st.leader_contact_ms !== undefined && st.leader_contact_ms > 0) {
