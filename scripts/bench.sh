@@ -140,6 +140,8 @@ mkdir -p "$(dirname "$OUT")"
 	echo "- cluster: 3 local nodes on 127.0.0.1, bbolt with fsync, election timeout $ELECTION, heartbeat $HEARTBEAT"
 	echo "- load: closed loop, clients send to the leader over keep-alive HTTP; every write a set of a unique key with a $VALUE_SIZE-byte value; $WARMUP warm-up, then $DURATION measured per level; the load generator runs on the same cores"
 	echo
+	echo "What each performance change did, measured before/after: bench/changes.md."
+	echo
 	echo "## Write sweep"
 	echo
 	echo "| clients | writes/s | p50 ms | p90 ms | p99 ms | max ms | errors | leader changes |"
