@@ -28,6 +28,19 @@
 // error" control, and serves run files read-only through os.Root, which
 // refuses any path that leaves storeDir.
 //
+// A run without results.json whose history.jsonl changed within
+// Runs.LiveWindow is running (RunSummary.Running). The list marks it and
+// refreshes itself; its run page follows it live: it polls GET
+// /runs/api/live?id=...&from=<offset> (Runs.Live), which reads only the
+// complete lines after offset (at most Runs.MaxLiveChunk bytes; a line the
+// harness is still writing waits for the next poll) and answers with the
+// completions per second of run time and the nemesis start/stop events in
+// them, keeping nothing between polls. The page adds them up, pairs the
+// nemesis events into fault windows as histories.FaultWindows does, and
+// draws an SVG chart of ok/fail/info per second with the windows shaded
+// and labelled. When results.json appears it reads the rest and shows the
+// finished run.
+//
 // # Wiring
 //
 // A node builds its Source with the nodesource sub-package and puts the UI
@@ -67,9 +80,15 @@
 //     data-found, data-succeeded, data-code.
 //   - #faults[data-enabled]; .fault-member[data-id]: data-rules,
 //     data-isolated.
-//   - #runs: data-loaded, data-count; tr.run: data-id, data-scenario,
-//     data-verdict.
+//   - #runs: data-loaded, data-count, data-running, data-refreshes
+//     (grows with each refresh); tr.run: data-id, data-scenario,
+//     data-verdict (a verdict, "running" or "incomplete").
 //   - #run: data-loaded, data-verdict, data-failed-keys; #history-frame
 //     data-loaded; #jump: data-state (idle, pending, done, none,
 //     unavailable), data-x.
+//   - #live (a run without results.json): data-state (none, running,
+//     stopped, finished), data-live-ops (completions read so far), data-ok,
+//     data-fail, data-info, data-windows, data-offset, data-polls; in
+//     #live-chart, g.fault-window: data-fault-window (the fault's name),
+//     data-open, data-start, data-end (ns of run time).
 package ui

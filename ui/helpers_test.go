@@ -95,7 +95,8 @@ func writeJSON(t *testing.T, path string, v any) {
 // makeStore builds a store directory shaped like the harness's: a valid
 // run, an invalid run (failing key "k3", lost writes on "k7") with a
 // history.html whose first error is far to the right, an incomplete run
-// (no results.json), a "latest" symlink and a hidden .bin directory.
+// (no results.json, its history unchanged for an hour), a "latest"
+// symlink and a hidden .bin directory.
 func makeStore(t *testing.T) string {
 	t.Helper()
 	store := t.TempDir()
@@ -136,6 +137,11 @@ func makeStore(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(store, incompleteRun, "history.jsonl"), []byte(`{"kind":"op"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The incomplete run stopped long ago (it is not running).
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(store, incompleteRun, "history.jsonl"), old, old); err != nil {
 		t.Fatal(err)
 	}
 	return store

@@ -44,15 +44,18 @@ type RunSummary struct {
 	Stamp    string    `json:"stamp"`
 	Time     time.Time `json:"time"`
 	Complete bool      `json:"complete"`
-	Verdict  string    `json:"verdict,omitempty"`
-	Expected string    `json:"expected,omitempty"`
-	Seed     int64     `json:"seed,omitempty"`
-	Backend  string    `json:"backend,omitempty"`
-	Ops      int       `json:"ops"`
-	OK       int       `json:"ok"`
-	Fail     int       `json:"fail"`
-	Info     int       `json:"info"`
-	Faults   int       `json:"faults"`
+	// Running marks a run without results.json whose history.jsonl is
+	// still being written (changed within Runs.LiveWindow).
+	Running  bool   `json:"running,omitempty"`
+	Verdict  string `json:"verdict,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Seed     int64  `json:"seed,omitempty"`
+	Backend  string `json:"backend,omitempty"`
+	Ops      int    `json:"ops"`
+	OK       int    `json:"ok"`
+	Fail     int    `json:"fail"`
+	Info     int    `json:"info"`
+	Faults   int    `json:"faults"`
 	// FailedKeys are the keys Porcupine proved not linearizable; UnknownKeys
 	// those it could not decide; LostWriteKeys those with lost writes.
 	FailedKeys    []string `json:"failed_keys,omitempty"`
@@ -105,6 +108,12 @@ const stampLayout = "20060102T150405.000Z"
 // Runs reads a store directory.
 type Runs struct {
 	dir string
+	// LiveWindow: a run without results.json whose history.jsonl changed
+	// within this long is running (default DefaultLiveWindow).
+	LiveWindow time.Duration
+	// MaxLiveChunk bounds the bytes one live poll reads (default
+	// DefaultMaxLiveChunk).
+	MaxLiveChunk int
 }
 
 // NewRuns returns a reader of the runs under storeDir.
@@ -195,6 +204,7 @@ func (rs *Runs) summary(root *os.Root, scenario, stamp string) RunSummary {
 		if !errors.Is(err, fs.ErrNotExist) {
 			s.ReadError = err.Error()
 		}
+		s.Running = rs.running(root, dir)
 		return s
 	}
 	var r resultsFile
@@ -280,7 +290,10 @@ func (rs *Runs) serveFile(c *gin.Context) {
 // store/): GET /runs/ (the list), GET /runs/run?id=<scenario>/<timestamp>
 // (one run: verdict, failing keys, artifacts, the embedded history.html and
 // its "jump to first error" control; &jump=1 jumps on load), GET
-// /runs/api/runs and /runs/api/run?id=... (the same as JSON), and GET
+// /runs/api/runs and /runs/api/run?id=... (the same as JSON), GET
+// /runs/api/live?id=...&from=<offset> (the next complete lines of a run's
+// history.jsonl as per-second completions and nemesis events, for the live
+// chart of a running run; see Runs.Live), and GET
 // /runs/files/<scenario>/<timestamp>/<file> (the run's files, read-only).
 func RegisterRuns(r gin.IRouter, storeDir string) *Runs {
 	rs := NewRuns(storeDir)
@@ -310,6 +323,7 @@ func RegisterRuns(r gin.IRouter, storeDir string) *Runs {
 			c.JSON(http.StatusOK, s)
 		}
 	})
+	r.GET(RunsPrefix+"/api/live", rs.serveLive)
 	r.GET(RunsPrefix+"/files/:scenario/:stamp/*file", rs.serveFile)
 	return rs
 }

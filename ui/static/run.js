@@ -19,13 +19,14 @@ async function loadRun() {
     return;
   }
   const r = res.body;
-  const v = r.complete ? (r.verdict || 'unknown') : 'incomplete';
+  const v = r.complete ? (r.verdict || 'unknown') : r.running ? 'running' : 'incomplete';
   document.title = `${r.scenario} — ${v}`;
   document.getElementById('run-title').textContent = `${r.scenario} / ${r.stamp}`;
   const ve = document.getElementById('run-verdict');
   ve.textContent = v;
   ve.className = `v ${v}`;
-  document.getElementById('run-meta').textContent = !r.complete ? `no results.json yet (the run is going on, or stopped before its check)${r.read_error ? ': ' + r.read_error : ''}` :
+  document.getElementById('run-meta').textContent = r.running ? 'running: the harness is writing history.jsonl; the verdict comes with results.json' :
+    !r.complete ? `no results.json (the run stopped before its check)${r.read_error ? ': ' + r.read_error : ''}` :
     `expected ${r.expected || 'valid'} · seed ${r.seed ?? '?'} · backend ${r.backend || '?'} · ${r.ops} ops (${r.ok} ok, ${r.fail} fail, ${r.info} info) · ${r.faults} fault window(s)`;
 
   const keys = document.getElementById('run-keys');
@@ -53,6 +54,7 @@ async function loadRun() {
   const history = document.getElementById('history');
   if (files.includes('history.html')) {
     history.dataset.present = 'true';
+    frame.hidden = false;
     frameReady = new Promise((resolve) => {
       frame.addEventListener('load', () => { frame.dataset.loaded = 'true'; resolve(frame.contentDocument); }, {once: true});
     });
@@ -61,11 +63,14 @@ async function loadRun() {
     document.getElementById('jump-link').href = runURL(r.id, '&jump=1') + '#history';
   } else {
     history.dataset.present = 'false';
+    frame.hidden = true;
     jumpBtn.dataset.state = 'unavailable';
     jumpNote.textContent = 'this run has no history.html';
   }
   runEl.dataset.loaded = 'true';
   if (params.get('jump') === '1' && frameReady) jumpToFirstError();
+  // A run without results.json is followed live from its history.jsonl.
+  if (!r.complete && files.includes('history.jsonl')) live.start();
 }
 
 // errorPoints lists Porcupine's illegal linearization points (the red
@@ -103,6 +108,170 @@ async function jumpToFirstError() {
   jumpBtn.dataset.state = 'done';
   jumpBtn.dataset.x = target.getAttribute('x1');
   jumpNote.textContent = `first illegal linearization point at x=${Math.round(Number(target.getAttribute('x1')))} of ${points.length}`;
+}
+
+// ---------- live view of a running run ----------
+
+// live polls GET /runs/api/live for the complete lines the harness added
+// to history.jsonl since the last poll, adds them up per second of run
+// time, pairs nemesis start/stop events into fault windows (as
+// histories.FaultWindows does: by fault name; a start of an active fault
+// joins its window; a stop of no active fault is ignored) and redraws the
+// chart. When results.json appears it reads what is left and switches the
+// page to the finished run.
+const live = {
+  el: document.getElementById('live'),
+  started: false,
+  offset: 0,
+  buckets: new Map(), // second -> {ok, fail, info}
+  windows: [],        // {f, detail, nodes, start, end (null while open)}
+  open: new Map(),    // f -> index in windows
+  lastTime: 0,
+  totals: {ok: 0, fail: 0, info: 0},
+  polls: 0,
+  // Bounds on what the page keeps (a run is minutes long; these are hours).
+  maxBuckets: 7200,
+  maxWindows: 1000,
+  interval: Math.max(100, Number(params.get('poll')) || 1000),
+
+  start() {
+    if (this.started) return;
+    this.started = true;
+    this.el.hidden = false;
+    this.poll();
+  },
+
+  async poll() {
+    let c;
+    try {
+      const res = await api('GET', `/runs/api/live?id=${encodeURIComponent(runID)}&from=${this.offset}`);
+      if (res.status !== 200) throw new Error(res.body?.error?.message || `HTTP ${res.status}`);
+      c = res.body;
+    } catch (err) {
+      document.getElementById('live-status').textContent = `· poll failed: ${err.message}`;
+      this.el.dataset.error = String(err.message);
+      setTimeout(() => this.poll(), 5 * this.interval);
+      return;
+    }
+    delete this.el.dataset.error;
+    this.merge(c);
+    this.draw(c);
+    if (c.more) { this.poll(); return; }
+    if (c.complete) {
+      // results.json is written after the whole history: all of it is read.
+      this.el.dataset.state = 'finished';
+      document.getElementById('live-status').textContent = '· finished';
+      loadRun();
+      return;
+    }
+    this.el.dataset.state = c.running ? 'running' : 'stopped';
+    document.getElementById('live-status').textContent = c.running ? '· running' : '· not written to for a while (no results.json)';
+    setTimeout(() => this.poll(), c.running ? this.interval : 5 * this.interval);
+  },
+
+  merge(c) {
+    this.polls++;
+    this.offset = c.offset;
+    this.lastTime = Math.max(this.lastTime, c.last_time || 0);
+    if (c.header) this.header = c.header;
+    for (const b of c.buckets || []) {
+      const cur = this.buckets.get(b.s) || {ok: 0, fail: 0, info: 0};
+      cur.ok += b.ok; cur.fail += b.fail; cur.info += b.info;
+      this.buckets.set(b.s, cur);
+      this.totals.ok += b.ok; this.totals.fail += b.fail; this.totals.info += b.info;
+    }
+    if (this.buckets.size > this.maxBuckets) {
+      const keys = [...this.buckets.keys()].sort((a, b) => a - b);
+      for (const k of keys.slice(0, keys.length - this.maxBuckets)) this.buckets.delete(k);
+    }
+    for (const n of c.nemesis || []) {
+      if (n.type === 'start') {
+        if (this.open.has(n.f)) continue;
+        this.open.set(n.f, this.windows.length);
+        this.windows.push({f: n.f, detail: n.detail || '', nodes: n.nodes || [], start: n.time, end: null});
+      } else if (n.type === 'stop' && this.open.has(n.f)) {
+        this.windows[this.open.get(n.f)].end = n.time;
+        this.open.delete(n.f);
+      }
+    }
+    if (this.windows.length > this.maxWindows) {
+      const drop = this.windows.length - this.maxWindows;
+      this.windows.splice(0, drop);
+      for (const [f, i] of this.open) this.open.set(f, i - drop);
+    }
+  },
+
+  draw(c) {
+    const d = this.el.dataset;
+    const ops = this.totals.ok + this.totals.fail + this.totals.info;
+    d.liveOps = String(ops);
+    d.ok = String(this.totals.ok); d.fail = String(this.totals.fail); d.info = String(this.totals.info);
+    d.windows = String(this.windows.length);
+    d.offset = String(this.offset);
+    d.polls = String(this.polls);
+    const secs = this.lastTime / 1e9;
+    const last = this.buckets.get(Math.floor(secs) - 1);
+    const rate = last ? last.ok + last.fail + last.info : 0;
+    const h0 = this.header;
+    document.getElementById('live-meta').textContent =
+      `${h0 ? `${h0.scenario || '?'} · ${h0.backend || '?'} backend · seed ${h0.seed} · ` : ''}` +
+      `${secs.toFixed(1)}s of run time · ${ops} ops completed (${this.totals.ok} ok, ${this.totals.fail} fail, ${this.totals.info} info) · ` +
+      `${rate} ops/s in the last full second · ${this.windows.length} fault window(s), ${this.open.size} active` +
+      `${c.partial ? ` · ${c.partial} bytes of a line being written` : ''}`;
+
+    const W = 960, H = 250, L = 44, R = 10, T = 22, B = 22;
+    const w = W - L - R, hh = H - T - B;
+    const keys = [...this.buckets.keys()];
+    const first = keys.length ? Math.min(...keys) : 0;
+    const end = Math.max(Math.ceil(secs), first + 10);
+    let peak = 1;
+    for (const b of this.buckets.values()) peak = Math.max(peak, b.ok, b.fail, b.info);
+    const ystep = niceCeil(peak / 4), ymax = 4 * ystep;
+    const x = (s) => L + ((s - first) / (end - first)) * w;
+    const y = (v) => T + hh - (v / ymax) * hh;
+    const parts = [];
+    for (let i = 0; i <= 4; i++) {
+      const v = ystep * i, yy = y(v);
+      parts.push(svg('line', {x1: L, x2: W - R, y1: yy, y2: yy, class: 'grid'}));
+      parts.push(svg('text', {x: L - 4, y: yy + 3, 'text-anchor': 'end'}, String(+v.toPrecision(3))));
+    }
+    const step = niceCeil((end - first) / 10);
+    for (let s = Math.ceil(first / step) * step; s <= end; s += step) {
+      parts.push(svg('text', {x: x(s), y: H - 6, 'text-anchor': 'middle'}, `${s}s`));
+    }
+    for (const win of this.windows) {
+      const s0 = Math.max(win.start / 1e9, first), s1 = (win.end ?? this.lastTime) / 1e9;
+      if (s1 < first) continue;
+      const x0 = x(s0), x1 = Math.max(x(s1), x0 + 1);
+      parts.push(svg('g', {class: `fault-window${win.end === null ? ' open' : ''}`,
+        dataset: {faultWindow: win.f, open: String(win.end === null), start: String(win.start), end: String(win.end ?? '')}},
+        svg('rect', {x: x0, y: T, width: x1 - x0, height: hh}),
+        svg('text', {x: x0 + 3, y: T - 6}, win.f),
+        svg('title', {}, `${win.f}${win.detail ? ': ' + win.detail : ''} (${(win.start / 1e9).toFixed(1)}s – ${win.end === null ? 'now' : (win.end / 1e9).toFixed(1) + 's'})`)));
+    }
+    for (const kind of ['ok', 'fail', 'info']) {
+      const pts = [];
+      // Up to the second being written (the chart's right part is for
+      // what comes next).
+      for (let s = first; s < Math.max(Math.ceil(secs), first + 1); s++) {
+        const b = this.buckets.get(s);
+        // A bucket's count is drawn at the middle of its second.
+        pts.push(`${x(s + 0.5).toFixed(1)},${y(b ? b[kind] : 0).toFixed(1)}`);
+      }
+      parts.push(svg('polyline', {points: pts.join(' '), class: kind}));
+    }
+    parts.push(svg('line', {x1: L, x2: L, y1: T, y2: T + hh, class: 'axis'}));
+    parts.push(svg('line', {x1: L, x2: W - R, y1: T + hh, y2: T + hh, class: 'axis'}));
+    document.getElementById('live-chart').replaceChildren(...parts);
+  },
+};
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+function niceCeil(v) {
+  if (v <= 1) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
 }
 
 jumpBtn.addEventListener('click', jumpToFirstError);
