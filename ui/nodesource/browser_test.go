@@ -8,6 +8,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/kvservice"
+	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/ui"
 	"github.com/raftkv/raftkv/ui/internal/browsertest"
 	"github.com/raftkv/raftkv/ui/nodesource"
@@ -63,6 +65,35 @@ func TestBrowserRealCluster(t *testing.T) {
 			document.querySelector('#ring g.ring-node[data-id="' + l.dataset.id + '"] circle.timer') === null;
 	})()`)
 	browsertest.Screenshot(t, ctx, "real-cluster")
+
+	// A follower cut off from the leader hears no heartbeat: its timer runs
+	// (its arc shrinks) until it times out.
+	var cut *kvservice.Server
+	var cutName string
+	for i, s := range srvs {
+		if st := s.Status(); st.Role == "follower" && i != 0 {
+			cut, cutName = s, st.ID
+			break
+		}
+	}
+	if cut == nil {
+		t.Fatal("no follower other than node0")
+	}
+	leaderName := browsertest.Eval[string](t, ctx, `document.getElementById('cluster').dataset.leader`)
+	if err := cut.SetNetworkFaults([]api.NetworkRule{{Peer: leaderName, Direction: "both", Drop: true}}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, cutName+"'s timer running", `(() => {
+		const m = /^(\d+)\/(\d+)ms$/.exec(document.querySelector('tr.member[data-id="`+cutName+`"]').dataset.timer || '');
+		return m !== null && Number(m[1]) >= 150 && Number(m[1]) < Number(m[2]);
+	})()`)
+	browsertest.Screenshot(t, ctx, "real-cluster-timer-running")
+	cut.ClearNetworkFaults()
+	browsertest.WaitFor(t, ctx, cutName+" hears the leader again", `(() => {
+		const r = document.querySelector('tr.member[data-id="`+cutName+`"]');
+		return r.dataset.role === 'follower' && r.dataset.leader !== '' && Number((r.dataset.timer || 'x').split('/')[0]) < 150 &&
+			document.getElementById('cluster').dataset.leaderCount === '1';
+	})()`)
 
 	browsertest.Run(t, ctx, "set",
 		browsertest.SetField(`#kv-op`, "set"),
