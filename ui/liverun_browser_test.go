@@ -38,6 +38,7 @@ func TestBrowserRunningRun(t *testing.T) {
 	b := newHistoryFile(t, store, liveRun)
 	b.op(0, 0.2, histories.OK)
 	browsertest.WaitFor(t, ctx, "run B listed as running", `document.querySelector('tr.run[data-id="`+liveRun+`"][data-verdict="running"]') !== null`)
+	browsertest.Screenshot(t, ctx, "runs-list")
 	writeJSON(t, filepath.Join(store, runA, "results.json"), map[string]any{"scenario": "sim-partition", "verdict": "valid", "ops": 1, "ok": 1})
 	browsertest.WaitFor(t, ctx, "run A finished in the list", `document.querySelector('tr.run[data-id="`+runA+`"][data-verdict="valid"]') !== null`)
 
