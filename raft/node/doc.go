@@ -45,8 +45,9 @@
 // The driver never reads the host clock for raft's sake: it samples its
 // Config.Clock and calls Tick once per TickInterval of clock time that
 // elapsed. A faster clock ticks faster, a forward jump fires several ticks
-// at once (at most 2*ElectionTick), a backward jump ticks nothing until the
-// clock is back where it was. FaultClock is how clock faults reach
+// at once (at most 2*ElectionTick), a backward jump ticks nothing and the
+// time it took back is not owed (healing a fast clock does not freeze the
+// node's timers). FaultClock is how clock faults reach
 // elections, heartbeats and leases.
 //
 // # Results and errors
