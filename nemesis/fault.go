@@ -479,57 +479,59 @@ func (f *clockFault) Heal(ctx context.Context, env *Env) error {
 }
 
 func init() {
-	register("clock-bump", 1, "shift a node's clock by offset (default: random ±[100ms,2s])", func(s Spec) (Fault, error) {
-		if err := validTarget(s.Target); err != nil {
-			return nil, err
-		}
-		return &clockFault{minNodes: 1, name: "clock-bump", spec: s, clock: func(env *Env) nodeapi.Clock {
-			off := s.Offset.D()
-			if off == 0 {
-				off = time.Duration(100+env.intn(1900)) * time.Millisecond
-				if env.intn(2) == 0 {
-					off = -off
-				}
+	register("clock-bump", 1, "shift a node's clock by offset (default: random ±[100ms,2s])", newClockFault)
+	register("clock-strobe", 1, "make a node's clock flip between +0 and +delta every period (default 500ms/20ms; optional rate)", newClockFault)
+	register("clock-rate", 1, "make a node's clock run at rate × real time (default 0.25: slow)", newClockFault)
+}
+
+func newClockFault(s Spec) (Fault, error) {
+	if err := validTarget(s.Target); err != nil {
+		return nil, err
+	}
+	if s.Rate < 0 {
+		return nil, fmt.Errorf("%w: rate %g", ErrBadSpec, s.Rate)
+	}
+	return &clockFault{minNodes: 1, name: s.Fault, spec: s, clock: func(env *Env) nodeapi.Clock {
+		return ClockFor(s, env.intn)
+	}}, nil
+}
+
+// ClockFor is the node clock that the clock fault s (clock-bump,
+// clock-strobe or clock-rate) sets, with the defaults its help text gives.
+// intn draws clock-bump's random offset, so that every backend (the sim
+// backend too) keeps its own seeded source and gets the same defaults.
+func ClockFor(s Spec, intn func(int) int) nodeapi.Clock {
+	switch s.Fault {
+	case "clock-bump":
+		off := s.Offset.D()
+		if off == 0 {
+			off = time.Duration(100+intn(1900)) * time.Millisecond
+			if intn(2) == 0 {
+				off = -off
 			}
-			return nodeapi.Clock{OffsetMS: off.Milliseconds(), Rate: 1}
-		}}, nil
-	})
-	register("clock-strobe", 1, "make a node's clock flip between +0 and +delta every period (default 500ms/20ms; optional rate)", func(s Spec) (Fault, error) {
-		if err := validTarget(s.Target); err != nil {
-			return nil, err
 		}
-		delta, period := s.Delta.D(), s.Period.D()
+		return nodeapi.Clock{OffsetMS: off.Milliseconds(), Rate: 1}
+	case "clock-strobe":
+		delta, period, rate := s.Delta.D(), s.Period.D(), s.Rate
 		if delta == 0 {
 			delta = 500 * time.Millisecond
 		}
 		if period == 0 {
 			period = 20 * time.Millisecond
 		}
-		rate := s.Rate
 		if rate == 0 {
 			rate = 1
 		}
 		// One PUT sets the whole clock, so a strobe that should also drift
 		// takes its rate here rather than from a second fault.
-		return &clockFault{minNodes: 1, name: "clock-strobe", spec: s, clock: func(*Env) nodeapi.Clock {
-			return nodeapi.Clock{Rate: rate, StrobeDeltaMS: delta.Milliseconds(), StrobePeriodMS: period.Milliseconds()}
-		}}, nil
-	})
-	register("clock-rate", 1, "make a node's clock run at rate × real time (default 0.25: slow)", func(s Spec) (Fault, error) {
-		if err := validTarget(s.Target); err != nil {
-			return nil, err
-		}
-		if s.Rate < 0 {
-			return nil, fmt.Errorf("%w: rate %g", ErrBadSpec, s.Rate)
-		}
+		return nodeapi.Clock{Rate: rate, StrobeDeltaMS: delta.Milliseconds(), StrobePeriodMS: period.Milliseconds()}
+	default: // clock-rate
 		rate := s.Rate
 		if rate == 0 {
 			rate = 0.25
 		}
-		return &clockFault{minNodes: 1, name: "clock-rate", spec: s, clock: func(*Env) nodeapi.Clock {
-			return nodeapi.Clock{Rate: rate}
-		}}, nil
-	})
+		return nodeapi.Clock{Rate: rate}
+	}
 }
 
 // ---- packet delay / loss ----

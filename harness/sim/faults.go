@@ -421,38 +421,9 @@ type clockFault struct {
 func (f *clockFault) name() string { return f.spec.Fault }
 
 // clock returns the fault API's clock for one node, with the nemesis's
-// defaults.
+// defaults (drawn from the simulation's seeded source).
 func (f *clockFault) clock() nodeapi.Clock {
-	sp := f.spec
-	switch sp.Fault {
-	case "clock-bump":
-		off := sp.Offset.D()
-		if off == 0 {
-			off = time.Duration(100+f.s.rng.IntN(1900)) * time.Millisecond
-			if f.s.rng.IntN(2) == 0 {
-				off = -off
-			}
-		}
-		return nodeapi.Clock{OffsetMS: off.Milliseconds(), Rate: 1}
-	case "clock-strobe":
-		delta, period, rate := sp.Delta.D(), sp.Period.D(), sp.Rate
-		if delta == 0 {
-			delta = 500 * time.Millisecond
-		}
-		if period == 0 {
-			period = 20 * time.Millisecond
-		}
-		if rate == 0 {
-			rate = 1
-		}
-		return nodeapi.Clock{Rate: rate, StrobeDeltaMS: delta.Milliseconds(), StrobePeriodMS: period.Milliseconds()}
-	default: // clock-rate
-		rate := sp.Rate
-		if rate == 0 {
-			rate = 0.25
-		}
-		return nodeapi.Clock{Rate: rate}
-	}
+	return nemesis.ClockFor(f.spec, f.s.rng.IntN)
 }
 
 func (f *clockFault) inject() (effect, error) {
