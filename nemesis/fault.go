@@ -577,12 +577,7 @@ func init() {
 		if err := validTarget(s.Target); err != nil {
 			return nil, err
 		}
-		d, j := s.Delay.D(), s.Jitter.D()
-		if d == 0 {
-			d, j = 50*time.Millisecond, 25*time.Millisecond
-		}
-		return &packetFault{minNodes: 2, name: "packet-delay", spec: s,
-			rule: nodeapi.NetRule{Direction: "out", DelayMS: d.Milliseconds(), JitterMS: j.Milliseconds()}}, nil
+		return &packetFault{minNodes: 2, name: "packet-delay", spec: s, rule: PacketRule(s)}, nil
 	})
 	register("packet-loss", 2, "drop a fraction of raft messages leaving the target nodes (default all; loss 0.2)", func(s Spec) (Fault, error) {
 		if err := validTarget(s.Target); err != nil {
@@ -591,12 +586,26 @@ func init() {
 		if s.Loss < 0 || s.Loss > 1 {
 			return nil, fmt.Errorf("%w: loss %g not in [0,1]", ErrBadSpec, s.Loss)
 		}
-		l := s.Loss
-		if l == 0 {
-			l = 0.2
-		}
-		return &packetFault{minNodes: 2, name: "packet-loss", spec: s, rule: nodeapi.NetRule{Direction: "out", Loss: l}}, nil
+		return &packetFault{minNodes: 2, name: "packet-loss", spec: s, rule: PacketRule(s)}, nil
 	})
+}
+
+// PacketRule is the network rule that the packet fault s (packet-delay or
+// packet-loss) installs on its target nodes, with the defaults its help
+// text gives; every backend uses it so they agree.
+func PacketRule(s Spec) nodeapi.NetRule {
+	if s.Fault == "packet-delay" {
+		d, j := s.Delay.D(), s.Jitter.D()
+		if d == 0 {
+			d, j = 50*time.Millisecond, 25*time.Millisecond
+		}
+		return nodeapi.NetRule{Direction: "out", DelayMS: d.Milliseconds(), JitterMS: j.Milliseconds()}
+	}
+	l := s.Loss
+	if l == 0 {
+		l = 0.2
+	}
+	return nodeapi.NetRule{Direction: "out", Loss: l}
 }
 
 // ---- membership churn ----

@@ -197,20 +197,7 @@ func (m *nemesisSim) build(sp nemesis.Spec) (simFault, error) {
 	case strings.HasPrefix(sp.Fault, "clock-"):
 		return &clockFault{s: s, spec: sp}, nil
 	case sp.Fault == "packet-delay" || sp.Fault == "packet-loss":
-		rule := nodeapi.NetRule{Direction: "out"}
-		if sp.Fault == "packet-delay" {
-			d, j := sp.Delay.D(), sp.Jitter.D()
-			if d == 0 {
-				d, j = 50*time.Millisecond, 25*time.Millisecond
-			}
-			rule.DelayMS, rule.JitterMS = d.Milliseconds(), j.Milliseconds()
-		} else {
-			rule.Loss = sp.Loss
-			if rule.Loss == 0 {
-				rule.Loss = 0.2
-			}
-		}
-		return &packetFault{s: s, fault: sp.Fault, target: sp.Target, rule: rule}, nil
+		return &packetFault{s: s, fault: sp.Fault, target: sp.Target, rule: nemesis.PacketRule(sp)}, nil
 	case sp.Fault == "failpoint":
 		return &failpointFault{s: s, spec: sp}, nil
 	case sp.Fault == "leader-transfer-storm":
