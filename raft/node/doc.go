@@ -32,6 +32,13 @@
 //     never covers entries the store does not hold.
 //  4. RawNode.Advance.
 //
+// A Ready whose only change is the hard state's commit index (MustSync
+// false, no entries, no snapshot) writes nothing: the commit index need not
+// be durable (a restarted node learns it from the leader), so it is kept
+// and written with the next Save, before a snapshot (which must not be
+// ahead of the stored commit index) and at Stop. Otherwise every committed
+// batch cost each node one more bbolt transaction on the client's path.
+//
 // Each Ready is written with one Store.Save (one bbolt transaction): every
 // input that arrived while the previous Ready was being written (up to 512:
 // proposals, messages, reads) is taken before the next Ready is built, so

@@ -115,6 +115,10 @@ type Node struct {
 	term      uint64
 	// durableTerm is the term of the hard state in the store.
 	durableTerm uint64
+	// lazyHS is the newest hard state whose only change was the commit
+	// index and that is not in the store yet; it rides along with the next
+	// write (see handleReady).
+	lazyHS raft.HardState
 	// Reused by sendEarly.
 	earlyBuf, lateBuf []raft.Message
 
@@ -135,6 +139,8 @@ type Node struct {
 type testHooks struct {
 	onTick func()
 	onRead func()
+	// onReady is called with the node's ID as each Ready is taken.
+	onReady func(id uint64)
 	// sendBeforePersist breaks the durability rule on purpose, to prove
 	// the durability test can fail.
 	sendBeforePersist bool
@@ -640,6 +646,9 @@ func (n *Node) failpoint(name string) {
 
 func (n *Node) handleReady() error {
 	rd := n.rn.Ready()
+	if n.hooks.onReady != nil {
+		n.hooks.onReady(n.cfg.Raft.ID)
+	}
 
 	if rd.SoftState != nil {
 		n.softStateChanged(*rd.SoftState)
@@ -649,7 +658,20 @@ func (n *Node) handleReady() error {
 		n.emit(Event{Type: EventTermChanged})
 	}
 
-	persist := !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty()
+	hs := rd.HardState
+	persist := !hs.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty()
+	if persist && !rd.MustSync && len(rd.Entries) == 0 && rd.Snapshot.IsEmpty() {
+		// Only the commit index moved. It need not be durable (a restarted
+		// node learns it again from the leader), so this Ready writes
+		// nothing: a bbolt transaction per committed batch on every node
+		// cost CPU on the client's path and dirtied pages the next fsync
+		// had to flush. The newest such hard state is written with the
+		// next write, or before a snapshot or stop (flushLazyHS).
+		n.lazyHS = hs
+		persist = false
+	} else if persist && hs.IsEmpty() {
+		hs = n.lazyHS
+	}
 	// Committed entries are durable on a quorum already, whatever this
 	// Ready still has to write: apply them, and answer their clients, while
 	// this node's write is pending rather than after it, so that a batch
@@ -676,12 +698,13 @@ func (n *Node) handleReady() error {
 	// 1. Persist. Nothing else this Ready says may leave the node before this.
 	if persist {
 		n.failpoint(FailpointBeforePersist)
-		if err := n.cfg.Store.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+		if err := n.cfg.Store.Save(hs, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 			return fmt.Errorf("%w: %w", ErrPersist, err)
 		}
-		if !rd.HardState.IsEmpty() {
-			n.durableTerm = rd.HardState.Term
+		if !hs.IsEmpty() {
+			n.durableTerm = hs.Term
 		}
+		n.lazyHS = raft.HardState{}
 		n.failpoint(FailpointAfterPersist)
 	}
 	if !rd.Snapshot.IsEmpty() {
@@ -975,9 +998,29 @@ func (n *Node) answerReads() {
 	n.readReady = kept
 }
 
+// flushLazyHS writes the hard state whose commit-only change handleReady
+// left out of the store, without fsync (the commit index is written lazily).
+func (n *Node) flushLazyHS() error {
+	if n.lazyHS.IsEmpty() {
+		return nil
+	}
+	if err := n.cfg.Store.Save(n.lazyHS, nil, raft.Snapshot{}, false); err != nil {
+		return fmt.Errorf("%w: %w", ErrPersist, err)
+	}
+	n.lazyHS = raft.HardState{}
+	return nil
+}
+
 func (n *Node) maybeSnapshot() {
 	every := n.cfg.SnapshotEvery
 	if every == 0 || n.applied < n.snapIndex+every {
+		return
+	}
+	// A snapshot at the applied index must not be ahead of the commit
+	// index in the store: a restart would find the log committed only up
+	// to an index below its snapshot.
+	if err := n.flushLazyHS(); err != nil {
+		n.logger.Error("write hard state before snapshot failed", "applied", n.applied, "err", err)
 		return
 	}
 	data, err := n.cfg.StateMachine.Snapshot()
@@ -1019,6 +1062,11 @@ func (n *Node) emit(ev Event) {
 // shutdown fails every request the loop holds and closes donec. err is nil
 // after Stop and the fatal error otherwise.
 func (n *Node) shutdown(err error) {
+	if err == nil {
+		if ferr := n.flushLazyHS(); ferr != nil {
+			n.logger.Warn("write hard state at stop failed", "err", ferr)
+		}
+	}
 	if err != nil {
 		n.logger.Error("node stopped on a fatal error; it will not continue", "err", err)
 	} else {

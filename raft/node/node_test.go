@@ -557,7 +557,7 @@ func TestFailpointsCalledInOrder(t *testing.T) {
 		}
 	})
 	waitLeader(t, n)
-	for i := range 7 {
+	for i := range 8 {
 		_, err := n.Propose(ctxTimeout(t, waitFor), []byte(fmt.Sprint(i)))
 		require.NoError(t, err)
 	}
@@ -955,42 +955,113 @@ func TestProposeNotTakenIsDefinite(t *testing.T) {
 
 // TestAppliedBeforeTheReadyIsWritten: a client whose entry is committed
 // gets its answer while the Ready that carries the commit is still being
-// written (here: held in the before-persist failpoint).
+// written (here: held in the before-persist failpoint). Such a Ready also
+// carries new entries: one that only moves the commit index writes nothing.
+// Concurrent proposers on a 3-node cluster make the leader's Readies carry
+// both (the acks of one batch arrive with the next proposals).
 func TestAppliedBeforeTheReadyIsWritten(t *testing.T) {
 	var (
-		mu      sync.Mutex
-		prev    string
-		armed   atomic.Bool
-		entered = make(chan struct{}, 1)
-		release = make(chan struct{})
+		mu       sync.Mutex
+		prev     = map[uint64]string{}
+		lead     atomic.Uint64
+		armed    atomic.Bool
+		heldAt   atomic.Uint64
+		entered  = make(chan struct{})
+		release  = make(chan struct{})
+		answered sync.Map // log indexes whose proposer got its answer
+		c        *cluster
 	)
-	n := singleNode(t, raft.NewMemoryStorage(), &testSM{}, func(c *Config) {
-		c.Failpoint = func(name string) {
+	// "ready" marks where a Ready starts, so that after-apply followed by
+	// before-persist means the same Ready applied, then wrote.
+	onReady := func(id uint64) {
+		mu.Lock()
+		prev[id] = "ready"
+		mu.Unlock()
+	}
+	c = newClusterWith(t, 3, testHooks{onReady: onReady}, func(id uint64, cfg *Config) {
+		cfg.Failpoint = func(name string) {
 			mu.Lock()
-			last := prev
-			prev = name
+			last := prev[id]
+			prev[id] = name
 			mu.Unlock()
-			if name == FailpointBeforePersist && last == FailpointAfterApply && armed.CompareAndSwap(true, false) {
-				entered <- struct{}{}
+			if id == lead.Load() && name == FailpointBeforePersist && last == FailpointAfterApply && armed.CompareAndSwap(true, false) {
+				heldAt.Store(c.sms[id].lastIndex())
+				close(entered)
 				<-release
 			}
 		}
 	})
-	waitLeader(t, n)
-	_, err := n.Propose(ctxTimeout(t, waitFor), []byte("warm-up"))
-	require.NoError(t, err)
+	lead.Store(c.leader())
+	n := c.nodes[lead.Load()]
+	// The leader's empty entry of its term is applied without a command.
+	warm := c.propose("warm-up")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	armed.Store(true)
-	done := make(chan error, 1)
-	go func() {
-		_, err := n.Propose(ctxTimeout(t, waitFor), []byte("x"))
-		done <- err
-	}()
-	<-entered
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(waitFor):
-		t.Fatal("the client was not answered before the write of the Ready that committed its entry")
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+				res, err := n.Propose(ctx, []byte(fmt.Sprintf("p%d-%d", i, k)))
+				cancel()
+				if err != nil {
+					return
+				}
+				answered.Store(res.(uint64), true)
+			}
+		}()
 	}
-	close(release)
+	defer close(stop)
+	select {
+	case <-entered:
+	case <-time.After(waitFor):
+		close(release)
+		t.Fatal("no Ready applied committed entries before writing new ones")
+	}
+	defer close(release)
+	require.Greater(t, heldAt.Load(), warm)
+	require.Eventually(t, func() bool {
+		_, ok := answered.Load(heldAt.Load())
+		return ok
+	}, waitFor, pollEvery, "the client of entry %d was not answered before the write of the Ready that committed it", heldAt.Load())
+}
+
+// TestCommitIndexWrittenLazily: a Ready that only moves the commit index
+// writes nothing; the commit index reaches the store with the next write,
+// before a snapshot (which must not be ahead of the stored commit index)
+// and at Stop.
+func TestCommitIndexWrittenLazily(t *testing.T) {
+	store := raft.NewMemoryStorage()
+	sm := &testSM{}
+	n := singleNode(t, store, sm, func(c *Config) { c.SnapshotEvery = 3 })
+	waitLeader(t, n)
+	for i := range 8 {
+		res, err := n.Propose(ctxTimeout(t, waitFor), []byte(fmt.Sprint("c", i)))
+		require.NoError(t, err)
+		hs, _, err := store.InitialState()
+		require.NoError(t, err)
+		snap, err := store.Snapshot()
+		require.NoError(t, err)
+		// Nothing is written between the commit and the next proposal,
+		// unless a snapshot was taken at this entry.
+		if snap.Metadata.Index < res.(uint64) {
+			require.Less(t, hs.Commit, res.(uint64), "the commit-only Ready was written")
+		}
+		require.LessOrEqual(t, snap.Metadata.Index, hs.Commit, "snapshot ahead of the stored commit index")
+	}
+	snap, err := store.Snapshot()
+	require.NoError(t, err)
+	require.NotZero(t, snap.Metadata.Index, "no snapshot was taken")
+	n.Stop()
+	hs, _, err := store.InitialState()
+	require.NoError(t, err)
+	require.Equal(t, sm.lastIndex(), hs.Commit, "the commit index was not written at Stop")
 }
