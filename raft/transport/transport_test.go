@@ -188,6 +188,7 @@ func TestTwoTransportsExchange(t *testing.T) {
 			t.Fatalf("entry %d data %q, want %q", i, r.msg.Entries[0].Data, want)
 		}
 	}
+	waitForSent(t, a, n)
 	if s := a.Stats(); s.MessagesSent != n || s.Dials != 1 {
 		t.Fatalf("a stats: %+v", s)
 	}
@@ -221,6 +222,14 @@ func TestThreeTransportsMesh(t *testing.T) {
 	}
 }
 
+// waitForSent waits until tr has counted n messages as sent. The writer
+// counts a batch after its Write returns, so the receiver may already hold
+// the messages while the sender's counters still lag.
+func waitForSent(t *testing.T, tr *node, n uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("node %d to count %d messages sent", tr.ID(), n), func() bool { return tr.Stats().MessagesSent == n })
+}
+
 func TestBatchingManySendsFewFrames(t *testing.T) {
 	a := newNode(t, 1, 7, nil)
 	b := newNode(t, 2, 7, nil)
@@ -244,6 +253,7 @@ func TestBatchingManySendsFewFrames(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "all messages", func() bool { return b.count() == n })
+	waitForSent(t, a, n)
 	sa, sb := a.Stats(), b.Stats()
 	if sa.MessagesSent != n || sa.FramesSent != 1 {
 		t.Fatalf("sent %d messages in %d frames, want %d in 1", sa.MessagesSent, sa.FramesSent, n)
@@ -274,6 +284,7 @@ func TestBatchSplitAtFrameLimit(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "all messages", func() bool { return b.count() == n })
+	waitForSent(t, a, n)
 	// Four ~1 KB messages fit in a 4 KB frame, and all 40 were queued
 	// before the writer drained: exactly 10 full frames.
 	if s := a.Stats(); s.FramesSent != 10 || s.DroppedOversize != 0 {
