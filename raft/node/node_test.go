@@ -531,7 +531,8 @@ func TestRestartFromSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, first, uint64(1), "log was not compacted")
 	require.Equal(t, snap.Metadata.Index-2+1, first, "compaction must keep SnapshotCatchUpEntries")
-	require.NotEmpty(t, snaps)
+	// Events reach subscribers on their own goroutine, possibly after Stop.
+	require.Eventually(t, func() bool { return len(snaps) > 0 }, waitFor, pollEvery, "no snapshot event")
 	require.Contains(t, snap.Metadata.ConfState.Voters, uint64(1))
 
 	// Restart on the same store with an empty state machine.
