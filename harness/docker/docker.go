@@ -590,40 +590,36 @@ func (c *Cluster) Kill(ctx context.Context, id string) error {
 
 // Pause freezes the container (docker pause: the cgroup freezer).
 func (c *Cluster) Pause(ctx context.Context, id string) error {
-	n, err := c.node(id)
-	if err != nil {
-		return err
-	}
-	n.op.Lock()
-	defer n.op.Unlock()
-	if s := c.State(id); s != cluster.Running {
-		return fmt.Errorf("%w: %s is %s", cluster.ErrNotRunning, id, s)
-	}
-	if _, err := docker(ctx, nil, "pause", n.container); err != nil {
-		return fmt.Errorf("docker: pause %s: %w", id, err)
-	}
-	c.mu.Lock()
-	n.state = cluster.Paused
-	c.mu.Unlock()
-	return nil
+	return c.freeze(ctx, id, "pause", cluster.Running, cluster.Paused, true)
 }
 
 // Resume thaws a paused container (no-op otherwise).
 func (c *Cluster) Resume(ctx context.Context, id string) error {
+	return c.freeze(ctx, id, "unpause", cluster.Paused, cluster.Running, false)
+}
+
+// freeze runs `docker pause` or `docker unpause` on a node in state from
+// and records state to. A node in another state is an error when strict
+// (pausing a node that is not running), and left alone otherwise (resuming
+// one that is not paused).
+func (c *Cluster) freeze(ctx context.Context, id, verb string, from, to cluster.State, strict bool) error {
 	n, err := c.node(id)
 	if err != nil {
 		return err
 	}
 	n.op.Lock()
 	defer n.op.Unlock()
-	if c.State(id) != cluster.Paused {
-		return nil
+	if s := c.State(id); s != from {
+		if !strict {
+			return nil
+		}
+		return fmt.Errorf("%w: %s is %s", cluster.ErrNotRunning, id, s)
 	}
-	if _, err := docker(ctx, nil, "unpause", n.container); err != nil {
-		return fmt.Errorf("docker: unpause %s: %w", id, err)
+	if _, err := docker(ctx, nil, verb, n.container); err != nil {
+		return fmt.Errorf("docker: %s %s: %w", verb, id, err)
 	}
 	c.mu.Lock()
-	n.state = cluster.Running
+	n.state = to
 	c.mu.Unlock()
 	return nil
 }
