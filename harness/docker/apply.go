@@ -13,14 +13,11 @@ import (
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
 
-// containerDev is the container's interface on the run's network (its only
-// one besides lo).
-const containerDev = "eth0"
-
 // SetNetwork replaces node's network fault rules (the /fault/network shape
-// of docs/api.md) and applies the resulting state with iptables and tc in
-// the network namespaces of the containers concerned, from the host. The
-// node's own transport fault filter is never used. Rules of a node that is
+// of docs/api.md) and applies the resulting state in the network
+// namespaces of the containers concerned, from the host: iptables rules,
+// and this process's NFQUEUE listeners for delayed links. The node's own
+// transport fault filter is never used. Rules of a node that is
 // down are applied when it starts again.
 func (c *Cluster) SetNetwork(ctx context.Context, node string, rules []nodeapi.NetRule) error {
 	if _, err := c.node(node); err != nil {
@@ -79,46 +76,108 @@ func (c *Cluster) applyNetwork(ctx context.Context, n *node) error {
 }
 
 // applyNetworkLocked does applyNetwork with c.netMu held. It is a no-op
-// for a node that is down and for one whose namespace already has the
-// plan's configuration.
+// for a node whose namespace already has the plan's configuration. A node
+// that is down has no namespace: its delay listeners are closed and its
+// faults wait for its next start.
+//
+// A new delay's listener is bound before the rule that feeds its queue
+// appears, so the delay is in force when this returns; an old one is
+// closed after its rule is gone, so no packet is left waiting.
 func (c *Cluster) applyNetworkLocked(ctx context.Context, n *node) error {
 	c.mu.Lock()
 	plan, err := planNetwork(c.Nodes(), c.ips(), c.rules)
-	pid, state, applied := n.pid, n.state, n.applied
+	pid, state, applied, stopped := n.pid, n.state, n.applied, c.stopped
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if state == cluster.Down || pid == 0 {
+	if state == cluster.Down || pid == 0 || stopped {
+		c.closeDelaysLocked(n.id, nil)
 		return nil
 	}
 	ipt := plan.iptables(n.id)
-	tc := plan.tc(n.id, containerDev)
-	want := ipt + strings.Join(tc, "\n")
+	delays := plan.delays(n.id)
+	want := ipt + fmt.Sprint(delays)
 	if want == applied {
 		return nil
 	}
+	if err := c.openDelaysLocked(n.id, pid, delays); err != nil {
+		return fmt.Errorf("docker: packet delay on %s: %w", n.id, err)
+	}
 	if err := c.iptablesRestore(ctx, pid, ipt); err != nil {
+		if len(delays) > 0 && c.iptablesRestore(ctx, pid, withoutNFQUEUE(ipt)) == nil {
+			// Everything but the queue rules loads: the kernel (or this
+			// iptables) lacks the NFQUEUE target that delay needs.
+			c.closeDelaysLocked(n.id, nil)
+			return fmt.Errorf("%w: docker: packet delay on %s needs the iptables NFQUEUE target (kernel: CONFIG_NETFILTER_XT_TARGET_NFQUEUE, CONFIG_NETFILTER_NETLINK_QUEUE), which this machine rejects; the other network faults are applied: %v",
+				cluster.ErrUnsupported, n.id, err)
+		}
 		return fmt.Errorf("docker: network faults on %s: %w", n.id, err)
 	}
-	// Replace the root qdisc: delete (absent is fine), then add the plan's.
-	_ = nsExec(ctx, pid, "", "tc", "qdisc", "del", "dev", containerDev, "root")
-	if len(tc) > 0 {
-		if err := nsExec(ctx, pid, strings.Join(tc, "\n")+"\n", "tc", "-batch", "-"); err != nil {
-			if strings.Contains(err.Error(), "qdisc kind is unknown") {
-				return fmt.Errorf("%w: docker: packet delay on %s needs the kernel's netem qdisc (sch_netem; tc says a qdisc kind is unknown): %v",
-					cluster.ErrUnsupported, n.id, err)
-			}
-			return fmt.Errorf("docker: packet delay on %s: %w", n.id, err)
-		}
-	}
+	c.closeDelaysLocked(n.id, delays)
 	c.mu.Lock()
 	if n.pid == pid {
 		n.applied = want
 	}
 	c.mu.Unlock()
-	c.log.Debug("network faults applied", "node", n.id, "iptables", ipt, "tc", tc)
+	c.log.Debug("network faults applied", "node", n.id, "iptables", ipt, "delays", delays)
 	return nil
+}
+
+// withoutNFQUEUE drops the NFQUEUE rules from an iptables-restore input.
+func withoutNFQUEUE(rules string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(rules, "\n") {
+		if !strings.Contains(l, "-j NFQUEUE") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// openDelaysLocked makes node's delay listeners match delays, in the
+// namespace of the container process pid: a link whose listener belongs
+// to an earlier container (an older pid) gets a new one; one whose delay
+// changed keeps its listener with the new figures. Listeners of links not
+// in delays are left for closeDelaysLocked. c.netMu is held.
+func (c *Cluster) openDelaysLocked(node string, pid int, delays []linkDelay) error {
+	for _, d := range delays {
+		key := [2]string{node, d.Peer}
+		if q := c.delays[key]; q != nil {
+			if q.pid == pid && q.queue == d.Queue {
+				q.set(d)
+				continue
+			}
+			q.close()
+			delete(c.delays, key)
+		}
+		q, err := openDelayQueue(c.log, node, pid, d)
+		if err != nil {
+			return err
+		}
+		c.delays[key] = q
+	}
+	return nil
+}
+
+// closeDelaysLocked closes node's delay listeners except those of the
+// links in keep. c.netMu is held.
+func (c *Cluster) closeDelaysLocked(node string, keep []linkDelay) {
+	for key, q := range c.delays {
+		if key[0] != node || slices.ContainsFunc(keep, func(d linkDelay) bool { return d.Peer == key[1] }) {
+			continue
+		}
+		q.close()
+		delete(c.delays, key)
+	}
+}
+
+// closeDelays closes node's delay listeners (its container stopped: the
+// namespace they listen in is gone with it).
+func (c *Cluster) closeDelays(node string) {
+	c.netMu.Lock()
+	defer c.netMu.Unlock()
+	c.closeDelaysLocked(node, nil)
 }
 
 // iptablesRestore loads rules into the filter table of pid's namespace.

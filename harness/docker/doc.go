@@ -23,10 +23,28 @@
 // iptables DROP rules per peer address (partitions of any shape; a
 // one-way cut drops the TCP connections one side opens to the other's
 // raft and API ports, since a raftkv connection carries messages from its
-// dialer), iptables "statistic" rules for packet loss, and a tc htb+netem
-// tree for delay and jitter. A kernel without sch_netem (as on the
-// machine this was written on) makes a delay rule fail with
-// cluster.ErrUnsupported rather than do nothing.
+// dialer) and iptables "statistic" rules for packet loss.
+//
+// Delay and jitter use NFQUEUE rather than tc netem: the kernels this runs
+// on (a firecracker 6.x without modules) have no sch_netem, nor any other
+// qdisc that delays (sch_fq, sch_prio), but do have the NFQUEUE target. A
+// delayed link X->P is an iptables rule in X's namespace sending what X
+// sends to P's address to a queue of its own (numbered after P), with
+// --queue-bypass so that while nothing listens the packets pass instead of
+// being dropped (a crashed harness never blackholes a cluster). The
+// harness listens on that queue through a netlink socket it opens inside
+// X's namespace (github.com/florianl/go-nfqueue), holds each packet for the
+// delay plus a uniform draw in [0, jitter], and then accepts it. Without
+// jitter a link keeps its packet order; with jitter each packet draws its
+// own time and may overtake others, as with netem. The queue is fail-open:
+// packets beyond its length go through undelayed, not dropped. Listeners
+// are bound before their rule appears, follow plan changes, and are closed
+// after their rule is gone, when the container stops (its namespace goes
+// with it; a restart applies the faults to the new one) and at Stop;
+// packets still held then are let through at once. A kernel without the
+// NFQUEUE target makes a delay rule fail with cluster.ErrUnsupported,
+// with the other faults applied, rather than do nothing.
+//
 // The node's own transport fault filter is never used: the API client that
 // Client returns goes through a small proxy that answers PUT and DELETE
 // /fault/network by calling SetNetwork and ClearNetwork. Clock faults and
@@ -34,7 +52,7 @@
 //
 // Start fails with an error wrapping ErrUnavailable when no Docker engine
 // answers; unless CI=true that error also wraps ErrSkip, which a caller
-// turns into a visible skip. Missing host tools (nsenter, tc,
+// turns into a visible skip. Missing host tools (nsenter,
 // iptables-restore, or not running as root) are ErrMissingTool, always a
 // failure. Importing the package registers the backend.
 package docker

@@ -100,7 +100,8 @@ type Cluster struct {
 	ipt       string // the iptables-restore variant that works here
 	rules     map[string][]nodeapi.NetRule
 	wg        sync.WaitGroup
-	netMu     sync.Mutex // serializes network fault application
+	netMu     sync.Mutex                // serializes network fault application
+	delays    map[[2]string]*delayQueue // by directed link; guarded by netMu
 	stopOnce  sync.Once
 	stopError error
 }
@@ -135,7 +136,8 @@ func New(o cluster.Options) (*Cluster, error) {
 	run := hex.EncodeToString(rb[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{opts: o, log: o.Logger, run: run, owner: owner(), byID: map[string]*node{},
-		ctx: ctx, cancel: cancel, network: "raftkv-" + run, rules: map[string][]nodeapi.NetRule{}}
+		ctx: ctx, cancel: cancel, network: "raftkv-" + run, rules: map[string][]nodeapi.NetRule{},
+		delays: map[[2]string]*delayQueue{}}
 	c.image = os.Getenv("RAFTKV_DOCKER_IMAGE")
 	for i := range o.Nodes {
 		id := cluster.NodeName(i)
@@ -418,6 +420,15 @@ func (c *Cluster) supervise(n *node, gen int, exited chan struct{}) {
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Unlock()
+	// The container's namespace is gone (or going): so is any reason to
+	// listen in it. A later start applies the faults to its new one.
+	c.closeDelays(n.id)
+	c.mu.Lock()
+	if n.gen != gen {
+		c.mu.Unlock()
+		return
+	}
 	if c.ctx.Err() != nil && err != nil {
 		// Stop cancelled the wait; Stop owns the container now.
 		n.state = cluster.Down
@@ -525,6 +536,11 @@ func (c *Cluster) stop(ctx context.Context) error {
 	}
 	c.cancel()
 	c.wg.Wait()
+	c.netMu.Lock()
+	for _, n := range c.nodes {
+		c.closeDelaysLocked(n.id, nil)
+	}
+	c.netMu.Unlock()
 	if len(names) > 0 {
 		if _, err := docker(context.Background(), nil, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
 			errs = append(errs, err)

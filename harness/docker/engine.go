@@ -50,7 +50,7 @@ func firstWords(args []string, n int) string {
 }
 
 // Probe checks that this process can run the backend: a reachable Docker
-// engine, and the host tools that apply network faults (nsenter, tc,
+// engine, and the host tools that apply network faults (nsenter,
 // iptables-restore) with the privilege they need. It returns an error
 // wrapping ErrUnavailable or ErrMissingTool saying what is missing.
 func Probe(ctx context.Context) error {
@@ -63,10 +63,8 @@ func Probe(ctx context.Context) error {
 	if err != nil || v == "" {
 		return fmt.Errorf("%w: no Docker engine answers (%v)", ErrUnavailable, err)
 	}
-	for _, tool := range []string{"nsenter", "tc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%w: %s not found on PATH (network faults are applied with nsenter, iptables and tc on the host; install util-linux, iptables and iproute2)", ErrMissingTool, tool)
-		}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return fmt.Errorf("%w: nsenter not found on PATH (network faults are applied with nsenter and iptables on the host; install util-linux and iptables)", ErrMissingTool)
 	}
 	if len(iptablesCandidates()) == 0 {
 		return fmt.Errorf("%w: no iptables-restore found on PATH (install iptables)", ErrMissingTool)

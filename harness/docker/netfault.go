@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
@@ -18,20 +19,30 @@ const (
 	apiPort  = 8000
 )
 
-// netemSpec is the packet fault on one directed link.
-type netemSpec struct {
+// packetFault is the packet fault on one directed link.
+type packetFault struct {
 	DelayMS, JitterMS int64
 	Loss              float64
 }
 
 // netPlan is the OS-level network state of every node, derived from the
 // rules each node was given through its fault API: which directed links are
-// cut and which carry netem delay or loss.
+// cut and which carry packet delay or loss.
 type netPlan struct {
-	nodes []string
-	ips   map[string]string
-	cut   map[[2]string]bool
-	netem map[[2]string]netemSpec
+	nodes  []string
+	ips    map[string]string
+	cut    map[[2]string]bool
+	packet map[[2]string]packetFault
+}
+
+// linkDelay is the delay on one directed link, applied on the sender's
+// egress: its packets to the peer go to NFQUEUE queue Queue in the
+// sender's namespace, where the harness holds each one for Delay plus a
+// uniform draw in [0, Jitter] before letting it through.
+type linkDelay struct {
+	Peer          string
+	Queue         uint16
+	Delay, Jitter time.Duration
 }
 
 // planNetwork turns per-node fault rules (the docs/api.md /fault/network
@@ -40,7 +51,7 @@ type netPlan struct {
 // Drop cuts the link; loss and delay are packet faults on the sender's
 // egress towards the receiver.
 func planNetwork(nodes []string, ips map[string]string, rules map[string][]nodeapi.NetRule) (*netPlan, error) {
-	p := &netPlan{nodes: slices.Clone(nodes), ips: ips, cut: map[[2]string]bool{}, netem: map[[2]string]netemSpec{}}
+	p := &netPlan{nodes: slices.Clone(nodes), ips: ips, cut: map[[2]string]bool{}, packet: map[[2]string]packetFault{}}
 	sort.Strings(p.nodes)
 	for _, x := range p.nodes {
 		for _, r := range rules[x] {
@@ -62,11 +73,11 @@ func planNetwork(nodes []string, ips map[string]string, rules map[string][]nodea
 					continue
 				}
 				// Two rules on one link: keep the harsher of each knob.
-				s := p.netem[l]
+				s := p.packet[l]
 				s.DelayMS = max(s.DelayMS, r.DelayMS)
 				s.JitterMS = max(s.JitterMS, r.JitterMS)
 				s.Loss = max(s.Loss, r.Loss)
-				p.netem[l] = s
+				p.packet[l] = s
 			}
 		}
 	}
@@ -102,6 +113,13 @@ func validRule(node string, r nodeapi.NetRule, ips map[string]string) error {
 // both directions are cut all traffic between the two addresses is
 // dropped. Each cut is written on both ends, so it holds while either end
 // restarts.
+//
+// Loss and delay act on everything node sends to a peer. Lost packets are
+// dropped first; the rest of a delayed link goes to its NFQUEUE queue with
+// --queue-bypass, so that while no harness listens on the queue (before
+// it binds, after it crashed) packets pass undelayed instead of being
+// dropped. A packet the harness accepts leaves the hook, skipping the
+// rules after the NFQUEUE one, which is why that one comes last.
 func (p *netPlan) iptables(node string) string {
 	var b strings.Builder
 	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
@@ -122,47 +140,33 @@ func (p *netPlan) iptables(node string) string {
 			fmt.Fprintf(&b, "-A INPUT -s %s/32 -p tcp -m multiport --dports %s -j DROP\n", ip, ports)
 			fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -p tcp -m multiport --sports %s -j DROP\n", ip, ports)
 		}
-		if s := p.netem[[2]string{node, peer}]; s.Loss > 0 && !out {
+		if s := p.packet[[2]string{node, peer}]; s.Loss > 0 && !out {
 			// Random loss of every packet node sends to peer.
 			fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -m statistic --mode random --probability %s -j DROP\n",
 				ip, strconv.FormatFloat(s.Loss, 'f', -1, 64))
 		}
 	}
+	for _, d := range p.delays(node) {
+		fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -j NFQUEUE --queue-num %d --queue-bypass\n", p.ips[d.Peer], d.Queue)
+	}
 	b.WriteString("COMMIT\n")
 	return b.String()
 }
 
-// tc returns the `tc -batch` lines that delay node's egress towards each
-// peer with a delay fault, or nil when there is none. An htb root sends
-// unmatched traffic to its default class untouched; a u32 filter per peer
-// address steers that peer's packets into a class whose child qdisc is
-// netem. (Loss is done by iptables, which needs no netem.) Class minors are
-// hexadecimal in tc's syntax.
-func (p *netPlan) tc(node, dev string) []string {
-	var peers []string
-	for _, peer := range p.nodes {
-		if s, ok := p.netem[[2]string{node, peer}]; ok && peer != node && s.DelayMS+s.JitterMS > 0 {
-			peers = append(peers, peer)
+// delays lists the delayed links on node's egress, by peer. A link that is
+// cut is not delayed: nothing of it gets through anyway. Each peer has its
+// own queue number (queue numbers belong to a network namespace, so they
+// only need to differ within node's): its index among the plan's nodes.
+func (p *netPlan) delays(node string) []linkDelay {
+	var out []linkDelay
+	for i, peer := range p.nodes {
+		l := [2]string{node, peer}
+		s, ok := p.packet[l]
+		if !ok || peer == node || p.cut[l] || s.DelayMS+s.JitterMS == 0 {
+			continue
 		}
+		out = append(out, linkDelay{Peer: peer, Queue: uint16(i),
+			Delay: time.Duration(s.DelayMS) * time.Millisecond, Jitter: time.Duration(s.JitterMS) * time.Millisecond})
 	}
-	if len(peers) == 0 {
-		return nil
-	}
-	lines := []string{
-		fmt.Sprintf("qdisc add dev %s root handle 1: htb default 1", dev),
-		fmt.Sprintf("class add dev %s parent 1: classid 1:1 htb rate 10gbit quantum 1514", dev),
-	}
-	for i, peer := range peers {
-		s := p.netem[[2]string{node, peer}]
-		minor := 0x10 + i
-		args := fmt.Sprintf("delay %dms", s.DelayMS)
-		if s.JitterMS > 0 {
-			args += fmt.Sprintf(" %dms", s.JitterMS)
-		}
-		lines = append(lines,
-			fmt.Sprintf("class add dev %s parent 1: classid 1:%x htb rate 10gbit quantum 1514", dev, minor),
-			fmt.Sprintf("qdisc add dev %s parent 1:%x handle %x: netem %s", dev, minor, minor, args),
-			fmt.Sprintf("filter add dev %s parent 1: protocol ip prio 1 u32 match ip dst %s/32 flowid 1:%x", dev, p.ips[peer], minor))
-	}
-	return lines
+	return out
 }

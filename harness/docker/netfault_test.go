@@ -2,8 +2,10 @@ package docker
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
@@ -83,30 +85,75 @@ func TestPacketFaultsPerPeer(t *testing.T) {
 		"node0": {{Peer: "node1", Direction: "out", DelayMS: 50, JitterMS: 10}, {Peer: "node2", Direction: "out", Loss: 0.25}},
 		"node2": {{Peer: "node1", Direction: "in", DelayMS: 5}}, // node1 -> node2 delayed, on node1's egress
 	})
-	got := strings.Join(p.tc("node0", "eth0"), "\n")
+	ipt := p.iptables("node0")
 	for _, want := range []string{
-		"qdisc add dev eth0 root handle 1: htb default 1",
-		"class add dev eth0 parent 1: classid 1:10 htb rate 10gbit quantum 1514",
-		"qdisc add dev eth0 parent 1:10 handle 10: netem delay 50ms 10ms",
-		"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 172.20.0.11/32 flowid 1:10",
+		"-A OUTPUT -d 172.20.0.12/32 -m statistic --mode random --probability 0.25 -j DROP\n",
+		"-A OUTPUT -d 172.20.0.11/32 -j NFQUEUE --queue-num 1 --queue-bypass\n",
 	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("node0 tc lacks %q:\n%s", want, got)
+		if !strings.Contains(ipt, want) {
+			t.Errorf("node0 iptables lack %q:\n%s", want, ipt)
 		}
 	}
-	if strings.Contains(got, "172.20.0.12") {
-		t.Errorf("loss towards node2 is iptables' job, not tc's:\n%s", got)
+	if strings.Contains(ipt, "172.20.0.12/32 -j NFQUEUE") {
+		t.Errorf("node0 -> node2 has loss, no delay:\n%s", ipt)
 	}
+	if got, want := p.delays("node0"), []linkDelay{{Peer: "node1", Queue: 1, Delay: 50 * time.Millisecond, Jitter: 10 * time.Millisecond}}; !slices.Equal(got, want) {
+		t.Errorf("node0 delays %+v, want %+v", got, want)
+	}
+	// An in-rule on node2 delays node1's egress to node2, in node1's
+	// namespace, on node2's queue number.
+	n1 := p.iptables("node1")
+	if want := "-A OUTPUT -d 172.20.0.12/32 -j NFQUEUE --queue-num 2 --queue-bypass\n"; !strings.Contains(n1, want) {
+		t.Errorf("node1 iptables lack %q:\n%s", want, n1)
+	}
+	if got, want := p.delays("node1"), []linkDelay{{Peer: "node2", Queue: 2, Delay: 5 * time.Millisecond}}; !slices.Equal(got, want) {
+		t.Errorf("node1 delays %+v, want %+v", got, want)
+	}
+	if d := p.delays("node2"); d != nil || strings.Contains(p.iptables("node2"), "NFQUEUE") {
+		t.Errorf("node2 has no egress fault: %+v\n%s", d, p.iptables("node2"))
+	}
+}
+
+func TestDelayRuleComesAfterDropsAndLoss(t *testing.T) {
+	// A packet accepted from the queue skips the rest of the chain, so the
+	// queue rule must come after every DROP that could apply to it.
+	p := plan(t, map[string][]nodeapi.NetRule{
+		"node0": {
+			{Peer: "node1", Direction: "out", DelayMS: 200, Loss: 0.1},
+			{Peer: "node2", Direction: "in", Drop: true},
+		},
+	})
 	ipt := p.iptables("node0")
-	if want := "-A OUTPUT -d 172.20.0.12/32 -m statistic --mode random --probability 0.25 -j DROP\n"; !strings.Contains(ipt, want) {
-		t.Errorf("node0 iptables lack %q:\n%s", want, ipt)
+	q := strings.Index(ipt, "-j NFQUEUE")
+	if q < 0 || strings.LastIndex(ipt, "-j DROP") > q {
+		t.Errorf("NFQUEUE rule missing or before a DROP:\n%s", ipt)
 	}
-	n1 := strings.Join(p.tc("node1", "eth0"), "\n")
-	if !strings.Contains(n1, "netem delay 5ms") || !strings.Contains(n1, "dst 172.20.0.12/32") {
-		t.Errorf("an in-rule on node2 must delay node1's egress to node2:\n%s", n1)
+	if !strings.HasSuffix(ipt, "--queue-bypass\nCOMMIT\n") {
+		t.Errorf("the queue rule must bypass when nobody listens:\n%s", ipt)
 	}
-	if p.tc("node2", "eth0") != nil {
-		t.Errorf("node2 has no egress fault")
+}
+
+func TestCutLinkIsNotDelayed(t *testing.T) {
+	// Cut both ways and delayed: nothing gets through, so nothing is
+	// queued either.
+	p := plan(t, map[string][]nodeapi.NetRule{
+		"node0": {{Peer: "node1", Direction: "both", Drop: true}, {Peer: "node1", Direction: "out", DelayMS: 100}},
+	})
+	if d := p.delays("node0"); d != nil {
+		t.Errorf("a cut link got a delay: %+v", d)
+	}
+	if strings.Contains(p.iptables("node0"), "NFQUEUE") {
+		t.Errorf("a cut link got a queue rule:\n%s", p.iptables("node0"))
+	}
+}
+
+func TestWithoutNFQUEUE(t *testing.T) {
+	p := plan(t, map[string][]nodeapi.NetRule{
+		"node0": {{Peer: "node1", Direction: "out", DelayMS: 50}, {Peer: "node2", Direction: "both", Drop: true}},
+	})
+	got := withoutNFQUEUE(p.iptables("node0"))
+	if strings.Contains(got, "NFQUEUE") || !strings.Contains(got, "-A OUTPUT -d 172.20.0.12/32 -j DROP\n") || !strings.HasSuffix(got, "COMMIT\n") {
+		t.Errorf("withoutNFQUEUE:\n%s", got)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // faultProxy stands between the harness's control client and one node's
 // API. The nemesis injects network faults with PUT /fault/network on a
 // node's client; in this backend those faults belong to the OS (iptables
-// and tc in the container's namespace), so the proxy answers the network
+// in the container's namespace, NFQUEUE for delay), so the proxy answers the network
 // fault routes itself and forwards every other request to the node.
 type faultProxy struct {
 	c    *Cluster
@@ -90,7 +90,7 @@ func (p *faultProxy) network() map[string]any {
 	if rules == nil {
 		rules = []nodeapi.NetRule{}
 	}
-	return map[string]any{"rules": rules, "layer": "os: iptables and tc in the container's network namespace (docker backend)"}
+	return map[string]any{"rules": rules, "layer": "os: iptables (NFQUEUE for delay) in the container's network namespace (docker backend)"}
 }
 
 // faults answers GET /fault with the node's own answer, whose "network"
