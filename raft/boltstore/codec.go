@@ -22,8 +22,11 @@ const crcLen = 4
 //	hardstate: crc32c | term u64 | vote u64 | commit u64
 //	marker:    crc32c | index u64 | term u64            (the entry just before FirstIndex)
 //	snapmeta:  crc32c | index u64 | term u64 | dataLen u64 | dataCRC u32 |
-//	           nVoters u32 | voters u64... | nLearners u32 | learners u64...
-//	snapdata:  the raw snapshot data, checked against dataLen/dataCRC
+//	           nVoters u32 | voters u64... | nLearners u32 | learners u64... |
+//	           nameLen u32 | name (the data's file in the snapshot directory)
+//
+// The snapshot data itself is not a record: it is the whole content of its
+// file, checked against dataLen and dataCRC (see snapfile.go).
 //
 // The entry repeats its index (the bucket key) so that a value found under
 // the wrong key, for example after a page was mixed up, is detected.
@@ -155,27 +158,32 @@ func decodeMarker(v []byte) (marker, error) {
 	return marker{index: binary.BigEndian.Uint64(v[4:]), term: binary.BigEndian.Uint64(v[12:])}, nil
 }
 
-// snapMeta is the snapshot's metadata plus what is needed to check its data.
+// snapMeta is the snapshot's metadata plus where its data is and what is
+// needed to check it.
 type snapMeta struct {
 	raft.SnapshotMetadata
+	// file is the data's file name in the snapshot directory (a base name,
+	// see snapFileName).
+	file    string
 	dataLen uint64
 	dataCRC uint32
 }
 
-func newSnapMeta(s raft.Snapshot) snapMeta {
+func newSnapMeta(s raft.Snapshot, file string) snapMeta {
 	return snapMeta{
 		SnapshotMetadata: raft.SnapshotMetadata{
 			Index:     s.Metadata.Index,
 			Term:      s.Metadata.Term,
 			ConfState: cloneConfState(s.Metadata.ConfState),
 		},
+		file:    file,
 		dataLen: uint64(len(s.Data)),
 		dataCRC: crc32.Checksum(s.Data, castagnoli),
 	}
 }
 
 func encodeSnapMeta(m snapMeta) []byte {
-	n := crcLen + 8 + 8 + 8 + 4 + 4 + 8*len(m.ConfState.Voters) + 4 + 8*len(m.ConfState.Learners)
+	n := crcLen + 8 + 8 + 8 + 4 + 4 + 8*len(m.ConfState.Voters) + 4 + 8*len(m.ConfState.Learners) + 4 + len(m.file)
 	b := make([]byte, crcLen, n)
 	b = binary.BigEndian.AppendUint64(b, m.Index)
 	b = binary.BigEndian.AppendUint64(b, m.Term)
@@ -183,6 +191,8 @@ func encodeSnapMeta(m snapMeta) []byte {
 	b = binary.BigEndian.AppendUint32(b, m.dataCRC)
 	b = appendIDs(b, m.ConfState.Voters)
 	b = appendIDs(b, m.ConfState.Learners)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.file)))
+	b = append(b, m.file...)
 	return seal(b)
 }
 
@@ -211,6 +221,20 @@ func decodeSnapMeta(v []byte) (snapMeta, error) {
 	}
 	if m.ConfState.Learners, rest, err = readIDs(rest); err != nil {
 		return snapMeta{}, fmt.Errorf("learners: %w", err)
+	}
+	if len(rest) < 4 {
+		return snapMeta{}, fmt.Errorf("%w: file name missing", errBadRecord)
+	}
+	n := uint64(binary.BigEndian.Uint32(rest))
+	rest = rest[4:]
+	if uint64(len(rest)) < n {
+		return snapMeta{}, fmt.Errorf("%w: file name of %d bytes in %d", errBadRecord, n, len(rest))
+	}
+	m.file, rest = string(rest[:n]), rest[n:]
+	// The name is joined to the snapshot directory: anything but a name
+	// this package makes, for this snapshot, could point elsewhere.
+	if term, index, _, ok := parseSnapFileName(m.file); !ok || term != m.Term || index != m.Index {
+		return snapMeta{}, fmt.Errorf("%w: file name %q is not a snapshot file name for term %d, index %d", errBadRecord, m.file, m.Term, m.Index)
 	}
 	if len(rest) != 0 {
 		return snapMeta{}, fmt.Errorf("%w: %d trailing bytes", errBadRecord, len(rest))

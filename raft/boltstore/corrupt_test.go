@@ -24,34 +24,65 @@ func payload(i uint64) []byte {
 }
 
 // writeStore returns the path of a fresh copy of a closed store with a
-// snapshot at 10 (term 2), entries 11..210 (terms 2, then 3 from 100) and
-// a hard state committing 150. The file spans many pages (> 40 KiB of
-// entries). The store is built once and copied, to keep the tests quick.
+// snapshot at 10 (term 2, data "snapshot-data"), entries 11..210 (terms 2,
+// then 3 from 100) and a hard state committing 150. The file spans many
+// pages (> 40 KiB of entries). The store is built once and copied, bbolt
+// file and snapshot directory, to keep the tests quick.
 func writeStore(t *testing.T) string {
 	t.Helper()
 	templateOnce.Do(func() { template, templateErr = buildTemplate(t.TempDir()) })
 	require.NoError(t, templateErr)
 	path := filepath.Join(t.TempDir(), "raft.db")
-	require.NoError(t, os.WriteFile(path, template, 0o600))
+	require.NoError(t, os.WriteFile(path, template.db, 0o600))
+	require.NoError(t, os.Mkdir(snapDirPath(path), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(snapDirPath(path), template.snapName), template.snapData, 0o600))
 	return path
 }
 
 var (
 	templateOnce sync.Once
-	template     []byte
+	template     storeFiles
 	templateErr  error
 )
 
-func buildTemplate(dir string) ([]byte, error) {
+// storeFiles is the contents of a closed store with one snapshot file.
+type storeFiles struct {
+	db       []byte
+	snapName string
+	snapData []byte
+}
+
+// snapFile returns the path of the one snapshot data file of the store at
+// dbPath.
+func snapFile(t *testing.T, dbPath string) string {
+	t.Helper()
+	names := snapFiles(t, dbPath)
+	require.Len(t, names, 1, "snapshot files in %s", snapDirPath(dbPath))
+	return filepath.Join(snapDirPath(dbPath), names[0])
+}
+
+// snapFiles lists the snapshot directory of the store at dbPath.
+func snapFiles(t *testing.T, dbPath string) []string {
+	t.Helper()
+	des, err := os.ReadDir(snapDirPath(dbPath))
+	require.NoError(t, err)
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+func buildTemplate(dir string) (storeFiles, error) {
 	path := filepath.Join(dir, "raft.db")
 	s, err := Open(path, Options{})
 	if err != nil {
-		return nil, err
+		return storeFiles{}, err
 	}
 	defer s.Close()
 	snap := raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 10, Term: 2, ConfState: raft.ConfState{Voters: []uint64{1, 2, 3}}}}
 	if err := s.Save(raft.HardState{Term: 2, Commit: 10}, nil, snap, true); err != nil {
-		return nil, err
+		return storeFiles{}, err
 	}
 	for lo := uint64(11); lo <= 210; lo += 50 {
 		var batch []raft.Entry
@@ -63,13 +94,19 @@ func buildTemplate(dir string) ([]byte, error) {
 			batch = append(batch, raft.Entry{Index: i, Term: term, Data: payload(i)})
 		}
 		if err := s.Save(raft.HardState{Term: 3, Vote: 1, Commit: min(lo+49, 150)}, batch, raft.Snapshot{}, true); err != nil {
-			return nil, err
+			return storeFiles{}, err
 		}
 	}
 	if err := s.Close(); err != nil {
-		return nil, err
+		return storeFiles{}, err
 	}
-	return os.ReadFile(path)
+	var out storeFiles
+	out.snapName = s.st.snap.file
+	if out.snapData, err = os.ReadFile(filepath.Join(snapDirPath(path), out.snapName)); err != nil {
+		return storeFiles{}, err
+	}
+	out.db, err = os.ReadFile(path)
+	return out, err
 }
 
 // withBolt opens the store's file with bbolt directly and runs fn in a
@@ -172,9 +209,12 @@ func TestOpenDetectsCorruption(t *testing.T) {
 		{"entry value cut short", func(t *testing.T, path string) {
 			withBolt(t, path, put(bucketEntries, key(60), []byte{1, 2, 3}))
 		}, "entry 60: bad record: 3 bytes"},
-		{"wrong format version", func(t *testing.T, path string) {
-			withBolt(t, path, put(bucketMeta, keyVersion, binary.BigEndian.AppendUint32(nil, 2)))
-		}, "unsupported format version 2"},
+		{"format version 1 (snapshot data inside bbolt)", func(t *testing.T, path string) {
+			withBolt(t, path, put(bucketMeta, keyVersion, binary.BigEndian.AppendUint32(nil, 1)))
+		}, "unsupported format version 1, which kept the snapshot data inside the bbolt file (this build reads version 2 and does not migrate)"},
+		{"unknown format version", func(t *testing.T, path string) {
+			withBolt(t, path, put(bucketMeta, keyVersion, binary.BigEndian.AppendUint32(nil, 3)))
+		}, "unsupported format version 3 (this build reads version 2)"},
 		{"missing format version", func(t *testing.T, path string) {
 			withBolt(t, path, del(bucketMeta, keyVersion))
 		}, "missing format version"},
@@ -214,23 +254,42 @@ func TestOpenDetectsCorruption(t *testing.T) {
 		{"snapshot metadata damaged", func(t *testing.T, path string) {
 			withBolt(t, path, flipInValue(bucketMeta, keySnapMeta, 12))
 		}, "snapshot metadata: bad record: crc32c mismatch"},
-		{"snapshot data damaged", func(t *testing.T, path string) {
-			withBolt(t, path, flipInValue(bucketMeta, keySnapData, 0))
+		{"snapshot data file damaged", func(t *testing.T, path string) {
+			flipRaw(t, snapFile(t, path), []byte("snapshot-data"))
 		}, "snapshot 10: data crc32c"},
-		{"snapshot data missing", func(t *testing.T, path string) {
-			withBolt(t, path, del(bucketMeta, keySnapData))
-		}, "snapshot 10: data missing"},
+		{"snapshot data file missing", func(t *testing.T, path string) {
+			require.NoError(t, os.Remove(snapFile(t, path)))
+		}, "snapshot 10: data file missing"},
+		{"snapshot directory missing", func(t *testing.T, path string) {
+			require.NoError(t, os.RemoveAll(snapDirPath(path)))
+		}, "snapshot 10: data file missing"},
+		{"snapshot data file truncated", func(t *testing.T, path string) {
+			require.NoError(t, os.Truncate(snapFile(t, path), 5))
+		}, "snapshot 10: data file is 5 bytes, metadata says 13"},
+		{"snapshot data file extended", func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(snapFile(t, path), []byte("snapshot-data+"), 0o600))
+		}, "snapshot 10: data file is 14 bytes, metadata says 13"},
+		{"snapshot data file replaced by another of the same size", func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(snapFile(t, path), []byte("snapshot-DATA"), 0o600))
+		}, "snapshot 10: data crc32c"},
+		{"snapshot metadata names a file outside the directory", func(t *testing.T, path string) {
+			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 10, Term: 2}}, "../raft.db")
+			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
+		}, `snapshot metadata: bad record: file name "../raft.db" is not a snapshot file name for term 2, index 10`},
+		{"snapshot metadata names another snapshot's file", func(t *testing.T, path string) {
+			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 10, Term: 2}}, snapFileName(2, 11, 1))
+			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
+		}, "is not a snapshot file name for term 2, index 10"},
 		{"snapshot term contradicts the log", func(t *testing.T, path string) {
-			sm := snapMeta{SnapshotMetadata: raft.SnapshotMetadata{Index: 10, Term: 3}, dataLen: 13}
-			sm.dataCRC = newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data")}).dataCRC
+			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 10, Term: 3}}, snapFileName(3, 10, 1))
 			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
 		}, "snapshot term 3 does not match the log's term 2 at index 10"},
 		{"snapshot beyond the log", func(t *testing.T, path string) {
-			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 300, Term: 3}})
+			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 300, Term: 3}}, snapFileName(3, 300, 1))
 			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
 		}, "snapshot index 300 is beyond the last index 210"},
 		{"compacted log without a snapshot", func(t *testing.T, path string) {
-			withBolt(t, path, del(bucketMeta, keySnapMeta, keySnapData))
+			withBolt(t, path, del(bucketMeta, keySnapMeta))
 		}, "log compacted to 10 but there is no snapshot"},
 		{"compaction marker damaged", func(t *testing.T, path string) {
 			withBolt(t, path, flipInValue(bucketMeta, keyMarker, 5))
@@ -239,6 +298,7 @@ func TestOpenDetectsCorruption(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeStore(t)
 			tc.corrupt(t, path)
+			before := dirContents(t, filepath.Dir(path))
 			s, err := Open(path, Options{})
 			if err == nil {
 				s.Close()
@@ -247,6 +307,7 @@ func TestOpenDetectsCorruption(t *testing.T) {
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.ErrorContains(t, err, path)
 			require.ErrorContains(t, err, tc.msg)
+			require.Equal(t, before, dirContents(t, filepath.Dir(path)), "a refused Open changed the files")
 		})
 	}
 }
@@ -282,15 +343,47 @@ func TestEntriesDetectsCorruptionAtRead(t *testing.T) {
 	require.ErrorContains(t, err, "entry 140")
 }
 
+// Damage to the snapshot data file after Open is caught by Snapshot, which
+// checks the data against its metadata on every read and never serves it.
 func TestSnapshotDetectsCorruptionAtRead(t *testing.T) {
-	path := writeStore(t)
-	s, err := Open(path, Options{})
+	for _, tc := range []struct {
+		name    string
+		corrupt func(t *testing.T, file string)
+		msg     string
+	}{
+		{"bit flipped", func(t *testing.T, file string) { flipRaw(t, file, []byte("snapshot-data")) }, "snapshot 10: data crc32c"},
+		{"truncated", func(t *testing.T, file string) { require.NoError(t, os.Truncate(file, 3)) }, "snapshot 10: data file is 3 bytes, metadata says 13"},
+		{"deleted", func(t *testing.T, file string) { require.NoError(t, os.Remove(file)) }, "snapshot 10: data file missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeStore(t)
+			s, err := Open(path, Options{})
+			require.NoError(t, err)
+			defer s.Close()
+			file := snapFile(t, path)
+			tc.corrupt(t, file)
+			_, err = s.Snapshot()
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.ErrorContains(t, err, file)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+}
+
+// dirContents maps every file under dir (recursively) to its contents.
+func dirContents(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
 	require.NoError(t, err)
-	defer s.Close()
-	flipRaw(t, path, []byte("snapshot-data"))
-	_, err = s.Snapshot()
-	require.ErrorIs(t, err, ErrCorrupt)
-	require.ErrorContains(t, err, "snapshot 10: data crc32c")
+	return out
 }
 
 const noLimit = ^uint64(0)

@@ -17,7 +17,9 @@ import (
 )
 
 // Open opens the store at path, creating an empty one if the file does not
-// exist or is empty. An existing file is verified before Open returns:
+// exist or is empty; the snapshot data files are kept in the directory
+// path+".snap", created if missing. An existing file is verified before
+// Open returns:
 //
 //   - it is a bbolt file whose size covers every page its meta page
 //     references (a truncated file would otherwise fault on first access);
@@ -30,10 +32,16 @@ import (
 //   - the hard state, marker and snapshot metadata records have valid CRCs,
 //     the hard state's commit index is at most the last index, and the
 //     snapshot lies within [marker, last index] with the log's term at its
-//     index; its data matches the length and CRC in its metadata.
+//     index;
+//   - the snapshot's data file exists and matches the length and CRC in
+//     its metadata (the file is read once).
 //
 // Any failure is an error wrapping ErrCorrupt that names the path and the
-// problem: the store is never served half-trusted. A file locked by another
+// problem: the store is never served half-trusted. Only once the store is
+// verified does Open remove the snapshot directory's leftovers: temporary
+// files and snapshot files the metadata does not reference (a crash after
+// a snapshot file was written but before its metadata was committed, or
+// before the replaced snapshot's file was deleted). A file locked by another
 // process, or one that cannot be read for lack of permission, is reported
 // as such, not as corrupt.
 func Open(path string, opts Options) (*Store, error) {
@@ -72,7 +80,20 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{path: path, noSync: opts.NoSync, db: db, st: st}, nil
+	s := &Store{path: path, snapDir: snapDirPath(path), noSync: opts.NoSync, db: db, st: st}
+	if st.snap.Index != 0 {
+		if err := checkSnapFile(s.snapDir, st.snap); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	maxSeq, err := prepareSnapDir(s.snapDir, st.snap.file)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.snapSeq.Store(maxSeq)
+	return s, nil
 }
 
 // inspection is what inspect found in a file.
@@ -237,6 +258,8 @@ func verify(tx *bolt.Tx) (state, error) {
 		return st, errors.New("missing format version")
 	case len(v) != 4:
 		return st, fmt.Errorf("malformed format version (%d bytes)", len(v))
+	case binary.BigEndian.Uint32(v) == 1:
+		return st, fmt.Errorf("unsupported format version 1, which kept the snapshot data inside the bbolt file (this build reads version %d and does not migrate)", FormatVersion)
 	case binary.BigEndian.Uint32(v) != FormatVersion:
 		return st, fmt.Errorf("unsupported format version %d (this build reads version %d)", binary.BigEndian.Uint32(v), FormatVersion)
 	}
@@ -263,9 +286,6 @@ func verify(tx *bolt.Tx) (state, error) {
 		}
 		if st.snap.Index == 0 {
 			return st, errors.New("snapshot metadata with index 0")
-		}
-		if err := checkSnapData(meta.Get(keySnapData), st.snap); err != nil {
-			return st, err
 		}
 	}
 

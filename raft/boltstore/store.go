@@ -3,8 +3,10 @@ package boltstore
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,8 +25,10 @@ var (
 )
 
 // FormatVersion is the on-disk format this package writes and reads. Open
-// refuses a file with any other version rather than guess.
-const FormatVersion uint32 = 1
+// refuses a file with any other version rather than guess. Version 1 kept
+// the snapshot data inside the bbolt file; version 2 keeps it in a file of
+// its own (see the package documentation). There is no migration.
+const FormatVersion uint32 = 2
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the file lock when Options.LockTimeout is zero.
@@ -38,7 +42,6 @@ var (
 	keyHardState = []byte("hardstate")
 	keyMarker    = []byte("marker")
 	keySnapMeta  = []byte("snapmeta")
-	keySnapData  = []byte("snapdata")
 )
 
 // Options tunes a Store. The zero value is the safe default.
@@ -76,15 +79,22 @@ func (st *state) termAt(i uint64) uint64 {
 	return st.terms.term(i)
 }
 
-// Store is a raft.LogStore kept in a bbolt file. It is safe for concurrent
-// use: writers (Save, CreateSnapshot, Compact) are serialized and hold the
-// store's write lock until their transaction has committed (and fsynced),
-// so readers wait for at most one commit and always see a committed state.
+// Store is a raft.LogStore kept in a bbolt file plus a directory of
+// snapshot data files. It is safe for concurrent use: writers (Save,
+// CreateSnapshot, Compact) hold the store's write lock until their
+// transaction has committed (and fsynced), so readers wait for at most one
+// commit and always see a committed state. Snapshot data is written to its
+// file before the lock is taken.
 // FirstIndex, LastIndex, Term and InitialState are answered from memory;
-// Entries and Snapshot read one bbolt read transaction.
+// Entries reads one bbolt read transaction, Snapshot one file.
 type Store struct {
-	path   string
-	noSync bool
+	path    string
+	snapDir string
+	noSync  bool
+	// snapSeq numbers the snapshot files this store writes (see
+	// snapFileName); Open starts it above every number in the directory.
+	snapSeq atomic.Uint64
+	hooks   testHooks
 
 	mu sync.RWMutex
 	db *bolt.DB // nil once closed
@@ -104,6 +114,14 @@ type Store struct {
 // recentCap is how many entries recent keeps: more than a Ready commits
 // at once under heavy load.
 const recentCap = 4096
+
+// testHooks lets a test stop a writer at a chosen point, with no lock
+// held. All nil outside tests; set before the store is shared.
+type testHooks struct {
+	// beforeSnapshotWrite runs in CreateSnapshot after its checks, before
+	// the data file is written.
+	beforeSnapshotWrite func()
+}
 
 var _ raft.LogStore = (*Store)(nil)
 
@@ -208,52 +226,51 @@ func (s *Store) Entries(lo, hi, maxSize uint64) ([]raft.Entry, error) {
 }
 
 // Snapshot returns the current snapshot (empty if there is none), its data
-// checked against the CRC recorded with its metadata.
+// read from its file and checked against the length and CRC recorded with
+// its metadata (a mismatch or a missing file is an error wrapping
+// ErrCorrupt).
 func (s *Store) Snapshot() (raft.Snapshot, error) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.db == nil {
+		s.mu.RUnlock()
 		return raft.Snapshot{}, ErrClosed
 	}
 	sm := s.st.snap
 	if sm.Index == 0 {
+		s.mu.RUnlock()
 		return raft.Snapshot{}, nil
+	}
+	// Opened under the read lock: a writer that replaces the snapshot
+	// deletes this file only after it has held the write lock, and an open
+	// file can still be read after it is unlinked.
+	f, err := openSnapFile(s.snapDir, sm)
+	s.mu.RUnlock()
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	defer f.Close()
+	data, err := readSnapFile(f, sm)
+	if err != nil {
+		return raft.Snapshot{}, err
 	}
 	snap := raft.Snapshot{Metadata: sm.SnapshotMetadata}
 	snap.Metadata.ConfState = cloneConfState(sm.ConfState)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keySnapData)
-		if err := checkSnapData(v, sm); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
-		}
-		if len(v) > 0 {
-			snap.Data = append([]byte(nil), v...)
-		}
-		return nil
-	})
-	if err != nil {
-		return raft.Snapshot{}, err
+	if len(data) > 0 {
+		snap.Data = data
 	}
 	return snap, nil
 }
 
-func checkSnapData(v []byte, sm snapMeta) error {
-	if v == nil {
-		return fmt.Errorf("snapshot %d: data missing", sm.Index)
-	}
-	if uint64(len(v)) != sm.dataLen {
-		return fmt.Errorf("snapshot %d: data is %d bytes, metadata says %d", sm.Index, len(v), sm.dataLen)
-	}
-	if got := crc32.Checksum(v, castagnoli); got != sm.dataCRC {
-		return fmt.Errorf("snapshot %d: data crc32c %08x, metadata says %08x", sm.Index, got, sm.dataCRC)
-	}
-	return nil
-}
-
 // Save writes snap (if not empty), then ents, then hs (if not empty) in ONE
-// bbolt write transaction, so a crash leaves either all of it or none. With
-// sync it returns only after that transaction has committed, and bbolt's
-// commit fdatasyncs the data pages and then the meta page before it
+// bbolt write transaction, so a crash leaves either all of it or none. A
+// snapshot's data is first written to a file of its own (fsynced unless
+// Options.NoSync, whatever sync says: a later synced commit would make the
+// metadata that references it durable), before the store's lock is taken;
+// the transaction records its metadata and file name, and the replaced
+// snapshot's file is deleted after the commit.
+//
+// With sync Save returns only after that transaction has committed, and
+// bbolt's commit fdatasyncs the data pages and then the meta page before it
 // returns; so when Save returns nil the write is durable. (bbolt's db.Batch
 // is deliberately not used: its coalescing delay would sit on the commit
 // latency path, and the driver already batches a whole Ready per Save.)
@@ -267,19 +284,48 @@ func checkSnapData(v []byte, sm snapMeta) error {
 // state whose commit index is beyond the resulting last index is refused.
 // On any error nothing is written.
 func (s *Store) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, sync bool) error {
+	var sm snapMeta
+	if !snap.IsEmpty() {
+		// Refuse an out-of-date snapshot before writing its data.
+		s.mu.RLock()
+		err := s.writable()
+		cur := s.st.snap.Index
+		s.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		if snap.Metadata.Index <= cur {
+			return raft.ErrSnapOutOfDate
+		}
+		name := snapFileName(snap.Metadata.Term, snap.Metadata.Index, s.snapSeq.Add(1))
+		if err := writeSnapFile(s.snapDir, name, snap.Data, s.noSync); err != nil {
+			return err
+		}
+		sm = newSnapMeta(snap, name)
+	}
+	obsolete, err := s.save(hs, ents, snap, sm, sync)
+	s.removeSnapFile(obsolete)
+	return err
+}
+
+// save is Save once the snapshot's data, if any, is in sm.file. It returns
+// the snapshot file nothing references any more: the replaced one after a
+// commit, sm.file if nothing was committed, none if the commit failed (the
+// file then may or may not be referenced; the next Open decides).
+func (s *Store) save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, sm snapMeta, sync bool) (obsolete string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
-		return err
+		return sm.file, err
 	}
 	if hs.IsEmpty() && len(ents) == 0 && snap.IsEmpty() {
-		return nil
+		return "", nil
 	}
 	st := s.st
 	st.terms = st.terms.clone()
-	err := s.update(sync, func(tx *bolt.Tx) error {
+	err = s.update(sync, func(tx *bolt.Tx) error {
 		if !snap.IsEmpty() {
-			if err := st.applySnapshot(tx, snap); err != nil {
+			if err := st.applySnapshot(tx, sm); err != nil {
 				return err
 			}
 		}
@@ -298,11 +344,26 @@ func (s *Store) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot, s
 		return nil
 	})
 	if err != nil {
-		return err
+		if s.failed != nil {
+			return "", err
+		}
+		return sm.file, err
+	}
+	if !snap.IsEmpty() {
+		obsolete = s.st.snap.file
 	}
 	s.st = st
 	s.remember(ents, !snap.IsEmpty())
-	return nil
+	return obsolete, nil
+}
+
+// removeSnapFile deletes a snapshot file that nothing references (none if
+// name is empty). A failure is ignored: the file is harmless, and the next
+// Open removes it.
+func (s *Store) removeSnapFile(name string) {
+	if name != "" {
+		_ = os.Remove(filepath.Join(s.snapDir, name))
+	}
 }
 
 // limitSize copies the longest prefix of ents whose total size is within
@@ -343,8 +404,10 @@ func (s *Store) remember(ents []raft.Entry, snapshot bool) {
 	s.recent = r
 }
 
-func (st *state) applySnapshot(tx *bolt.Tx, snap raft.Snapshot) error {
-	if snap.Metadata.Index <= st.snap.Index {
+// applySnapshot records the snapshot sm, whose data is already in its
+// file, and empties the log.
+func (st *state) applySnapshot(tx *bolt.Tx, sm snapMeta) error {
+	if sm.Index <= st.snap.Index {
 		return raft.ErrSnapOutOfDate
 	}
 	// Dropping and recreating the bucket frees its pages in bulk instead of
@@ -355,16 +418,10 @@ func (st *state) applySnapshot(tx *bolt.Tx, snap raft.Snapshot) error {
 	if _, err := tx.CreateBucket(bucketEntries); err != nil {
 		return err
 	}
-	sm := newSnapMeta(snap)
-	mark := marker{index: snap.Metadata.Index, term: snap.Metadata.Term}
+	mark := marker{index: sm.Index, term: sm.Term}
 	meta := tx.Bucket(bucketMeta)
-	data := snap.Data
-	if data == nil {
-		data = []byte{}
-	}
 	for _, kv := range [...]struct{ k, v []byte }{
 		{keySnapMeta, encodeSnapMeta(sm)},
-		{keySnapData, data},
 		{keyMarker, encodeMarker(mark)},
 	} {
 		if err := meta.Put(kv.k, kv.v); err != nil {
@@ -441,38 +498,79 @@ func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
 // CreateSnapshot records a snapshot of the application state at index i
 // (in (current snapshot index, LastIndex()]) with configuration cs, and
 // fsyncs it (unless Options.NoSync). It does not compact the log.
+//
+// The data goes to a file of its own, written and fsynced without holding
+// the store's lock: Saves and reads go on meanwhile. Only then does it take
+// the lock, check again (a snapshot installed by Save in the meantime makes
+// this one raft.ErrSnapOutOfDate, and its file is removed) and commit the
+// small metadata record; the replaced snapshot's file is deleted after the
+// lock is released.
 func (s *Store) CreateSnapshot(i uint64, cs raft.ConfState, data []byte) (raft.Snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return raft.Snapshot{}, err
-	}
-	if i <= s.st.snap.Index {
-		return raft.Snapshot{}, raft.ErrSnapOutOfDate
-	}
-	if i > s.st.last {
-		return raft.Snapshot{}, fmt.Errorf("boltstore: snapshot index %d is beyond last index %d: %w", i, s.st.last, raft.ErrUnavailable)
-	}
-	snap := raft.Snapshot{
-		Data:     data,
-		Metadata: raft.SnapshotMetadata{Index: i, Term: s.st.termAt(i), ConfState: cloneConfState(cs)},
-	}
-	sm := newSnapMeta(snap)
-	if data == nil {
-		data = []byte{}
-	}
-	err := s.update(true, func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keySnapMeta, encodeSnapMeta(sm)); err != nil {
-			return err
-		}
-		return meta.Put(keySnapData, data)
-	})
+	s.mu.RLock()
+	term, err := s.snapshotTerm(i)
+	s.mu.RUnlock()
 	if err != nil {
 		return raft.Snapshot{}, err
 	}
-	s.st.snap = sm
+	snap := raft.Snapshot{
+		Data:     data,
+		Metadata: raft.SnapshotMetadata{Index: i, Term: term, ConfState: cloneConfState(cs)},
+	}
+	name := snapFileName(term, i, s.snapSeq.Add(1))
+	if h := s.hooks.beforeSnapshotWrite; h != nil {
+		h()
+	}
+	if err := writeSnapFile(s.snapDir, name, data, s.noSync); err != nil {
+		return raft.Snapshot{}, err
+	}
+	obsolete, err := s.commitSnapshot(newSnapMeta(snap, name))
+	s.removeSnapFile(obsolete)
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
 	return snap, nil
+}
+
+// snapshotTerm checks that a snapshot can be created at i and returns the
+// log's term there. The caller holds s.mu.
+func (s *Store) snapshotTerm(i uint64) (uint64, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	if i <= s.st.snap.Index {
+		return 0, raft.ErrSnapOutOfDate
+	}
+	if i > s.st.last {
+		return 0, fmt.Errorf("boltstore: snapshot index %d is beyond last index %d: %w", i, s.st.last, raft.ErrUnavailable)
+	}
+	return s.st.termAt(i), nil
+}
+
+// commitSnapshot makes sm, whose data file is written, the current
+// snapshot if it still may be. It returns the snapshot file nothing
+// references any more, like save.
+func (s *Store) commitSnapshot(sm snapMeta) (obsolete string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	term, err := s.snapshotTerm(sm.Index)
+	if err != nil {
+		return sm.file, err
+	}
+	if term != sm.Term {
+		return sm.file, fmt.Errorf("boltstore: snapshot at %d: the log's term there changed from %d to %d while its data was written", sm.Index, sm.Term, term)
+	}
+	err = s.update(true, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySnapMeta, encodeSnapMeta(sm))
+	})
+	if err != nil {
+		if s.failed != nil {
+			return "", err
+		}
+		return sm.file, err
+	}
+	obsolete = s.st.snap.file
+	s.st.snap = sm
+	return obsolete, nil
 }
 
 // Compact discards the entries up to and including compactIndex, which must
