@@ -46,9 +46,11 @@
 //     sync it returns only after the commit, which fdatasyncs, has
 //     returned: the Ready is durable. No db.Batch (its coalescing delay
 //     would be on the latency path).
-//   - CreateSnapshot may run concurrently with Save and the readers (the
-//     driver calls it from a background goroutine) and holds the store's
-//     lock only for its metadata commit.
+//   - CreateSnapshot and Compact may run concurrently with Save and the
+//     readers (the driver calls them from a background goroutine) and hold
+//     the store's lock only briefly: CreateSnapshot for its metadata
+//     commit, Compact for one chunk of at most 1000 deleted entries at a
+//     time, each chunk its own fsynced transaction leaving a valid store.
 //   - Open verifies the whole file (see Open) and fails with an error
 //     wrapping ErrCorrupt, naming the path and the problem, rather than
 //     serve a store it cannot trust; that includes reading the snapshot

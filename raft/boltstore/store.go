@@ -81,10 +81,11 @@ func (st *state) termAt(i uint64) uint64 {
 
 // Store is a raft.LogStore kept in a bbolt file plus a directory of
 // snapshot data files. It is safe for concurrent use: writers (Save,
-// CreateSnapshot, Compact) hold the store's write lock until their
-// transaction has committed (and fsynced), so readers wait for at most one
-// commit and always see a committed state. Snapshot data is written to its
-// file before the lock is taken.
+// CreateSnapshot, Compact) hold the store's write lock only while their
+// transaction commits (and fsyncs), so readers and other writers wait for
+// at most one small commit and always see a committed state. Snapshot data
+// is written to its file before the lock is taken, and Compact commits in
+// chunks of at most compactChunk entries, releasing the lock between them.
 // FirstIndex, LastIndex, Term and InitialState are answered from memory;
 // Entries reads one bbolt read transaction, Snapshot one file.
 type Store struct {
@@ -115,12 +116,19 @@ type Store struct {
 // at once under heavy load.
 const recentCap = 4096
 
+// compactChunk is the most entries one of Compact's transactions deletes:
+// a Save waiting for the lock waits for at most this many deletions (and
+// one commit).
+const compactChunk = 1000
+
 // testHooks lets a test stop a writer at a chosen point, with no lock
 // held. All nil outside tests; set before the store is shared.
 type testHooks struct {
 	// beforeSnapshotWrite runs in CreateSnapshot after its checks, before
 	// the data file is written.
 	beforeSnapshotWrite func()
+	// betweenCompactChunks runs in Compact after each chunk but the last.
+	betweenCompactChunks func()
 }
 
 var _ raft.LogStore = (*Store)(nil)
@@ -575,24 +583,52 @@ func (s *Store) commitSnapshot(sm snapMeta) (obsolete string, err error) {
 
 // Compact discards the entries up to and including compactIndex, which must
 // be in [FirstIndex(), current snapshot index] (raft.ErrCompacted below,
-// an error wrapping raft.ErrUnavailable above), and fsyncs (unless
-// Options.NoSync).
+// an error wrapping raft.ErrUnavailable above). It deletes at most
+// compactChunk entries per transaction and releases the store's lock
+// between them, so a concurrent Save waits for one small chunk, not the
+// whole compaction. Each chunk's commit moves the compaction marker to the
+// chunk's last entry and leaves a valid store (a crash in the middle leaves
+// the log compacted part of the way), and each is fsynced unless
+// Options.NoSync: an unsynced bbolt commit may leave the file pointing at
+// unwritten pages after a machine crash, which Open would then refuse.
 func (s *Store) Compact(compactIndex uint64) error {
+	for first := true; ; first = false {
+		done, err := s.compactChunk(compactIndex, first)
+		if err != nil || done {
+			return err
+		}
+		if h := s.hooks.betweenCompactChunks; h != nil {
+			h()
+		}
+	}
+}
+
+// compactChunk discards the next at most compactChunk entries up to
+// compactIndex in one transaction and reports whether the log is now
+// compacted through compactIndex. first says whether this is the
+// compaction's first chunk, which checks the arguments; later ones find
+// their work done if a snapshot installed meanwhile emptied the log.
+func (s *Store) compactChunk(compactIndex uint64, first bool) (done bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
-		return err
+		return false, err
 	}
-	if compactIndex <= s.st.mark.index {
-		return raft.ErrCompacted
+	switch {
+	case first && compactIndex <= s.st.mark.index:
+		return false, raft.ErrCompacted
+	case first && compactIndex > s.st.snap.Index:
+		return false, fmt.Errorf("boltstore: compact index %d is above the snapshot index %d: %w", compactIndex, s.st.snap.Index, raft.ErrUnavailable)
+	case compactIndex <= s.st.mark.index:
+		return true, nil
+	case compactIndex > s.st.last:
+		return false, fmt.Errorf("boltstore: compact index %d is beyond the last index %d (the log was cut while it was compacted): %w", compactIndex, s.st.last, raft.ErrUnavailable)
 	}
-	if compactIndex > s.st.snap.Index {
-		return fmt.Errorf("boltstore: compact index %d is above the snapshot index %d: %w", compactIndex, s.st.snap.Index, raft.ErrUnavailable)
-	}
-	mark := marker{index: compactIndex, term: s.st.termAt(compactIndex)}
-	err := s.update(true, func(tx *bolt.Tx) error {
+	end := min(compactIndex, s.st.mark.index+compactChunk)
+	mark := marker{index: end, term: s.st.termAt(end)}
+	err = s.update(true, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
-		for i := s.st.mark.index + 1; i <= compactIndex; i++ {
+		for i := s.st.mark.index + 1; i <= end; i++ {
 			if err := b.Delete(key(i)); err != nil {
 				return err
 			}
@@ -600,18 +636,18 @@ func (s *Store) Compact(compactIndex uint64) error {
 		return tx.Bucket(bucketMeta).Put(keyMarker, encodeMarker(mark))
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	s.st.mark = mark
-	s.st.terms = s.st.terms.compactTo(compactIndex+1, s.st.last)
-	if r := s.recent; len(r) > 0 && r[0].Index <= compactIndex {
-		if compactIndex >= r[len(r)-1].Index {
+	s.st.terms = s.st.terms.compactTo(end+1, s.st.last)
+	if r := s.recent; len(r) > 0 && r[0].Index <= end {
+		if end >= r[len(r)-1].Index {
 			s.recent = nil
 		} else {
-			s.recent = r[compactIndex+1-r[0].Index:]
+			s.recent = r[end+1-r[0].Index:]
 		}
 	}
-	return nil
+	return end == compactIndex, nil
 }
 
 // Close closes the bbolt file. Later calls return ErrClosed.

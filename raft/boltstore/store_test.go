@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -335,4 +336,109 @@ func TestRecentEntriesMatchTheFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fromFile, cached)
 	require.Equal(t, uint64(1), fromFile[0].Term)
+}
+
+// copyStore copies the closed-or-idle store at path (bbolt file and
+// snapshot directory) to a new directory and returns the copy's path: what
+// a crash at this moment would leave on disk, as far as committed
+// transactions go.
+func copyStore(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "raft.db")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dst, b, 0o600))
+	require.NoError(t, os.Mkdir(snapDirPath(dst), 0o700))
+	for _, name := range snapFiles(t, path) {
+		b, err := os.ReadFile(filepath.Join(snapDirPath(path), name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(snapDirPath(dst), name), b, 0o600))
+	}
+	return dst
+}
+
+// Compact deletes a long log prefix in chunks of compactChunk entries, each
+// its own transaction, releasing the lock between them: a Save goes through
+// between two chunks, each chunk leaves a store that reopens, and the end
+// result is the same as one big compaction.
+func TestCompactInChunks(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	const last = 3*compactChunk + 500
+	// Term 1 up to 1500, then 2: the term changes inside a chunk.
+	terms := append(slices.Repeat([]uint64{1}, 1500), slices.Repeat([]uint64{2}, last-1500)...)
+	all := ents(1, terms...)
+	for lo := 0; lo < last; lo += 500 {
+		require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: uint64(lo + 500)}, all[lo:lo+500], raft.Snapshot{}, false))
+	}
+	require.Equal(t, uint64(last), s.st.last)
+	_, err := s.CreateSnapshot(last-200, raft.ConfState{Voters: []uint64{1}}, []byte("snap"))
+	require.NoError(t, err)
+
+	var firsts []uint64
+	var midway string
+	next := uint64(last + 1)
+	s.hooks.betweenCompactChunks = func() {
+		first, err := s.FirstIndex()
+		require.NoError(t, err)
+		firsts = append(firsts, first)
+		if midway == "" {
+			midway = copyStore(t, s.Path())
+		}
+		// The lock is free between chunks: a Save (here on the same
+		// goroutine, so a held lock would deadlock) goes through.
+		require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: next}, ents(next, 2), raft.Snapshot{}, true))
+		next++
+	}
+	tx0 := bboltTxID(t, s.Path())
+	require.NoError(t, s.Compact(last-300))
+	require.Equal(t, []uint64{compactChunk + 1, 2*compactChunk + 1, 3*compactChunk + 1}, firsts)
+	require.Equal(t, tx0+4+3, bboltTxID(t, s.Path()), "4 chunks and 3 Saves, one transaction each")
+	s.hooks.betweenCompactChunks = nil
+
+	st := storagetest.Observe(t, s)
+	require.Equal(t, uint64(last-300+1), st.First)
+	require.Equal(t, next-1, st.Last)
+	require.Equal(t, uint64(2), st.Terms[0], "Term(FirstIndex-1)")
+	require.Len(t, st.Entries, int(next-1-(last-300)))
+	for k, e := range st.Entries {
+		require.Equal(t, ents(st.First+uint64(k), e.Term)[0], e, "entry %d", e.Index)
+	}
+	require.NoError(t, s.Close())
+	s2, err := Open(s.Path(), Options{})
+	require.NoError(t, err)
+	defer s2.Close()
+	require.Equal(t, st, storagetest.Observe(t, s2))
+
+	// The copy taken after the first chunk is a valid store, compacted
+	// through that chunk.
+	m, err := Open(midway, Options{})
+	require.NoError(t, err)
+	defer m.Close()
+	mid := storagetest.Observe(t, m)
+	require.Equal(t, uint64(compactChunk+1), mid.First)
+	require.Equal(t, uint64(last), mid.Last)
+	require.Equal(t, uint64(1), mid.Terms[0])
+}
+
+// A snapshot installed by Save between two chunks of a compaction empties
+// the log; the compaction then has nothing left to do.
+func TestCompactEndsWhenASnapshotIsInstalledMidway(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	const last = 2*compactChunk + 10
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: last}, ents(1, slices.Repeat([]uint64{1}, last)...), raft.Snapshot{}, false))
+	_, err := s.CreateSnapshot(last, raft.ConfState{Voters: []uint64{1}}, []byte("local"))
+	require.NoError(t, err)
+	chunks := 0
+	s.hooks.betweenCompactChunks = func() {
+		chunks++
+		snap := raft.Snapshot{Data: []byte("leader"), Metadata: raft.SnapshotMetadata{Index: last + 50, Term: 2, ConfState: raft.ConfState{Voters: []uint64{1}}}}
+		require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: last + 50}, nil, snap, true))
+	}
+	require.NoError(t, s.Compact(last))
+	require.Equal(t, 1, chunks)
+	st := storagetest.Observe(t, s)
+	require.Equal(t, uint64(last+51), st.First)
+	require.Equal(t, []byte("leader"), st.Snapshot.Data)
 }
