@@ -2,10 +2,13 @@ package fsm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // Snapshot format: magic, version byte, body, then the CRC-32C
@@ -27,32 +30,70 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Snapshot encodes the whole state (map, sessions, members, applied index).
 // Sorting makes the bytes a function of the state alone.
 func (f *FSM) Snapshot() ([]byte, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	size := 64
-	keys := make([]string, 0, len(f.kv))
-	for k, v := range f.kv {
-		keys = append(keys, k)
-		size += len(k) + len(v) + 8
+	encode, err := f.CaptureSnapshot()
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(keys)
+	return encode()
+}
+
+// capturedState is a copy of the state taken under the read lock: the
+// strings are shared (Go strings are immutable), the sessions copied by
+// value, so the live state can change while it is encoded.
+type capturedState struct {
+	applied  uint64
+	kv       []kvPair
+	sessions map[string]session
+	members  []Member
+}
+
+type kvPair struct{ key, value string }
+
+// CaptureSnapshot copies the state at the last applied index, holding the
+// read lock only for the copy, and returns the function that sorts and
+// encodes it (what Snapshot returns), which may run on another goroutine
+// while commands are applied. It implements node.SnapshotCapturer, so the
+// raft driver encodes and writes large snapshots off its goroutine.
+func (f *FSM) CaptureSnapshot() (func() ([]byte, error), error) {
+	f.mu.RLock()
+	c := &capturedState{
+		applied:  f.applied,
+		kv:       make([]kvPair, 0, len(f.kv)),
+		sessions: make(map[string]session, len(f.sessions)),
+		members:  make([]Member, 0, len(f.members)),
+	}
+	for k, v := range f.kv {
+		c.kv = append(c.kv, kvPair{k, v})
+	}
+	for cid, s := range f.sessions {
+		c.sessions[cid] = *s
+	}
+	for _, m := range f.members {
+		c.members = append(c.members, m)
+	}
+	f.mu.RUnlock()
+	return c.encode, nil
+}
+
+func (c *capturedState) encode() ([]byte, error) {
+	size := 64
+	for _, p := range c.kv {
+		size += len(p.key) + len(p.value) + 8
+	}
+	slices.SortFunc(c.kv, func(a, b kvPair) int { return strings.Compare(a.key, b.key) })
 	b := make([]byte, 0, size)
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
-	b = binary.AppendUvarint(b, f.applied)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		b = appendString(b, k)
-		b = appendString(b, f.kv[k])
+	b = binary.AppendUvarint(b, c.applied)
+	b = binary.AppendUvarint(b, uint64(len(c.kv)))
+	for _, p := range c.kv {
+		b = appendString(b, p.key)
+		b = appendString(b, p.value)
 	}
-	cids := make([]string, 0, len(f.sessions))
-	for cid := range f.sessions {
-		cids = append(cids, cid)
-	}
-	sort.Strings(cids)
+	cids := slices.Sorted(maps.Keys(c.sessions))
 	b = binary.AppendUvarint(b, uint64(len(cids)))
 	for _, cid := range cids {
-		s := f.sessions[cid]
+		s := c.sessions[cid]
 		b = appendString(b, cid)
 		b = binary.AppendUvarint(b, s.lastRequest)
 		b = binary.AppendUvarint(b, s.lastIndex)
@@ -63,14 +104,10 @@ func (f *FSM) Snapshot() ([]byte, error) {
 		b = appendBool(b, s.result.Succeeded)
 		b = binary.AppendUvarint(b, s.result.Index)
 	}
-	ids := make([]uint64, 0, len(f.members))
-	for id := range f.members {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		b = appendMember(b, f.members[id])
+	slices.SortFunc(c.members, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
+	b = binary.AppendUvarint(b, uint64(len(c.members)))
+	for _, m := range c.members {
+		b = appendMember(b, m)
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
