@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,18 @@ type StateMachine interface {
 	Snapshot() ([]byte, error)
 	// Restore replaces the whole state with a snapshot's data.
 	Restore(data []byte) error
+}
+
+// SnapshotCapturer is an optional extension of StateMachine for states too
+// large to encode on the driver goroutine. CaptureSnapshot is called there,
+// like Snapshot, but only takes a consistent copy of the state at the last
+// applied index (no encoding, no sorting); the encode function it returns
+// runs later on the snapshot goroutine, concurrently with Apply, and must
+// return exactly what Snapshot would have returned at the capture. Without
+// it the driver calls Snapshot on its goroutine and writes the result in
+// the background.
+type SnapshotCapturer interface {
+	CaptureSnapshot() (encode func() ([]byte, error), err error)
 }
 
 // Transport carries messages to peers. Send must not block (drop instead:
@@ -67,7 +80,9 @@ type Config struct {
 	// index so slow followers can catch up without a snapshot.
 	SnapshotCatchUpEntries uint64
 	// Failpoint, if set, is called at each named point (see the Failpoint*
-	// constants) from the driver goroutine; fault injection crashes there.
+	// constants) from the driver goroutine, except FailpointDuringSnapshot,
+	// which is called from the snapshot goroutine between writing a
+	// snapshot and compacting the log; fault injection crashes there.
 	Failpoint func(name string)
 	// Bootstrap lists the initial voters, used only if Store is empty; nil
 	// for a node that joins an existing cluster.
@@ -92,6 +107,7 @@ type Node struct {
 	readc     chan *readRequest
 	transferc chan *transferRequest
 	reportc   chan func(*raft.RawNode)
+	snapc     chan snapshotDone // buffered 1: at most one snapshot runs
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -109,10 +125,16 @@ type Node struct {
 	ticks     *tickSource
 	applied   uint64
 	snapIndex uint64
-	confState raft.ConfState
-	lead      uint64
-	role      raft.StateType
-	term      uint64
+	// snapshotting is true while the snapshot goroutine writes a snapshot
+	// (snapWG counts it, so that shutdown waits for it); snapRetryAt is the
+	// applied index before which a failed snapshot is not retried.
+	snapshotting bool
+	snapRetryAt  uint64
+	snapWG       sync.WaitGroup
+	confState    raft.ConfState
+	lead         uint64
+	role         raft.StateType
+	term         uint64
 	// durableTerm is the term of the hard state in the store.
 	durableTerm uint64
 	// lazyHS is the newest hard state whose only change was the commit
@@ -267,6 +289,7 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 		readc:       make(chan *readRequest),
 		transferc:   make(chan *transferRequest),
 		reportc:     make(chan func(*raft.RawNode), 256),
+		snapc:       make(chan snapshotDone, 1),
 		stopc:       make(chan struct{}),
 		donec:       make(chan struct{}),
 		rn:          rn,
@@ -524,6 +547,8 @@ func (n *Node) input(tickc <-chan time.Time) (stop bool) {
 		n.handleTransfer(t)
 	case f := <-n.reportc:
 		f(n.rn)
+	case d := <-n.snapc:
+		n.snapshotFinished(d)
 	case <-n.stopc:
 		return true
 	}
@@ -548,6 +573,8 @@ func (n *Node) tryInput(tickc <-chan time.Time) (ok, stop bool) {
 		n.handleTransfer(t)
 	case f := <-n.reportc:
 		f(n.rn)
+	case d := <-n.snapc:
+		n.snapshotFinished(d)
 	case <-n.stopc:
 		return true, true
 	default:
@@ -1011,9 +1038,14 @@ func (n *Node) flushLazyHS() error {
 	return nil
 }
 
+// maybeSnapshot starts a snapshot when SnapshotEvery entries were applied
+// since the last one and none is being written. Only the capture happens
+// here, on the driver goroutine; encoding, writing and compacting happen on
+// the snapshot goroutine (writeSnapshot), so that a large state does not
+// hold up the log writes and answers of the Readys that follow.
 func (n *Node) maybeSnapshot() {
 	every := n.cfg.SnapshotEvery
-	if every == 0 || n.applied < n.snapIndex+every {
+	if every == 0 || n.snapshotting || n.applied < n.snapIndex+every || n.applied < n.snapRetryAt {
 		return
 	}
 	// A snapshot at the applied index must not be ahead of the commit
@@ -1021,21 +1053,63 @@ func (n *Node) maybeSnapshot() {
 	// to an index below its snapshot.
 	if err := n.flushLazyHS(); err != nil {
 		n.logger.Error("write hard state before snapshot failed", "applied", n.applied, "err", err)
+		n.snapRetryAt = n.applied + snapshotRetryGap(every)
 		return
+	}
+	encode, err := n.captureSnapshot()
+	if err != nil {
+		n.logger.Error("state machine snapshot failed", "applied", n.applied, "err", err)
+		n.snapRetryAt = n.applied + snapshotRetryGap(every)
+		return
+	}
+	n.snapshotting = true
+	n.snapWG.Add(1)
+	go n.writeSnapshot(n.applied, cloneConfState(n.confState), encode)
+}
+
+// snapshotRetryGap is how many more entries must be applied before a failed
+// snapshot is tried again, so a failing store is not hammered every Ready.
+func snapshotRetryGap(every uint64) uint64 { return max(1, every/8) }
+
+func (n *Node) captureSnapshot() (func() ([]byte, error), error) {
+	if c, ok := n.cfg.StateMachine.(SnapshotCapturer); ok {
+		return c.CaptureSnapshot()
 	}
 	data, err := n.cfg.StateMachine.Snapshot()
 	if err != nil {
-		n.logger.Error("state machine snapshot failed", "applied", n.applied, "err", err)
-		return
+		return nil, err
 	}
-	snap, err := n.cfg.Store.CreateSnapshot(n.applied, n.confState, data)
+	return func() ([]byte, error) { return data, nil }, nil
+}
+
+// snapshotDone is what the snapshot goroutine reports to the loop.
+type snapshotDone struct {
+	index uint64 // the snapshot's index; 0 if it was not written
+	size  int
+	err   error
+}
+
+// writeSnapshot runs on the snapshot goroutine: it encodes the captured
+// state, records it as the snapshot at index, and compacts the log. The
+// store is safe for concurrent use, and the driver's reads of it tolerate a
+// compaction between two calls (raft sends a snapshot when it finds the
+// entries it wants compacted). Only committed, applied entries at or below
+// index are compacted, and raft never needs those for applying.
+func (n *Node) writeSnapshot(index uint64, cs raft.ConfState, encode func() ([]byte, error)) {
+	defer n.snapWG.Done()
+	done := snapshotDone{}
+	defer func() { n.snapc <- done }()
+	data, err := encode()
 	if err != nil {
-		if !errors.Is(err, raft.ErrSnapOutOfDate) {
-			n.logger.Error("create snapshot failed", "applied", n.applied, "err", err)
-		}
+		done.err = fmt.Errorf("encode the state machine at %d: %w", index, err)
 		return
 	}
-	n.snapIndex = snap.Metadata.Index
+	snap, err := n.cfg.Store.CreateSnapshot(index, cs, data)
+	if err != nil {
+		done.err = err
+		return
+	}
+	done.index, done.size = snap.Metadata.Index, len(data)
 	n.failpoint(FailpointDuringSnapshot)
 	if snap.Metadata.Index > n.cfg.SnapshotCatchUpEntries {
 		compact := snap.Metadata.Index - n.cfg.SnapshotCatchUpEntries
@@ -1043,8 +1117,28 @@ func (n *Node) maybeSnapshot() {
 			n.logger.Error("compact failed", "index", compact, "err", err)
 		}
 	}
-	n.emit(Event{Type: EventSnapshotTaken, Index: snap.Metadata.Index})
-	n.logger.Debug("snapshot taken", "index", snap.Metadata.Index, "bytes", len(data))
+}
+
+// snapshotFinished takes the snapshot goroutine's report on the loop.
+func (n *Node) snapshotFinished(d snapshotDone) {
+	n.snapshotting = false
+	switch {
+	case d.err == nil:
+		// A snapshot from the leader may have been restored meanwhile.
+		n.snapIndex = max(n.snapIndex, d.index)
+		n.emit(Event{Type: EventSnapshotTaken, Index: d.index})
+		n.logger.Debug("snapshot taken", "index", d.index, "bytes", d.size)
+	case errors.Is(d.err, raft.ErrSnapOutOfDate):
+		// A newer snapshot (from the leader) was installed first.
+	default:
+		n.logger.Error("create snapshot failed", "applied", n.applied, "err", d.err)
+		n.snapRetryAt = n.applied + snapshotRetryGap(n.cfg.SnapshotEvery)
+	}
+	n.maybeSnapshot()
+}
+
+func cloneConfState(cs raft.ConfState) raft.ConfState {
+	return raft.ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}
 }
 
 func (n *Node) publishStatus() {
@@ -1062,6 +1156,9 @@ func (n *Node) emit(ev Event) {
 // shutdown fails every request the loop holds and closes donec. err is nil
 // after Stop and the fatal error otherwise.
 func (n *Node) shutdown(err error) {
+	// The snapshot goroutine uses the store, which the caller may close
+	// once Stop returns.
+	n.snapWG.Wait()
 	if err == nil {
 		if ferr := n.flushLazyHS(); ferr != nil {
 			n.logger.Warn("write hard state at stop failed", "err", ferr)
