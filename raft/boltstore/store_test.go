@@ -1,12 +1,15 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,4 +444,216 @@ func TestCompactEndsWhenASnapshotIsInstalledMidway(t *testing.T) {
 	st := storagetest.Observe(t, s)
 	require.Equal(t, uint64(last+51), st.First)
 	require.Equal(t, []byte("leader"), st.Snapshot.Data)
+}
+
+// blockSnapshotWrite makes s's next CreateSnapshot stop after its checks,
+// before it writes the data file: the returned channel receives once it
+// has stopped, and the returned func lets it go on.
+func blockSnapshotWrite(s *Store) (stopped <-chan struct{}, release func()) {
+	stop := make(chan struct{}, 1)
+	cont := make(chan struct{})
+	s.hooks.beforeSnapshotWrite = func() {
+		stop <- struct{}{}
+		<-cont
+	}
+	return stop, sync.OnceFunc(func() { close(cont) })
+}
+
+// within runs fn on its own goroutine and returns its error, failing the
+// test if fn has not returned after a generous bound: fn is expected to be
+// quick, and would block forever if it waited for a lock the stopped
+// writer held.
+func within(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, what)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s is blocked behind CreateSnapshot writing its data", what)
+	}
+}
+
+// waitStopped waits for the writer held by blockSnapshotWrite to stop.
+func waitStopped(t *testing.T, stopped <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("CreateSnapshot never reached its data write")
+	}
+}
+
+// While CreateSnapshot writes a large snapshot, Save (the latency path) and
+// the readers proceed: the data is written without the store's lock. The
+// hook holds CreateSnapshot just before its file write until the Save has
+// returned, so the order is deterministic.
+func TestSaveProceedsWhileCreateSnapshotWrites(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, slices.Repeat([]uint64{1}, 10)...), raft.Snapshot{}, true))
+	big := make([]byte, 32<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	stopped, release := blockSnapshotWrite(s)
+	defer release()
+	type result struct {
+		snap raft.Snapshot
+		err  error
+	}
+	created := make(chan result, 1)
+	go func() {
+		snap, err := s.CreateSnapshot(8, raft.ConfState{Voters: []uint64{1}}, big)
+		created <- result{snap, err}
+	}()
+	waitStopped(t, stopped)
+	within(t, "Save", func() error {
+		return s.Save(raft.HardState{Term: 1, Commit: 12}, ents(11, 1, 1), raft.Snapshot{}, true)
+	})
+	var got []raft.Entry
+	var snap raft.Snapshot
+	within(t, "reading", func() error {
+		var err error
+		if got, err = s.Entries(9, 13, noLimit); err != nil {
+			return err
+		}
+		snap, err = s.Snapshot()
+		return err
+	})
+	require.Len(t, got, 4)
+	require.True(t, snap.IsEmpty(), "the snapshot is not current before its commit")
+	select {
+	case r := <-created:
+		t.Fatalf("CreateSnapshot returned (%v) while held before its write", r.err)
+	default:
+	}
+	release()
+	r := <-created
+	require.NoError(t, r.err)
+	require.Equal(t, uint64(8), r.snap.Metadata.Index)
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big, snap.Data), "snapshot data read back differs")
+	last, err := s.LastIndex()
+	require.NoError(t, err)
+	require.Equal(t, uint64(12), last)
+}
+
+// A snapshot installed from the leader while CreateSnapshot writes its
+// data wins: CreateSnapshot then fails with ErrSnapOutOfDate and removes
+// its file, even when both are at the same index and term (their files
+// have different names).
+func TestSnapshotInstalledWhileCreateSnapshotWrites(t *testing.T) {
+	for _, at := range []uint64{8, 9, 20} {
+		t.Run(fmt.Sprintf("installed at %d", at), func(t *testing.T) {
+			s := openTemp(t)
+			defer s.Close()
+			require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, slices.Repeat([]uint64{1}, 10)...), raft.Snapshot{}, true))
+			stopped, release := blockSnapshotWrite(s)
+			defer release()
+			created := make(chan error, 1)
+			go func() {
+				_, err := s.CreateSnapshot(8, raft.ConfState{Voters: []uint64{1}}, []byte("local"))
+				created <- err
+			}()
+			waitStopped(t, stopped)
+			leader := raft.Snapshot{Data: []byte("from the leader"), Metadata: raft.SnapshotMetadata{Index: at, Term: 1, ConfState: raft.ConfState{Voters: []uint64{1, 2}}}}
+			within(t, "Save of a snapshot", func() error {
+				return s.Save(raft.HardState{Term: 1, Commit: at}, nil, leader, true)
+			})
+			release()
+			require.ErrorIs(t, <-created, raft.ErrSnapOutOfDate)
+			snap, err := s.Snapshot()
+			require.NoError(t, err)
+			require.Equal(t, leader, snap)
+			require.Equal(t, []string{s.st.snap.file}, snapFiles(t, s.Path()), "only the current snapshot's file is left")
+			require.NoError(t, s.Close())
+			s2, err := Open(s.Path(), Options{})
+			require.NoError(t, err)
+			defer s2.Close()
+			snap, err = s2.Snapshot()
+			require.NoError(t, err)
+			require.Equal(t, leader, snap)
+		})
+	}
+}
+
+// A snapshot's replacement, created or installed, deletes the replaced
+// snapshot's file once the new one is committed; a refused snapshot leaves
+// no file behind.
+func TestReplacedSnapshotFilesAreDeleted(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, slices.Repeat([]uint64{1}, 10)...), raft.Snapshot{}, true))
+	require.Empty(t, snapFiles(t, s.Path()))
+	cs := raft.ConfState{Voters: []uint64{1}}
+	for i := uint64(3); i <= 9; i += 3 {
+		_, err := s.CreateSnapshot(i, cs, fmt.Appendf(nil, "at %d", i))
+		require.NoError(t, err)
+		require.Equal(t, []string{s.st.snap.file}, snapFiles(t, s.Path()))
+	}
+	_, err := s.CreateSnapshot(5, cs, []byte("old"))
+	require.ErrorIs(t, err, raft.ErrSnapOutOfDate)
+	require.ErrorIs(t, s.Save(raft.HardState{}, nil, raft.Snapshot{Data: []byte("old"), Metadata: raft.SnapshotMetadata{Index: 9, Term: 1}}, true), raft.ErrSnapOutOfDate)
+	// Refused inside the transaction, after the file was written.
+	err = s.Save(raft.HardState{Term: 2, Commit: 40}, nil, raft.Snapshot{Data: []byte("x"), Metadata: raft.SnapshotMetadata{Index: 30, Term: 2}}, true)
+	require.ErrorContains(t, err, "commit index 40 is beyond the last index 30")
+	require.Equal(t, []string{s.st.snap.file}, snapFiles(t, s.Path()))
+	require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: 30}, nil, raft.Snapshot{Data: []byte("leader"), Metadata: raft.SnapshotMetadata{Index: 30, Term: 2}}, true))
+	require.Equal(t, []string{s.st.snap.file}, snapFiles(t, s.Path()))
+	require.Equal(t, snapFileName(2, 30, s.snapSeq.Load()), s.st.snap.file)
+}
+
+// Open removes what a crash can leave in the snapshot directory (a
+// temporary file, a snapshot file whose metadata never committed, the
+// replaced snapshot's file) and nothing else, and numbers new files above
+// every file it found.
+func TestOpenRemovesLeftoverSnapshotFiles(t *testing.T) {
+	s := openTemp(t)
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, slices.Repeat([]uint64{1}, 10)...), raft.Snapshot{}, true))
+	_, err := s.CreateSnapshot(5, raft.ConfState{Voters: []uint64{1}}, []byte("five"))
+	require.NoError(t, err)
+	current := s.st.snap.file
+	path := s.Path()
+	require.NoError(t, s.Close())
+	dir := snapDirPath(path)
+	leftovers := []string{
+		snapFileName(1, 8, 7) + tmpSuffix, // crash while writing
+		snapFileName(1, 9, 90),            // crash before its metadata committed
+		snapFileName(1, 3, 1),             // crash before the replaced file was deleted
+	}
+	for _, name := range leftovers {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("leftover"), 0o600))
+	}
+	foreign := []string{"README", "1-2.snap", strings.ToUpper(snapFileName(1, 3, 2))}
+	for _, name := range foreign {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("not ours"), 0o600))
+	}
+	s, err = Open(path, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.ElementsMatch(t, append([]string{current}, foreign...), snapFiles(t, path))
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, []byte("five"), snap.Data)
+	_, err = s.CreateSnapshot(9, raft.ConfState{Voters: []uint64{1}}, []byte("nine"))
+	require.NoError(t, err)
+	require.Equal(t, snapFileName(1, 9, 91), s.st.snap.file, "numbered above the leftovers")
+}
+
+// A fresh store creates its snapshot directory; a store whose directory
+// went missing while it had no snapshot just gets a new one.
+func TestOpenCreatesTheSnapshotDirectory(t *testing.T) {
+	s := openTemp(t)
+	fi, err := os.Stat(snapDirPath(s.Path()))
+	require.NoError(t, err)
+	require.True(t, fi.IsDir())
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Remove(snapDirPath(s.Path())))
+	s, err = Open(s.Path(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.DirExists(t, snapDirPath(s.Path()))
 }
