@@ -261,8 +261,11 @@ type Storage interface {
 
 // LogStore is the writer side of a log store, implemented by MemoryStorage
 // and the bbolt store (raft/boltstore). The core never calls these methods:
-// only the driver (raft/node) writes, once per Ready, which is where the
-// durability rule lives.
+// only the driver (raft/node) writes: Save once per Ready, which is where
+// the durability rule lives, and CreateSnapshot and Compact possibly from
+// another goroutine, concurrently with Save and the Storage methods. So
+// every method must be safe for concurrent use, and a store should not
+// make Save wait for a whole snapshot write or compaction.
 type LogStore interface {
 	Storage
 	// Save persists, in one atomic write, first snap (if not empty), then
@@ -272,7 +275,8 @@ type LogStore interface {
 	Save(hs HardState, ents []Entry, snap Snapshot, sync bool) error
 	// CreateSnapshot makes a snapshot of the application state at index i
 	// (which must be <= the last index and > the current snapshot's index,
-	// else ErrSnapOutOfDate) the current snapshot. cs is the configuration
+	// else ErrSnapOutOfDate, also when a Save installed a snapshot at or
+	// beyond i while it ran) the current snapshot. cs is the configuration
 	// at i. It does not compact the log.
 	CreateSnapshot(i uint64, cs ConfState, data []byte) (Snapshot, error)
 	// Compact discards the entries up to and including compactIndex, which
