@@ -1,9 +1,12 @@
 package boltstore
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/raft"
 )
@@ -95,4 +98,74 @@ func BenchmarkEntries(b *testing.B) {
 		}
 		lo = (lo+64)%4000 + 1
 	}
+}
+
+// BenchmarkSaveWhileSnapshotting is BenchmarkSave (batches of 16, synced)
+// while another goroutine keeps creating 16 MiB snapshots and compacting
+// behind them, as the driver does under load: the Saves' p99 shows how long
+// a Save waits for snapshot and compaction work.
+func BenchmarkSaveWhileSnapshotting(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "raft.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := make([]byte, 256)
+	snapData := make([]byte, 16<<20)
+	for i := range snapData {
+		snapData[i] = byte(i)
+	}
+	const n = 16
+	batch := make([]raft.Entry, n)
+	next := uint64(1)
+	save := func() {
+		for k := range batch {
+			batch[k] = raft.Entry{Index: next, Term: 1, Data: data}
+			next++
+		}
+		if err := s.Save(raft.HardState{Term: 1, Vote: 1, Commit: next - 1}, batch, raft.Snapshot{}, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	save()
+	stop := make(chan struct{})
+	snapErr := make(chan error, 1)
+	go func() {
+		defer close(snapErr)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			i, err := s.LastIndex()
+			if err != nil {
+				snapErr <- err
+				return
+			}
+			if _, err := s.CreateSnapshot(i, raft.ConfState{Voters: []uint64{1}}, snapData); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+				snapErr <- err
+				return
+			}
+			if first, _ := s.FirstIndex(); i > first {
+				if err := s.Compact(i - 1); err != nil {
+					snapErr <- err
+					return
+				}
+			}
+		}
+	}()
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		save()
+		lat = append(lat, time.Since(start))
+	}
+	close(stop)
+	if err := <-snapErr; err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }
