@@ -74,10 +74,7 @@ func writeSnapFile(dir, name string, data []byte, noSync bool) (err error) {
 			err = fmt.Errorf("boltstore: write snapshot %s: %w", final, err)
 		}
 	}()
-	_, err = f.Write(data)
-	if err == nil && !noSync {
-		err = f.Sync()
-	}
+	err = writeSynced(f, data, noSync)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -94,6 +91,33 @@ func writeSnapFile(dir, name string, data []byte, noSync bool) (err error) {
 		}
 	}
 	return nil
+}
+
+// syncPiece is how much snapshot data is written between two fsyncs. One
+// fsync of tens of MB floods the disk's queue, and every Save's fdatasync
+// (the commit latency path) waits behind it; flushing in pieces keeps what
+// a Save can queue behind small.
+const syncPiece = 1 << 20
+
+// writeSynced writes data to f and fsyncs it (unless noSync), a piece at a
+// time.
+func writeSynced(f *os.File, data []byte, noSync bool) error {
+	for len(data) > 0 {
+		n := min(len(data), syncPiece)
+		if _, err := f.Write(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+		if !noSync && len(data) > 0 {
+			if err := f.Sync(); err != nil {
+				return err
+			}
+		}
+	}
+	if noSync {
+		return nil
+	}
+	return f.Sync() // also for empty data: the file's size and metadata
 }
 
 func syncDir(dir string) error {
