@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof-addr
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +27,7 @@ type options struct {
 	electionTimeout, heartbeat, requestTimeout           time.Duration
 	snapshotEvery                                        uint64
 	faults, learner, noSync                              bool
-	storeDir                                             string
+	storeDir, pprofAddr                                  string
 }
 
 func main() {
@@ -76,6 +78,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync (testing only: a machine crash may lose acknowledged writes)")
 	f.StringVar(&o.storeDir, "store", "", "also serve the harness runs browser (/runs/) for this store directory")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6060 (for profiling; off by default)")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
 }
@@ -119,6 +122,11 @@ func run(ctx context.Context, o options) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.pprofAddr != "" {
+		if err := servePprof(ctx, o.pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	srv, err := kvservice.Start(ctx, kvservice.Config{
 		Name:              o.id,
 		RaftAddr:          self,
@@ -154,4 +162,26 @@ func run(ctx context.Context, o options) error {
 		}
 		return err
 	}
+}
+
+// servePprof serves the profiles that net/http/pprof registers on
+// http.DefaultServeMux, on their own listener so the API never exposes them,
+// until ctx ends.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof server stopped", "err", err)
+		}
+	}()
+	log.Info("serving pprof", "addr", ln.Addr().String())
+	return nil
 }
