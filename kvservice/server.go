@@ -60,6 +60,11 @@ type Config struct {
 	// SnapshotEvery: snapshot every this many applied entries (default
 	// 10000); a quarter of it is kept in the log for slow followers.
 	SnapshotEvery uint64
+	// SnapshotLogRatio: once snapshots exceed 1 MiB, also wait until the
+	// commands applied since the last one add up to this fraction of its
+	// size (default 1; negative: count entries only). See
+	// node.Config.SnapshotLogRatio.
+	SnapshotLogRatio float64
 	// EnableFaults exposes the unsafe /fault routes.
 	EnableFaults bool
 	// RequestTimeout bounds a proposal or read (default 5s).
@@ -263,6 +268,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		OnConfChange:           s.onConfChange,
 		SnapshotEvery:          cfg.SnapshotEvery,
 		SnapshotCatchUpEntries: cfg.SnapshotEvery / 4,
+		SnapshotLogRatio:       max(cfg.SnapshotLogRatio, 0),
 		Failpoint:              s.failpoint,
 		Bootstrap:              bootstrap,
 		Logger:                 s.log.With("component", "raft"),
@@ -342,6 +348,9 @@ func fillDefaults(cfg *Config) error {
 	}
 	if _, err := api.ParseReadMode(string(cfg.ReadMode)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	if cfg.SnapshotLogRatio == 0 {
+		cfg.SnapshotLogRatio = 1
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 10000

@@ -26,6 +26,7 @@ type options struct {
 	port, apiPort                                        int
 	electionTimeout, heartbeat, requestTimeout           time.Duration
 	snapshotEvery                                        uint64
+	snapshotLogRatio                                     float64
 	faults, learner, noSync                              bool
 	storeDir, pprofAddr                                  string
 }
@@ -73,6 +74,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.DurationVar(&o.heartbeat, "heartbeat-interval", 100*time.Millisecond, "heartbeat interval (also the raft tick)")
 	f.StringVar(&o.readMode, "read-mode", "linearizable", "default read mode: linearizable, lease or stale")
 	f.Uint64Var(&o.snapshotEvery, "snapshot-every", 10000, "snapshot the state machine every N applied entries")
+	f.Float64Var(&o.snapshotLogRatio, "snapshot-log-ratio", 1, "once snapshots exceed 1 MiB, also wait until the commands applied since the last one reach this fraction of its size (0: count entries only)")
 	f.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long a write or read may wait for raft")
 	f.BoolVar(&o.faults, "unsafe-enable-fault-injection", false, "serve the /fault API (testing only: lets any client break this node)")
 	f.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync (testing only: a machine crash may lose acknowledged writes)")
@@ -139,6 +141,7 @@ func run(ctx context.Context, o options) error {
 		HeartbeatInterval: o.heartbeat,
 		ReadMode:          mode,
 		SnapshotEvery:     o.snapshotEvery,
+		SnapshotLogRatio:  snapshotLogRatio(o.snapshotLogRatio),
 		EnableFaults:      o.faults,
 		StoreDir:          o.storeDir,
 		RequestTimeout:    o.requestTimeout,
@@ -184,4 +187,13 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	}()
 	log.Info("serving pprof", "addr", ln.Addr().String())
 	return nil
+}
+
+// snapshotLogRatio maps the flag's 0 ("count entries only") to the
+// server's negative value (its 0 means the default).
+func snapshotLogRatio(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

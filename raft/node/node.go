@@ -79,6 +79,15 @@ type Config struct {
 	// SnapshotCatchUpEntries: entries kept in the log below a snapshot's
 	// index so slow followers can catch up without a snapshot.
 	SnapshotCatchUpEntries uint64
+	// SnapshotLogRatio, when positive, also makes a snapshot wait until the
+	// entries applied since the last one carry at least this fraction of
+	// that snapshot's size in bytes, once snapshots are larger than
+	// SnapshotRatioFloor. A snapshot encodes the whole state, so without
+	// it a large state is rewritten every SnapshotEvery entries however
+	// little each entry adds; with it, snapshot writes cost at most 1/ratio
+	// of the log bytes written, and the log kept is at most about ratio
+	// times the state. Small states (below the floor) are unaffected.
+	SnapshotLogRatio float64
 	// Failpoint, if set, is called at each named point (see the Failpoint*
 	// constants) from the driver goroutine, except FailpointDuringSnapshot,
 	// which is called from the snapshot goroutine between writing a
@@ -131,10 +140,14 @@ type Node struct {
 	snapshotting bool
 	snapRetryAt  uint64
 	snapWG       sync.WaitGroup
-	confState    raft.ConfState
-	lead         uint64
-	role         raft.StateType
-	term         uint64
+	// snapSize is the size of the newest snapshot's data; bytesSinceSnap
+	// the data applied since it was captured (for SnapshotLogRatio).
+	snapSize       int
+	bytesSinceSnap uint64
+	confState      raft.ConfState
+	lead           uint64
+	role           raft.StateType
+	term           uint64
 	// durableTerm is the term of the hard state in the store.
 	durableTerm uint64
 	// lazyHS is the newest hard state whose only change was the commit
@@ -296,6 +309,7 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 		ticks:       newTickSource(cfg.Clock.Now(), cfg.TickInterval, maxTicks),
 		applied:     applied,
 		snapIndex:   snap.Metadata.Index,
+		snapSize:    len(snap.Data),
 		confState:   cs,
 		term:        hs.Term,
 		durableTerm: hs.Term,
@@ -870,6 +884,7 @@ func (n *Node) restore(s raft.Snapshot) error {
 	}
 	n.applied = s.Metadata.Index
 	n.snapIndex = s.Metadata.Index
+	n.snapSize, n.bytesSinceSnap = len(s.Data), 0
 	n.confState = s.Metadata.ConfState
 	n.dropSuperseded(s.Metadata.Term, s.Metadata.Index)
 	n.emit(Event{Type: EventSnapshotRestored, Index: s.Metadata.Index})
@@ -899,6 +914,7 @@ func (n *Node) apply(e raft.Entry) error {
 		n.emit(Event{Type: EventConfChangeApplied, Index: e.Index, ConfChange: cc, ConfState: n.confState})
 	}
 	n.applied = e.Index
+	n.bytesSinceSnap += uint64(len(e.Data))
 	if ws, ok := n.waiters[e.Index]; ok {
 		delete(n.waiters, e.Index)
 		for _, p := range ws {
@@ -1048,6 +1064,9 @@ func (n *Node) maybeSnapshot() {
 	if every == 0 || n.snapshotting || n.applied < n.snapIndex+every || n.applied < n.snapRetryAt {
 		return
 	}
+	if r := n.cfg.SnapshotLogRatio; r > 0 && n.snapSize > SnapshotRatioFloor && float64(n.bytesSinceSnap) < r*float64(n.snapSize) {
+		return
+	}
 	// A snapshot at the applied index must not be ahead of the commit
 	// index in the store: a restart would find the log committed only up
 	// to an index below its snapshot.
@@ -1063,9 +1082,14 @@ func (n *Node) maybeSnapshot() {
 		return
 	}
 	n.snapshotting = true
+	n.bytesSinceSnap = 0
 	n.snapWG.Add(1)
 	go n.writeSnapshot(n.applied, cloneConfState(n.confState), encode)
 }
+
+// SnapshotRatioFloor is the snapshot size from which SnapshotLogRatio
+// applies.
+const SnapshotRatioFloor = 1 << 20
 
 // snapshotRetryGap is how many more entries must be applied before a failed
 // snapshot is tried again, so a failing store is not hammered every Ready.
@@ -1126,6 +1150,7 @@ func (n *Node) snapshotFinished(d snapshotDone) {
 	case d.err == nil:
 		// A snapshot from the leader may have been restored meanwhile.
 		n.snapIndex = max(n.snapIndex, d.index)
+		n.snapSize = d.size
 		n.emit(Event{Type: EventSnapshotTaken, Index: d.index})
 		n.logger.Debug("snapshot taken", "index", d.index, "bytes", d.size)
 	case errors.Is(d.err, raft.ErrSnapOutOfDate):

@@ -1160,3 +1160,64 @@ func TestSnapshotDoesNotHoldUpWrites(t *testing.T) {
 		return err == nil && s.Metadata.Index >= last
 	}, waitFor, pollEvery)
 }
+
+// bigSM is a testSM whose snapshots are 2 MiB, above SnapshotRatioFloor.
+type bigSM struct {
+	*testSM
+	captures atomic.Int32
+}
+
+func (s *bigSM) CaptureSnapshot() (func() ([]byte, error), error) {
+	s.captures.Add(1)
+	return func() ([]byte, error) { return make([]byte, 2<<20), nil }, nil
+}
+
+// TestSnapshotLogRatio: once snapshots are large, the next one waits until
+// the entries applied since carry SnapshotLogRatio times its size, however
+// many entries that takes beyond SnapshotEvery.
+func TestSnapshotLogRatio(t *testing.T) {
+	sm := &bigSM{testSM: &testSM{}}
+	n, err := Start(Config{
+		Raft:             raftConfig(1),
+		TickInterval:     testTick,
+		Store:            raft.NewMemoryStorage(),
+		Transport:        nopTransport{},
+		StateMachine:     sm,
+		Bootstrap:        []uint64{1},
+		SnapshotEvery:    2,
+		SnapshotLogRatio: 1,
+	})
+	require.NoError(t, err)
+	t.Cleanup(n.Stop)
+	taken := make(chan uint64, 16)
+	cancel := n.Subscribe(func(ev Event) {
+		if ev.Type == EventSnapshotTaken {
+			taken <- ev.Index
+		}
+	})
+	defer cancel()
+	waitLeader(t, n)
+	propose := func(size int) {
+		_, err := n.Propose(ctxTimeout(t, waitFor), make([]byte, size))
+		require.NoError(t, err)
+	}
+	// The first snapshot: no earlier size to compare with.
+	propose(10)
+	propose(10)
+	<-taken
+	require.Equal(t, int32(1), sm.captures.Load())
+	// 1 MiB applied since: half the snapshot's size, no new snapshot,
+	// though SnapshotEvery was passed ten times over. The loop takes a
+	// proposal only after the Ready before it, snapshot check included,
+	// so the answer of the last proposal settles the count.
+	for range 20 {
+		propose(50 << 10)
+	}
+	propose(10)
+	require.Equal(t, int32(1), sm.captures.Load(), "a snapshot was taken before the log grew by its size")
+	// Another 1 MiB and more: now it is due.
+	for range 22 {
+		propose(50 << 10)
+	}
+	require.Eventually(t, func() bool { return sm.captures.Load() == 2 }, waitFor, pollEvery)
+}
