@@ -184,6 +184,13 @@ func (q *delayQueue) readError(ctx context.Context) nfqueue.ErrorFunc {
 		if errors.Is(err, syscall.ENOBUFS) || (errors.As(err, &op) && (op.Timeout() || op.Temporary())) {
 			return 0
 		}
+		if errors.Is(err, syscall.ENOENT) {
+			// The container stopped and its network namespace went with
+			// it (a kill, or Stop removing it before this queue closed):
+			// nothing is left to delay; a restart sets up a new queue.
+			q.log.Debug("packet delay: the container's network namespace is gone", "node", q.node, "peer", q.peer, "err", err)
+			return 1
+		}
 		q.log.Warn("packet delay: reading the queue failed; the link goes undelayed", "node", q.node, "peer", q.peer, "err", err)
 		return 1
 	}
