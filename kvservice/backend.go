@@ -266,5 +266,12 @@ func (s *Server) Ready() (bool, string) {
 		// forwarded.
 		return false, fmt.Sprintf("the api address of leader %s is not known yet", l.Name)
 	}
+	if s.needsRegistration(st) {
+		// Until this node's own addresses are replicated, the others
+		// cannot forward to it should it become leader. So a cluster
+		// whose every node is ready can lose its leader to any of the
+		// others without a window in which followers answer no_leader.
+		return false, "this node's addresses are not in the replicated member table yet"
+	}
 	return true, ""
 }
