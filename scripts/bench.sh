@@ -37,11 +37,13 @@ NODE_BIN=${NODE_BIN:-$BIN/raftkv}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-bench.XXXXXX")
 
-port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+port_free() { ! ss -tanH "sport = :$1" 2>/dev/null | grep -q .; }
 pick_base() {
 	local base i ok
 	for _ in $(seq 1 50); do
-		base=$((20000 + (RANDOM % 2000) * 10))
+		# Below the ephemeral range (32768 and up), so that no client
+		# connection's local port can take them.
+		base=$((20000 + (RANDOM % 1210) * 10))
 		ok=1
 		for i in 0 1 2 100 101 102; do port_free $((base + i)) || ok=0; done
 		if ((ok)); then
