@@ -67,6 +67,16 @@ type Event struct {
 	ConfChange raft.ConfChange
 	ConfState  raft.ConfState
 	Err        error
+	// Snapshot is set for EventSnapshotTaken: what the snapshot cost.
+	Snapshot *SnapshotStats
+}
+
+// SnapshotStats says what taking one snapshot cost, step by step.
+type SnapshotStats struct {
+	Bytes int // the encoded state
+	// Capture is the time on the driver goroutine (writes wait for it);
+	// Encode, Write and Compact ran on the snapshot goroutine.
+	Capture, Encode, Write, Compact time.Duration
 }
 
 // subscriberBuffer is how many events a slow subscriber may lag behind
