@@ -5,11 +5,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/node"
 )
 
 type serverMetrics struct {
 	leaderChanges prometheus.Counter
 	snapshots     *prometheus.CounterVec
+	snapshotSteps *prometheus.HistogramVec
+	snapshotBytes prometheus.Gauge
 	readIndex     *prometheus.CounterVec
 }
 
@@ -23,6 +26,14 @@ func newServerMetrics(s *Server) *serverMetrics {
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftkv_raft_snapshots_total", Help: "Snapshots taken by this node or restored into it.",
 		}, []string{"kind"}),
+		snapshotSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "raftkv_raft_snapshot_step_seconds",
+			Help:    "Time per step of taking a snapshot: capture (on the raft loop; writes wait), encode, write and compact (in the background).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"step"}),
+		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "raftkv_raft_snapshot_bytes", Help: "Size of the newest snapshot this node took.",
+		}),
 		readIndex: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftkv_read_index_total", Help: "Read-index requests (linearizable and lease reads) by result.",
 		}, []string{"result"}),
@@ -33,7 +44,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		})
 	}
 	s.reg.MustRegister(
-		m.leaderChanges, m.snapshots, m.readIndex,
+		m.leaderChanges, m.snapshots, m.snapshotSteps, m.snapshotBytes, m.readIndex,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("raftkv_raft_term", "Current raft term.", func(st raft.Status) float64 { return float64(st.Term) }),
@@ -62,4 +73,13 @@ func newServerMetrics(s *Server) *serverMetrics {
 		}),
 	)
 	return m
+}
+
+// observeSnapshot records what taking one snapshot cost.
+func (m *serverMetrics) observeSnapshot(st *node.SnapshotStats) {
+	m.snapshotBytes.Set(float64(st.Bytes))
+	m.snapshotSteps.WithLabelValues("capture").Observe(st.Capture.Seconds())
+	m.snapshotSteps.WithLabelValues("encode").Observe(st.Encode.Seconds())
+	m.snapshotSteps.WithLabelValues("write").Observe(st.Write.Seconds())
+	m.snapshotSteps.WithLabelValues("compact").Observe(st.Compact.Seconds())
 }

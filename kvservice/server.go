@@ -58,7 +58,9 @@ type Config struct {
 	// core for lease-based read index (see the package documentation).
 	ReadMode api.ReadMode
 	// SnapshotEvery: snapshot every this many applied entries (default
-	// 10000); a quarter of it is kept in the log for slow followers.
+	// 10000); a quarter of it is kept in the log for slow followers. The
+	// members stagger their snapshots (node.Config.StaggerSnapshots): the
+	// i-th of n waits 1+i/n times as long.
 	SnapshotEvery uint64
 	// SnapshotLogRatio: once snapshots exceed 1 MiB, also wait until the
 	// commands applied since the last one add up to this fraction of its
@@ -269,6 +271,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		SnapshotEvery:          cfg.SnapshotEvery,
 		SnapshotCatchUpEntries: cfg.SnapshotEvery / 4,
 		SnapshotLogRatio:       max(cfg.SnapshotLogRatio, 0),
+		StaggerSnapshots:       true,
 		Failpoint:              s.failpoint,
 		Bootstrap:              bootstrap,
 		Logger:                 s.log.With("component", "raft"),

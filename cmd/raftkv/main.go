@@ -73,7 +73,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "election timeout (randomized in [t, 2t))")
 	f.DurationVar(&o.heartbeat, "heartbeat-interval", 100*time.Millisecond, "heartbeat interval (also the raft tick)")
 	f.StringVar(&o.readMode, "read-mode", "linearizable", "default read mode: linearizable, lease or stale")
-	f.Uint64Var(&o.snapshotEvery, "snapshot-every", 10000, "snapshot the state machine every N applied entries")
+	f.Uint64Var(&o.snapshotEvery, "snapshot-every", 10000, "snapshot the state machine every N applied entries (the i-th of n members waits 1+i/n times as long, so they do not all snapshot at once)")
 	f.Float64Var(&o.snapshotLogRatio, "snapshot-log-ratio", 1, "once snapshots exceed 1 MiB, also wait until the commands applied since the last one reach this fraction of its size (0: count entries only)")
 	f.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long a write or read may wait for raft")
 	f.BoolVar(&o.faults, "unsafe-enable-fault-injection", false, "serve the /fault API (testing only: lets any client break this node)")

@@ -88,6 +88,13 @@ type Config struct {
 	// of the log bytes written, and the log kept is at most about ratio
 	// times the state. Small states (below the floor) are unaffected.
 	SnapshotLogRatio float64
+	// StaggerSnapshots spreads the members' snapshots over time: the i-th
+	// of n voters by ID (learners last) waits 1+i/n times as long (entries
+	// and log bytes) as the rules above say. All members apply the same
+	// entries at about the same moment, so without it they would all
+	// encode, write and compact at once, and every write in flight would
+	// wait for whichever two of them the quorum needs.
+	StaggerSnapshots bool
 	// Failpoint, if set, is called at each named point (see the Failpoint*
 	// constants) from the driver goroutine, except FailpointDuringSnapshot,
 	// which is called from the snapshot goroutine between writing a
@@ -1061,10 +1068,14 @@ func (n *Node) flushLazyHS() error {
 // hold up the log writes and answers of the Readys that follow.
 func (n *Node) maybeSnapshot() {
 	every := n.cfg.SnapshotEvery
-	if every == 0 || n.snapshotting || n.applied < n.snapIndex+every || n.applied < n.snapRetryAt {
+	if every == 0 || n.snapshotting || n.applied < n.snapRetryAt {
 		return
 	}
-	if r := n.cfg.SnapshotLogRatio; r > 0 && n.snapSize > SnapshotRatioFloor && float64(n.bytesSinceSnap) < r*float64(n.snapSize) {
+	stagger := n.snapshotStagger()
+	if float64(n.applied-min(n.applied, n.snapIndex)) < stagger*float64(every) {
+		return
+	}
+	if r := n.cfg.SnapshotLogRatio; r > 0 && n.snapSize > SnapshotRatioFloor && float64(n.bytesSinceSnap) < stagger*r*float64(n.snapSize) {
 		return
 	}
 	// A snapshot at the applied index must not be ahead of the commit
@@ -1075,6 +1086,7 @@ func (n *Node) maybeSnapshot() {
 		n.snapRetryAt = n.applied + snapshotRetryGap(every)
 		return
 	}
+	start := time.Now()
 	encode, err := n.captureSnapshot()
 	if err != nil {
 		n.logger.Error("state machine snapshot failed", "applied", n.applied, "err", err)
@@ -1084,7 +1096,34 @@ func (n *Node) maybeSnapshot() {
 	n.snapshotting = true
 	n.bytesSinceSnap = 0
 	n.snapWG.Add(1)
-	go n.writeSnapshot(n.applied, cloneConfState(n.confState), encode)
+	go n.writeSnapshot(n.applied, cloneConfState(n.confState), encode, time.Since(start))
+}
+
+// snapshotStagger is the factor StaggerSnapshots applies: 1+i/n for the
+// i-th of the n members (voters by ID, then learners), 1 without it.
+func (n *Node) snapshotStagger() float64 {
+	if !n.cfg.StaggerSnapshots {
+		return 1
+	}
+	members := len(n.confState.Voters) + len(n.confState.Learners)
+	rank := 0
+	for _, id := range n.confState.Voters {
+		if id < n.id {
+			rank++
+		}
+	}
+	if !slices.Contains(n.confState.Voters, n.id) {
+		rank = len(n.confState.Voters)
+		for _, id := range n.confState.Learners {
+			if id < n.id {
+				rank++
+			}
+		}
+	}
+	if members == 0 || rank >= members {
+		return 1
+	}
+	return 1 + float64(rank)/float64(members)
 }
 
 // SnapshotRatioFloor is the snapshot size from which SnapshotLogRatio
@@ -1109,7 +1148,7 @@ func (n *Node) captureSnapshot() (func() ([]byte, error), error) {
 // snapshotDone is what the snapshot goroutine reports to the loop.
 type snapshotDone struct {
 	index uint64 // the snapshot's index; 0 if it was not written
-	size  int
+	stats SnapshotStats
 	err   error
 }
 
@@ -1119,28 +1158,33 @@ type snapshotDone struct {
 // compaction between two calls (raft sends a snapshot when it finds the
 // entries it wants compacted). Only committed, applied entries at or below
 // index are compacted, and raft never needs those for applying.
-func (n *Node) writeSnapshot(index uint64, cs raft.ConfState, encode func() ([]byte, error)) {
+func (n *Node) writeSnapshot(index uint64, cs raft.ConfState, encode func() ([]byte, error), capture time.Duration) {
 	defer n.snapWG.Done()
-	done := snapshotDone{}
+	done := snapshotDone{stats: SnapshotStats{Capture: capture}}
 	defer func() { n.snapc <- done }()
+	t := time.Now()
 	data, err := encode()
 	if err != nil {
 		done.err = fmt.Errorf("encode the state machine at %d: %w", index, err)
 		return
 	}
+	done.stats.Bytes, done.stats.Encode = len(data), time.Since(t)
+	t = time.Now()
 	snap, err := n.cfg.Store.CreateSnapshot(index, cs, data)
 	if err != nil {
 		done.err = err
 		return
 	}
-	done.index, done.size = snap.Metadata.Index, len(data)
+	done.index, done.stats.Write = snap.Metadata.Index, time.Since(t)
 	n.failpoint(FailpointDuringSnapshot)
+	t = time.Now()
 	if snap.Metadata.Index > n.cfg.SnapshotCatchUpEntries {
 		compact := snap.Metadata.Index - n.cfg.SnapshotCatchUpEntries
 		if err := n.cfg.Store.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			n.logger.Error("compact failed", "index", compact, "err", err)
 		}
 	}
+	done.stats.Compact = time.Since(t)
 }
 
 // snapshotFinished takes the snapshot goroutine's report on the loop.
@@ -1150,9 +1194,9 @@ func (n *Node) snapshotFinished(d snapshotDone) {
 	case d.err == nil:
 		// A snapshot from the leader may have been restored meanwhile.
 		n.snapIndex = max(n.snapIndex, d.index)
-		n.snapSize = d.size
-		n.emit(Event{Type: EventSnapshotTaken, Index: d.index})
-		n.logger.Debug("snapshot taken", "index", d.index, "bytes", d.size)
+		n.snapSize = d.stats.Bytes
+		stats := d.stats
+		n.emit(Event{Type: EventSnapshotTaken, Index: d.index, Snapshot: &stats})
 	case errors.Is(d.err, raft.ErrSnapOutOfDate):
 		// A newer snapshot (from the leader) was installed first.
 	default:

@@ -1221,3 +1221,20 @@ func TestSnapshotLogRatio(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return sm.captures.Load() == 2 }, waitFor, pollEvery)
 }
+
+// TestSnapshotStagger: with StaggerSnapshots the i-th of n members (voters
+// by ID, then learners) waits 1+i/n times as long; without it, all wait the
+// same.
+func TestSnapshotStagger(t *testing.T) {
+	cs := raft.ConfState{Voters: []uint64{30, 10, 20}, Learners: []uint64{5}}
+	want := map[uint64]float64{10: 1, 20: 1.25, 30: 1.5, 5: 1.75}
+	for id, f := range want {
+		n := &Node{id: id, confState: cs, cfg: Config{StaggerSnapshots: true}}
+		require.InDelta(t, f, n.snapshotStagger(), 1e-9, "member %d", id)
+		n.cfg.StaggerSnapshots = false
+		require.Equal(t, 1.0, n.snapshotStagger())
+	}
+	// Not (or no longer) a member: no stagger.
+	n := &Node{id: 99, confState: cs, cfg: Config{StaggerSnapshots: true}}
+	require.Equal(t, 1.0, n.snapshotStagger())
+}
