@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +109,58 @@ func TestBenchAgainstANode(t *testing.T) {
 	require.NoError(t, root.Execute())
 	require.Contains(t, out.String(), "| clients |")
 	require.Contains(t, out.String(), "\n| 2 |")
+}
+
+// TestRawConn: the load client's own connection sends a well-formed
+// request, keeps the connection across requests, classifies error answers
+// like send does, dials again after the server closed it, and reports a
+// dead endpoint as a connection error.
+func TestRawConn(t *testing.T) {
+	var conns atomic.Int32
+	var closeNext atomic.Bool
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.URL.Path != "/command" || r.Header.Get("Content-Type") != "application/json" || r.ContentLength != int64(len(body)) {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		if closeNext.Swap(false) {
+			w.Header().Set("Connection", "close")
+		}
+		if bytes.Contains(body, []byte("bad")) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"no_leader","message":"x","definite":true}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	var rc rawConn
+	defer rc.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 3 {
+		require.Equal(t, opResult{ok: true}, rc.post(ctx, srv.URL, appendCommand(nil, "set", "k", []byte("v"), "")))
+	}
+	require.Equal(t, int32(1), conns.Load(), "the connection was not kept alive")
+	require.Equal(t, opResult{code: api.CodeNoLeader}, rc.post(ctx, srv.URL, []byte(`{"operation":"set","key":"bad"}`)))
+
+	closeNext.Store(true)
+	require.True(t, rc.post(ctx, srv.URL, []byte(`{}`)).ok)
+	require.True(t, rc.post(ctx, srv.URL, []byte(`{}`)).ok, "no new connection after Connection: close")
+	require.Equal(t, int32(2), conns.Load())
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	require.Equal(t, opResult{code: "connection"}, rc.post(ctx, dead, []byte(`{}`)))
+	require.True(t, rc.post(ctx, srv.URL, []byte(`{}`)).ok, "no recovery after a dead endpoint")
 }
