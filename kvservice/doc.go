@@ -12,8 +12,9 @@
 //
 // Cluster identity. The cluster ID is the FNV-1a hash of the sorted initial
 // member list ("name=raft_addr" joined by commas); a joining node adopts the
-// ID of the cluster it joins. A data directory holds the bbolt log (raft.db)
-// and identity.json (cluster ID and node name). Start refuses a data
+// ID of the cluster it joins. A data directory holds the bbolt log (raft.db),
+// its snapshot files (raft.db.snap/) and identity.json (cluster ID and node
+// name). Start refuses a data
 // directory written for another cluster or another node, and a log that
 // boltstore reports as corrupt (ErrCorrupt), with a message naming the
 // problem: a node never serves a state it cannot trust.

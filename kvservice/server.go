@@ -49,7 +49,8 @@ type Config struct {
 	Join string
 	// JoinAsLearner asks to stay a learner (never promoted).
 	JoinAsLearner bool
-	// DataDir holds raft.db and identity.json.
+	// DataDir holds raft.db, its snapshot files (raft.db.snap/) and
+	// identity.json.
 	DataDir string
 	// ElectionTimeout and HeartbeatInterval (defaults 1s and 100ms); the
 	// raft tick is the heartbeat interval.
