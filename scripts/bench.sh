@@ -30,6 +30,8 @@ HEARTBEAT=${HEARTBEAT:-100ms}
 OUT=${OUT:-bench/results.md}
 NODE_FLAGS=${NODE_FLAGS:-} # extra flags for every node
 
+# Before anything is written: the report itself must not make the tree dirty.
+GIT_REV=$(git describe --always --dirty 2>/dev/null || echo unknown)
 echo "building $BIN/raftkv and $BIN/raftkvctl..."
 CGO_ENABLED=0 go build -o "$BIN/" ./cmd/raftkv ./cmd/raftkvctl
 BIN=$(cd "$BIN" && pwd)
@@ -136,7 +138,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "Written by \`scripts/bench.sh\` (\`make bench\`)."
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "- git: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "- git: $GIT_REV"
 	echo "- machine: $(nproc) cores, $(uname -sr), $(go env GOVERSION)"
 	echo "- load average (1/5/15 min): before $load_before, after the sweep $load_after_sweep, after failover $load_after"
 	echo "- cluster: 3 local nodes on 127.0.0.1, bbolt with fsync, election timeout $ELECTION, heartbeat $HEARTBEAT"
