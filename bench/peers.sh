@@ -96,22 +96,8 @@ start() {
 	pids+=("$!")
 }
 
-# Ports come from 20000-32102, below Linux's default ephemeral range (32768
-# and up), so that no client connection's local port can take them.
-port_free() { ! ss -tanH "sport = :$1" 2>/dev/null | grep -q .; }
-pick_base() {
-	local base i ok
-	for _ in $(seq 1 50); do
-		base=$((20000 + (RANDOM % 1210) * 10))
-		ok=1
-		for i in 0 1 2 100 101 102; do port_free $((base + i)) || ok=0; done
-		if ((ok)); then
-			echo "$base"
-			return
-		fi
-	done
-	die "no free ports found"
-}
+# shellcheck source=scripts/lib/ports.sh
+source scripts/lib/ports.sh
 
 # wait_for DESCRIPTION COMMAND... polls COMMAND for up to 30 s.
 wait_for() {

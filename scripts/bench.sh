@@ -39,24 +39,9 @@ NODE_BIN=${NODE_BIN:-$BIN/raftkv}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-bench.XXXXXX")
 
-port_free() { ! ss -tanH "sport = :$1" 2>/dev/null | grep -q .; }
-pick_base() {
-	local base i ok
-	for _ in $(seq 1 50); do
-		# Below the ephemeral range (32768 and up), so that no client
-		# connection's local port can take them.
-		base=$((20000 + (RANDOM % 1210) * 10))
-		ok=1
-		for i in 0 1 2 100 101 102; do port_free $((base + i)) || ok=0; done
-		if ((ok)); then
-			echo "$base"
-			return
-		fi
-	done
-	echo "no free ports found" >&2
-	exit 1
-}
-BASE=$(pick_base)
+# shellcheck source=scripts/lib/ports.sh
+source scripts/lib/ports.sh
+BASE=$(pick_base) || exit 1
 NAMES=(node0 node1 node2)
 cluster=""
 endpoints=""
