@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,9 +119,13 @@ func New(o cluster.Options) (*Cluster, error) {
 	return c, nil
 }
 
-// freePorts asks the kernel for n distinct free ports. They are released
-// before the nodes bind them; a collision in between is possible but rare
-// on a test machine, and Start reports it.
+// freePorts finds n distinct free ports below the kernel's ephemeral range
+// (ip_local_port_range). A port the kernel hands out for ":0" comes from that
+// range, which is also where every outgoing connection takes its local port:
+// while a killed node is down, one of the many connections the harness, the
+// clients and the other nodes open could take its port, and the node could
+// not restart. Below the range only another listener can. The ports are
+// held until all n are found and released before the nodes bind them.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -127,8 +133,22 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	lo, hi := 20000, ephemeralLow()
 	ports := make([]int, 0, n)
-	for range n {
+	for tries := 0; len(ports) < n && hi-lo > 4*n && tries < 1000; tries++ {
+		port := lo + rand.IntN(hi-lo)
+		if slices.Contains(ports, port) {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // taken
+		}
+		ls = append(ls, l)
+		ports = append(ports, port)
+	}
+	for len(ports) < n {
+		// No room below the ephemeral range: let the kernel choose.
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("process: free port: %w", err)
@@ -137,6 +157,24 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 if
+// it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 0 {
+		return 32768
+	}
+	return low
 }
 
 func (c *Cluster) node(id string) (*node, error) {

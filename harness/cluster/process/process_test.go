@@ -2,9 +2,11 @@ package process
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,5 +143,30 @@ func TestProcessBackendLifecycle(t *testing.T) {
 		t.Error("no log path")
 	} else if b, err := os.ReadFile(logs); err != nil || len(b) == 0 {
 		t.Errorf("log %s: %v", logs, err)
+	}
+}
+
+// TestFreePortsBelowTheEphemeralRange: the ports are distinct, free, and
+// outside the range the kernel takes outgoing connections' local ports from.
+func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
+	ports, err := freePorts(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := ephemeralLow()
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d twice in %v", p, ports)
+		}
+		seen[p] = true
+		if p >= low || p < 20000 {
+			t.Fatalf("port %d is outside [20000, %d)", p, low)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("port %d was handed out but is not free: %v", p, err)
+		}
+		l.Close()
 	}
 }
