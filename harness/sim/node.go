@@ -369,8 +369,9 @@ func (n *snode) exit() {
 // exited on its own.
 const restartDelay = 300 * time.Millisecond
 
-// handleReady handles one Ready in the driver's order: persist, send,
-// apply, advance. It returns false if a failpoint crashed the node.
+// handleReady handles one Ready in raft/node's order: a leader's early
+// appends, committed entries applied, persist, the other messages, advance.
+// It returns false if a failpoint crashed the node.
 func (n *snode) handleReady() bool {
 	s := n.s
 	rd := n.rn.Ready()
@@ -389,8 +390,31 @@ func (n *snode) handleReady() bool {
 			return false
 		}
 	}
-	// 1. Persist: nothing this Ready says leaves the node before.
-	if !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() {
+	// raft/node's order: a leader's appends and heartbeats of a durable
+	// term leave before its own write (thesis §10.2.1), and committed
+	// entries are applied before the Ready's write (they are durable on a
+	// quorum already); everything else waits for the write.
+	persist := !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty()
+	late := rd.Messages
+	if !s.cfg.bugs.sendBeforePersist && persist && n.role == raft.StateLeader && rd.Snapshot.IsEmpty() {
+		hs, _, _ := n.durable.InitialState()
+		var early []raft.Message
+		late = nil
+		for _, m := range rd.Messages {
+			if node.MayLeaveEarly(m, hs.Term) {
+				early = append(early, m)
+			} else {
+				late = append(late, m)
+			}
+		}
+		s.send(n, early, s.now)
+	}
+	applyFirst := persist && rd.Snapshot.IsEmpty() && len(rd.CommittedEntries) > 0
+	if applyFirst && !n.applyCommitted(rd.CommittedEntries) {
+		return false
+	}
+	// 1. Persist: nothing else this Ready says leaves the node before.
+	if persist {
 		if n.failpoint(node.FailpointBeforePersist) {
 			return false
 		}
@@ -408,20 +432,11 @@ func (n *snode) handleReady() bool {
 	}
 	// 2. Send, once the write is on disk.
 	if !s.cfg.bugs.sendBeforePersist {
-		s.send(n, rd.Messages, s.now+int64(n.outDelay))
+		s.send(n, late, s.now+int64(n.outDelay))
 	}
-	// 3. Apply.
-	if len(rd.CommittedEntries) > 0 {
-		if n.failpoint(node.FailpointBeforeApply) {
-			return false
-		}
-		for _, e := range rd.CommittedEntries {
-			n.apply(e)
-		}
-		if n.failpoint(node.FailpointAfterApply) {
-			return false
-		}
-		n.dropSuperseded(rd.CommittedEntries[len(rd.CommittedEntries)-1].Term, n.applied)
+	// 3. Apply (unless done before persisting).
+	if !applyFirst && !n.applyCommitted(rd.CommittedEntries) {
+		return false
 	}
 	for _, rs := range rd.ReadStates {
 		s.observe(s.chk.ObserveReadState(n.id, rs))
@@ -442,6 +457,25 @@ func (n *snode) handleReady() bool {
 	}
 	n.answerReads()
 	n.busyUntil = s.now + int64(n.outDelay)
+	return true
+}
+
+// applyCommitted applies committed entries between their failpoints; it
+// returns false if a failpoint crashed the node.
+func (n *snode) applyCommitted(ents []raft.Entry) bool {
+	if len(ents) == 0 {
+		return true
+	}
+	if n.failpoint(node.FailpointBeforeApply) {
+		return false
+	}
+	for _, e := range ents {
+		n.apply(e)
+	}
+	if n.failpoint(node.FailpointAfterApply) {
+		return false
+	}
+	n.dropSuperseded(ents[len(ents)-1].Term, n.applied)
 	return true
 }
 

@@ -814,7 +814,7 @@ func (n *Node) sendEarly(msgs []raft.Message) (late []raft.Message) {
 	early := n.earlyBuf[:0]
 	late = n.lateBuf[:0]
 	for _, m := range msgs {
-		if (m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat) && m.Term == n.durableTerm {
+		if MayLeaveEarly(m, n.durableTerm) {
 			early = append(early, m)
 		} else {
 			late = append(late, m)
@@ -830,6 +830,14 @@ func (n *Node) sendEarly(msgs []raft.Message) (late []raft.Message) {
 	n.earlyBuf = early
 	n.lateBuf = late
 	return late
+}
+
+// MayLeaveEarly says whether a leader may send m before the Ready that
+// holds it is persisted, given the term of the hard state already in its
+// store (see sendEarly for why): appends and heartbeats of that term only.
+// Exported so that the harness's simulation drives the same rule.
+func MayLeaveEarly(m raft.Message, durableTerm uint64) bool {
+	return (m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat) && m.Term == durableTerm
 }
 
 // applyCommitted applies committed entries in order and resolves their
