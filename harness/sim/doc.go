@@ -11,9 +11,13 @@
 //
 //   - A discrete-event loop (a priority queue of timed events, one
 //     goroutine, no wall clock) runs everything.
-//   - The driver follows raft/node's rules: a Ready is persisted (its
-//     messages and answers leave only after the fsync), then sent, then
-//     applied, then advanced; proposals wait for their entry to be applied
+//   - The driver follows raft/node's rules: a leader's appends and
+//     heartbeats of a durable term leave before its own write
+//     (node.MayLeaveEarly), committed entries are applied before the
+//     Ready's write, the Ready is persisted (its other messages leave only
+//     after the fsync), then sent, then advanced. Snapshots are taken
+//     synchronously (raft/node writes them on a goroutine of its own; the
+//     simulation keeps one goroutine). Proposals wait for their entry to be applied
 //     and are failed exactly as raft/node fails them (definite when the core
 //     refused them or another entry won the index, unknown otherwise);
 //     read-index rounds are batched and retried; snapshots every
