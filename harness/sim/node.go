@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
@@ -56,10 +55,7 @@ type snode struct {
 	startCommit uint64
 	waiters     map[uint64][]*proposal
 	scanTerm    uint64
-	readSeq     uint64
-	readPending []*readReq
-	readRound   *readRound
-	readReady   []readBatch
+	reads       *node.ReadBatcher[*readReq]
 
 	// checkLeaderLog: the node became leader; check its log once persisted.
 	checkLeaderLog bool
@@ -99,17 +95,6 @@ func (p *proposal) finish(res fsm.Result, err *apiError) {
 type readReq struct {
 	done     func(err *apiError)
 	finished bool
-}
-
-type readRound struct {
-	rctx  []byte
-	reads []*readReq
-	ticks int
-}
-
-type readBatch struct {
-	index uint64
-	reads []*readReq
 }
 
 func newNode(s *sim, i int) *snode {
@@ -183,7 +168,7 @@ func (n *snode) doStart() {
 	n.startCommit = st.Commit
 	n.waiters = map[uint64][]*proposal{}
 	n.scanTerm = 0
-	n.readPending, n.readRound, n.readReady = nil, nil, nil
+	n.reads = n.newReadBatcher()
 	n.readyScheduled, n.busyUntil, n.outDelay = false, 0, 0
 	n.checkLeaderLog = false
 	n.inbox, n.conns = nil, nil
@@ -216,7 +201,7 @@ func (n *snode) crash() {
 		c.finish(reply{err: errConnLost}, 0)
 	}
 	n.rn, n.live, n.fsm, n.clock = nil, nil, nil, nil
-	n.waiters, n.readPending, n.readRound, n.readReady = nil, nil, nil, nil
+	n.waiters, n.reads = nil, n.newReadBatcher()
 	n.inbox = nil
 	n.rules, n.fpName, n.fpAfter = nil, "", 0
 	n.lead, n.role = 0, raft.StateFollower
@@ -295,12 +280,7 @@ func (n *snode) tick() {
 	for range k {
 		n.rn.Tick()
 	}
-	if n.readRound != nil {
-		n.readRound.ticks += k
-		if n.readRound.ticks > n.electionTick() {
-			n.retryReadRound()
-		}
-	}
+	n.reads.Tick(k, n.electionTick())
 	n.kick()
 }
 
@@ -326,16 +306,12 @@ func (n *snode) kick() {
 }
 
 func (n *snode) processReady() {
-	if n.readRound == nil && len(n.readPending) > 0 {
-		n.startReadRound()
-	}
+	n.startReadRound()
 	for n.running() && n.rn.HasReady() {
 		if !n.handleReady() {
 			return
 		}
-		if n.readRound == nil && len(n.readPending) > 0 {
-			n.startReadRound()
-		}
+		n.startReadRound()
 	}
 }
 
@@ -440,10 +416,7 @@ func (n *snode) handleReady() bool {
 	}
 	for _, rs := range rd.ReadStates {
 		s.observe(s.chk.ObserveReadState(n.id, rs))
-		if n.readRound != nil && string(rs.RequestCtx) == string(n.readRound.rctx) {
-			n.readReady = append(n.readReady, readBatch{index: rs.Index, reads: n.readRound.reads})
-			n.readRound = nil
-		}
+		n.reads.Answered(rs)
 	}
 	// 4. Advance.
 	n.rn.Advance(rd)
@@ -485,9 +458,7 @@ func (n *snode) softStateChanged(ss raft.SoftState) {
 	}
 	if ss.Lead != n.lead {
 		n.lead = ss.Lead
-		if n.readRound != nil {
-			n.retryReadRound()
-		}
+		n.reads.Retry()
 	}
 	if ss.RaftState == raft.StateLeader && n.role != raft.StateLeader {
 		n.s.observe(n.s.chk.ObserveLeader(n.term, n.id))
@@ -677,50 +648,30 @@ func (n *snode) propose(data []byte, done func(fsm.Result, *apiError)) *proposal
 // read index obtained after the call.
 func (n *snode) readIndex(done func(*apiError)) *readReq {
 	r := &readReq{done: done}
-	n.readPending = append(n.readPending, r)
+	n.reads.Add(r)
 	n.kick()
 	return r
 }
 
-func liveReads(rs []*readReq) []*readReq {
-	return slices.DeleteFunc(rs, func(r *readReq) bool { return r.finished })
+// newReadBatcher is raft/node's read batching, over this node's requests.
+func (n *snode) newReadBatcher() *node.ReadBatcher[*readReq] {
+	return node.NewReadBatcher(n.id, func(r *readReq) bool { return !r.finished })
 }
 
 func (n *snode) startReadRound() {
-	n.readPending = liveReads(n.readPending)
-	if len(n.readPending) == 0 {
-		return
+	if rctx := n.reads.Start(); rctx != nil {
+		n.s.chk.ObserveReadRequest(string(rctx))
+		n.rn.ReadIndex(rctx)
 	}
-	n.readSeq++
-	rctx := make([]byte, 16)
-	binary.BigEndian.PutUint64(rctx, n.id)
-	binary.BigEndian.PutUint64(rctx[8:], n.readSeq)
-	n.readRound = &readRound{rctx: rctx, reads: n.readPending}
-	n.readPending = nil
-	n.s.chk.ObserveReadRequest(string(rctx))
-	n.rn.ReadIndex(rctx)
-}
-
-func (n *snode) retryReadRound() {
-	n.readPending = append(n.readRound.reads, n.readPending...)
-	n.readRound = nil
 }
 
 func (n *snode) answerReads() {
-	kept := n.readReady[:0]
-	for _, b := range n.readReady {
-		if b.index <= n.applied {
-			for _, r := range b.reads {
-				if !r.finished {
-					r.finished = true
-					r.done(nil)
-				}
-			}
-		} else {
-			kept = append(kept, b)
+	n.reads.Due(n.applied, func(_ uint64, r *readReq) {
+		if !r.finished {
+			r.finished = true
+			r.done(nil)
 		}
-	}
-	n.readReady = kept
+	})
 }
 
 // stateHash is what /status reports: the applied index and the state

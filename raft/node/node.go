@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,10 +166,7 @@ type Node struct {
 	waiters  map[uint64][]*proposal // by log index
 	scanTerm uint64                 // highest applied term the waiters were checked against
 
-	readSeq     uint64
-	readPending []*readRequest // arrived, not yet in a round
-	readRound   *readRound     // in flight
-	readReady   []readBatch    // answered, waiting for applied >= index
+	reads *ReadBatcher[*readRequest]
 
 	transfers []*transferRequest
 
@@ -218,17 +214,6 @@ type readRequest struct {
 type readOutcome struct {
 	index uint64
 	err   error
-}
-
-type readRound struct {
-	rctx  []byte
-	reads []*readRequest
-	ticks int
-}
-
-type readBatch struct {
-	index uint64
-	reads []*readRequest
 }
 
 type transferRequest struct {
@@ -321,6 +306,7 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 		term:        hs.Term,
 		durableTerm: hs.Term,
 		waiters:     make(map[uint64][]*proposal),
+		reads:       NewReadBatcher(cfg.Raft.ID, func(r *readRequest) bool { return r.ctx.Err() == nil }),
 		hooks:       hooks,
 	}
 	st := rn.Status()
@@ -560,7 +546,7 @@ func (n *Node) input(tickc <-chan time.Time) (stop bool) {
 	case p := <-n.propc:
 		n.handlePropose(p)
 	case r := <-n.readc:
-		n.readPending = append(n.readPending, r)
+		n.reads.Add(r)
 		if n.hooks.onRead != nil {
 			n.hooks.onRead()
 		}
@@ -586,7 +572,7 @@ func (n *Node) tryInput(tickc <-chan time.Time) (ok, stop bool) {
 	case p := <-n.propc:
 		n.handlePropose(p)
 	case r := <-n.readc:
-		n.readPending = append(n.readPending, r)
+		n.reads.Add(r)
 		if n.hooks.onRead != nil {
 			n.hooks.onRead()
 		}
@@ -621,14 +607,10 @@ func (n *Node) tick() {
 	if k == 0 {
 		return
 	}
-	if n.readRound != nil {
-		n.readRound.ticks += k
-		// The round's request or answer was lost (no leader, leader
-		// changed, message dropped): try again with a fresh context.
-		if n.readRound.ticks > n.electionTicks() {
-			n.retryReadRound()
-		}
-	}
+	// A round unanswered for an election timeout lost its request or
+	// answer (no leader, leader changed, message dropped): try again with
+	// a fresh context.
+	n.reads.Tick(k, n.electionTicks())
 	n.sweepExpired()
 	n.publishStatus()
 }
@@ -672,16 +654,12 @@ func (n *Node) handleTransfer(t *transferRequest) {
 
 // afterInputs starts a read round if one is due and handles every Ready.
 func (n *Node) afterInputs() error {
-	if n.readRound == nil && len(n.readPending) > 0 {
-		n.startReadRound()
-	}
+	n.startReadRound()
 	for n.rn.HasReady() {
 		if err := n.handleReady(); err != nil {
 			return err
 		}
-		if n.readRound == nil && len(n.readPending) > 0 {
-			n.startReadRound()
-		}
+		n.startReadRound()
 	}
 	return nil
 }
@@ -771,10 +749,7 @@ func (n *Node) handleReady() error {
 		}
 	}
 	for _, rs := range rd.ReadStates {
-		if n.readRound != nil && string(rs.RequestCtx) == string(n.readRound.rctx) {
-			n.readReady = append(n.readReady, readBatch{index: rs.Index, reads: n.readRound.reads})
-			n.readRound = nil
-		}
+		n.reads.Answered(rs)
 	}
 	// 4. Advance.
 	n.rn.Advance(rd)
@@ -872,9 +847,7 @@ func (n *Node) softStateChanged(ss raft.SoftState) {
 		clear(n.transfers[len(kept):])
 		n.transfers = kept
 		// A read round in flight at the old leader will not be answered.
-		if n.readRound != nil {
-			n.retryReadRound()
-		}
+		n.reads.Retry()
 	}
 	if ss.RaftState != n.role {
 		n.role = ss.RaftState
@@ -990,14 +963,7 @@ func (n *Node) sweepExpired() {
 			n.waiters[idx] = kept
 		}
 	}
-	n.readPending = liveReads(n.readPending)
-	kept := n.readReady[:0]
-	for _, b := range n.readReady {
-		if b.reads = liveReads(b.reads); len(b.reads) > 0 {
-			kept = append(kept, b)
-		}
-	}
-	n.readReady = kept
+	n.reads.Sweep()
 	tk := n.transfers[:0]
 	for _, t := range n.transfers {
 		if t.ctx.Err() == nil {
@@ -1008,52 +974,18 @@ func (n *Node) sweepExpired() {
 	n.transfers = tk
 }
 
-func liveReads(rs []*readRequest) []*readRequest {
-	kept := rs[:0]
-	for _, r := range rs {
-		if r.ctx.Err() == nil {
-			kept = append(kept, r)
-		}
-	}
-	clear(rs[len(kept):])
-	return kept
-}
-
+// startReadRound starts a read-index round for the queued reads, if none
+// is in flight.
 func (n *Node) startReadRound() {
-	n.readPending = liveReads(n.readPending)
-	if len(n.readPending) == 0 {
-		return
+	if rctx := n.reads.Start(); rctx != nil {
+		n.readRounds.Add(1)
+		n.rn.ReadIndex(rctx)
 	}
-	n.readSeq++
-	rctx := make([]byte, 16)
-	binary.BigEndian.PutUint64(rctx, n.id)
-	binary.BigEndian.PutUint64(rctx[8:], n.readSeq)
-	n.readRound = &readRound{rctx: rctx, reads: n.readPending}
-	n.readPending = nil
-	n.readRounds.Add(1)
-	n.rn.ReadIndex(rctx)
 }
 
-// retryReadRound abandons the round in flight; its reads go first in the
-// next one, which starts after the current inputs are handled.
-func (n *Node) retryReadRound() {
-	n.readPending = append(n.readRound.reads, n.readPending...)
-	n.readRound = nil
-}
-
+// answerReads answers the reads whose read index is applied.
 func (n *Node) answerReads() {
-	kept := n.readReady[:0]
-	for _, b := range n.readReady {
-		if b.index <= n.applied {
-			for _, r := range b.reads {
-				r.ch <- readOutcome{index: b.index}
-			}
-		} else {
-			kept = append(kept, b)
-		}
-	}
-	clear(n.readReady[len(kept):])
-	n.readReady = kept
+	n.reads.Due(n.applied, func(index uint64, r *readRequest) { r.ch <- readOutcome{index: index} })
 }
 
 // flushLazyHS writes the hard state whose commit-only change handleReady
@@ -1256,14 +1188,7 @@ func (n *Node) shutdown(err error) {
 		}
 	}
 	n.waiters = nil
-	reads := n.readPending
-	if n.readRound != nil {
-		reads = append(reads, n.readRound.reads...)
-	}
-	for _, b := range n.readReady {
-		reads = append(reads, b.reads...)
-	}
-	for _, r := range reads {
+	for _, r := range n.reads.Drain() {
 		r.ch <- readOutcome{err: cause}
 	}
 	for _, t := range n.transfers {
