@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"sort"
 	"sync"
+
+	"github.com/google/btree"
 )
 
 // Session limits. They are part of the replicated semantics: every replica
@@ -57,9 +59,11 @@ type session struct {
 // Snapshot and Restore are called by the raft driver's apply loop while the
 // API reads concurrently.
 type FSM struct {
-	mu       sync.RWMutex
-	applied  uint64 // index of the last applied command
-	kv       map[string]string
+	mu      sync.RWMutex
+	applied uint64 // index of the last applied command
+	// kv is ordered by key: a snapshot is its in-order walk (no sorting),
+	// and capturing it is an O(1) copy-on-write clone.
+	kv       *btree.BTreeG[kvPair]
 	hash     sum256
 	sessions map[string]*session
 	members  map[uint64]Member
@@ -68,7 +72,7 @@ type FSM struct {
 // New returns an empty state machine.
 func New() *FSM {
 	return &FSM{
-		kv:       make(map[string]string),
+		kv:       newKV(),
 		sessions: make(map[string]*session),
 		members:  make(map[uint64]Member),
 	}
@@ -103,7 +107,7 @@ func (f *FSM) ApplyCommand(index uint64, c Command) Result {
 func (f *FSM) apply(index uint64, c Command) Result {
 	switch c.Op {
 	case OpGet:
-		v, ok := f.kv[c.Key]
+		v, ok := f.get(c.Key)
 		return Result{Op: OpGet, Key: c.Key, Value: v, Found: ok, Index: index}
 	case OpMembers:
 		for _, m := range c.Members {
@@ -144,7 +148,7 @@ func (f *FSM) apply(index uint64, c Command) Result {
 // write executes a set, delete or cas.
 func (f *FSM) write(index uint64, c Command) Result {
 	r := Result{Op: c.Op, Key: c.Key, Index: index}
-	old, found := f.kv[c.Key]
+	old, found := f.get(c.Key)
 	switch c.Op {
 	case OpSet:
 		f.put(c.Key, old, found, c.Value)
@@ -152,7 +156,7 @@ func (f *FSM) write(index uint64, c Command) Result {
 	case OpDelete:
 		if found {
 			f.hash.sub(pairHash(c.Key, old))
-			delete(f.kv, c.Key)
+			f.kv.Delete(kvPair{key: c.Key})
 		}
 		r.Found = found
 	case OpCAS:
@@ -172,7 +176,7 @@ func (f *FSM) put(key, old string, found bool, v string) {
 	if found {
 		f.hash.sub(pairHash(key, old))
 	}
-	f.kv[key] = v
+	f.kv.ReplaceOrInsert(kvPair{key: key, value: v})
 	f.hash.add(pairHash(key, v))
 }
 
@@ -212,7 +216,7 @@ func (f *FSM) gcSessions(index uint64) {
 func (f *FSM) Get(key string) (value string, found bool, applied uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	v, ok := f.kv[key]
+	v, ok := f.get(key)
 	return v, ok, f.applied
 }
 
@@ -220,7 +224,7 @@ func (f *FSM) Get(key string) (value string, found bool, applied uint64) {
 func (f *FSM) Len() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.kv)
+	return f.kv.Len()
 }
 
 // Applied returns the index of the last applied command (conf changes and
@@ -321,4 +325,19 @@ func pairHash(k, v string) [32]byte {
 	var d [32]byte
 	h.Sum(d[:0])
 	return d
+}
+
+// kvPair is one key and its value, ordered by key in FSM.kv.
+type kvPair struct{ key, value string }
+
+// kvDegree is the B-tree's degree: nodes of up to 2*kvDegree-1 pairs.
+const kvDegree = 32
+
+func newKV() *btree.BTreeG[kvPair] {
+	return btree.NewG(kvDegree, func(a, b kvPair) bool { return a.key < b.key })
+}
+
+func (f *FSM) get(key string) (string, bool) {
+	p, ok := f.kv.Get(kvPair{key: key})
+	return p.value, ok
 }

@@ -8,7 +8,8 @@ import (
 	"hash/crc32"
 	"maps"
 	"slices"
-	"strings"
+
+	"github.com/google/btree"
 )
 
 // Snapshot format: magic, version byte, body, then the CRC-32C
@@ -37,33 +38,31 @@ func (f *FSM) Snapshot() ([]byte, error) {
 	return encode()
 }
 
-// capturedState is a copy of the state taken under the read lock: the
-// strings are shared (Go strings are immutable), the sessions copied by
-// value, so the live state can change while it is encoded.
+// capturedState is a copy of the state taken under the lock: the key-value
+// tree is a copy-on-write clone (O(1); the live tree copies a node the
+// first time it changes one), the sessions are copied by value, so the
+// live state can change while it is encoded.
 type capturedState struct {
 	applied  uint64
-	kv       []kvPair
+	kv       *btree.BTreeG[kvPair]
 	sessions map[string]session
 	members  []Member
 }
 
-type kvPair struct{ key, value string }
-
-// CaptureSnapshot copies the state at the last applied index, holding the
-// read lock only for the copy, and returns the function that sorts and
-// encodes it (what Snapshot returns), which may run on another goroutine
-// while commands are applied. It implements node.SnapshotCapturer, so the
-// raft driver encodes and writes large snapshots off its goroutine.
+// CaptureSnapshot copies the state at the last applied index and returns
+// the function that encodes it (what Snapshot returns), which may run on
+// another goroutine while commands are applied. It implements
+// node.SnapshotCapturer, so the raft driver encodes and writes large
+// snapshots off its goroutine. The lock is the write lock, held for the
+// clone and the sessions only: Clone updates the live tree's copy-on-write
+// context.
 func (f *FSM) CaptureSnapshot() (func() ([]byte, error), error) {
-	f.mu.RLock()
+	f.mu.Lock()
 	c := &capturedState{
 		applied:  f.applied,
-		kv:       make([]kvPair, 0, len(f.kv)),
+		kv:       f.kv.Clone(),
 		sessions: make(map[string]session, len(f.sessions)),
 		members:  make([]Member, 0, len(f.members)),
-	}
-	for k, v := range f.kv {
-		c.kv = append(c.kv, kvPair{k, v})
 	}
 	for cid, s := range f.sessions {
 		c.sessions[cid] = *s
@@ -71,25 +70,26 @@ func (f *FSM) CaptureSnapshot() (func() ([]byte, error), error) {
 	for _, m := range f.members {
 		c.members = append(c.members, m)
 	}
-	f.mu.RUnlock()
+	f.mu.Unlock()
 	return c.encode, nil
 }
 
 func (c *capturedState) encode() ([]byte, error) {
 	size := 64
-	for _, p := range c.kv {
+	c.kv.Ascend(func(p kvPair) bool {
 		size += len(p.key) + len(p.value) + 8
-	}
-	slices.SortFunc(c.kv, func(a, b kvPair) int { return strings.Compare(a.key, b.key) })
+		return true
+	})
 	b := make([]byte, 0, size)
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
 	b = binary.AppendUvarint(b, c.applied)
-	b = binary.AppendUvarint(b, uint64(len(c.kv)))
-	for _, p := range c.kv {
+	b = binary.AppendUvarint(b, uint64(c.kv.Len()))
+	c.kv.Ascend(func(p kvPair) bool {
 		b = appendString(b, p.key)
 		b = appendString(b, p.value)
-	}
+		return true
+	})
 	cids := slices.Sorted(maps.Keys(c.sessions))
 	b = binary.AppendUvarint(b, uint64(len(cids)))
 	for _, cid := range cids {
@@ -144,7 +144,7 @@ func (f *FSM) decode(data []byte) error {
 	for i := uint64(0); i < nkv && r.err == nil; i++ {
 		k, v := r.string(), r.string()
 		if r.err == nil {
-			f.kv[k] = v
+			f.kv.ReplaceOrInsert(kvPair{key: k, value: v})
 			f.hash.add(pairHash(k, v))
 		}
 	}
@@ -171,7 +171,7 @@ func (f *FSM) decode(data []byte) error {
 	if len(r.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCorruptSnapshot, len(r.b))
 	}
-	if uint64(len(f.kv)) != nkv || uint64(len(f.sessions)) != ns {
+	if uint64(f.kv.Len()) != nkv || uint64(len(f.sessions)) != ns {
 		return fmt.Errorf("%w: duplicate keys", ErrCorruptSnapshot)
 	}
 	return nil
