@@ -36,7 +36,7 @@ func (n *snode) proposeConfChange(cc raft.ConfChange, done func(*apiError)) {
 		return
 	}
 	p.index, p.term = index, term
-	n.waiters[index] = append(n.waiters[index], p)
+	n.waiters.Add(index, p)
 	n.kick()
 	n.s.after(confChangeWait, func() {
 		p.finish(fsm.Result{}, &apiError{code: "timeout", msg: "conf change not applied in time"})

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -53,8 +52,7 @@ type snode struct {
 	snapIndex   uint64
 	confState   raft.ConfState
 	startCommit uint64
-	waiters     map[uint64][]*proposal
-	scanTerm    uint64
+	waiters     *node.Waiters[*proposal]
 	reads       *node.ReadBatcher[*readReq]
 
 	// checkLeaderLog: the node became leader; check its log once persisted.
@@ -166,8 +164,7 @@ func (n *snode) doStart() {
 	n.lead, n.role, n.term = st.Lead, st.RaftState, hs.Term
 	n.applied, n.snapIndex, n.confState = applied, snap.Metadata.Index, cs
 	n.startCommit = st.Commit
-	n.waiters = map[uint64][]*proposal{}
-	n.scanTerm = 0
+	n.waiters = n.newWaiters()
 	n.reads = n.newReadBatcher()
 	n.readyScheduled, n.busyUntil, n.outDelay = false, 0, 0
 	n.checkLeaderLog = false
@@ -201,7 +198,7 @@ func (n *snode) crash() {
 		c.finish(reply{err: errConnLost}, 0)
 	}
 	n.rn, n.live, n.fsm, n.clock = nil, nil, nil, nil
-	n.waiters, n.reads = nil, n.newReadBatcher()
+	n.waiters, n.reads = n.newWaiters(), n.newReadBatcher()
 	n.inbox = nil
 	n.rules, n.fpName, n.fpAfter = nil, "", 0
 	n.lead, n.role = 0, raft.StateFollower
@@ -523,14 +520,9 @@ func (n *snode) flushPending() {
 
 func (n *snode) restore(snap raft.Snapshot) {
 	must(n.fsm.Restore(snap.Data))
-	for _, idx := range slices.Sorted(maps.Keys(n.waiters)) {
-		if idx <= snap.Metadata.Index {
-			for _, p := range n.waiters[idx] {
-				p.finish(fsm.Result{}, &apiError{code: "internal", msg: fmt.Sprintf("node: outcome unknown: entry %d was covered by a snapshot", idx)})
-			}
-			delete(n.waiters, idx)
-		}
-	}
+	n.waiters.CoveredBySnapshot(snap.Metadata.Index, func(idx uint64, p *proposal) {
+		p.finish(fsm.Result{}, &apiError{code: "internal", msg: fmt.Sprintf("node: outcome unknown: entry %d was covered by a snapshot", idx)})
+	})
 	n.s.chk.ObserveCommitIndex(snap.Metadata.Index)
 	n.applied = snap.Metadata.Index
 	n.snapIndex = snap.Metadata.Index
@@ -559,46 +551,23 @@ func (n *snode) apply(e raft.Entry) {
 		n.s.confIdx[e.Index] = true
 	}
 	n.applied = e.Index
-	if ws, ok := n.waiters[e.Index]; ok {
-		delete(n.waiters, e.Index)
-		for _, p := range ws {
-			if p.term == e.Term {
-				p.finish(res, nil)
-			} else {
-				p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
-					msg: fmt.Sprintf("entry %d of term %d replaced by term %d", e.Index, p.term, e.Term)})
-			}
+	n.waiters.Resolve(e.Index, e.Term, func(p *proposal, mine bool) {
+		if mine {
+			p.finish(res, nil)
+		} else {
+			p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
+				msg: fmt.Sprintf("entry %d of term %d replaced by term %d", e.Index, p.term, e.Term)})
 		}
-	}
+	})
 }
 
 // dropSuperseded is raft/node's: a proposal of a lower term at a higher
 // index than a committed entry of term t can never commit.
 func (n *snode) dropSuperseded(t, i uint64) {
-	if t <= n.scanTerm {
-		return
-	}
-	n.scanTerm = t
-	for _, idx := range slices.Sorted(maps.Keys(n.waiters)) {
-		if idx <= i {
-			continue
-		}
-		ws := n.waiters[idx]
-		kept := ws[:0]
-		for _, p := range ws {
-			if p.term < t {
-				p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
-					msg: fmt.Sprintf("entry %d of term %d superseded by a committed entry of term %d", idx, p.term, t)})
-			} else {
-				kept = append(kept, p)
-			}
-		}
-		if len(kept) == 0 {
-			delete(n.waiters, idx)
-		} else {
-			n.waiters[idx] = kept
-		}
-	}
+	n.waiters.DropSuperseded(t, i, func(idx uint64, p *proposal) {
+		p.finish(fsm.Result{}, &apiError{code: "proposal_dropped", definite: true,
+			msg: fmt.Sprintf("entry %d of term %d superseded by a committed entry of term %d", idx, p.term, t)})
+	})
 }
 
 func (n *snode) maybeSnapshot() bool {
@@ -639,7 +608,7 @@ func (n *snode) propose(data []byte, done func(fsm.Result, *apiError)) *proposal
 		return p
 	}
 	p.index, p.term = index, term
-	n.waiters[index] = append(n.waiters[index], p)
+	n.waiters.Add(index, p)
 	n.kick()
 	return p
 }
@@ -651,6 +620,11 @@ func (n *snode) readIndex(done func(*apiError)) *readReq {
 	n.reads.Add(r)
 	n.kick()
 	return r
+}
+
+// newWaiters is raft/node's bookkeeping of proposals, over this node's.
+func (n *snode) newWaiters() *node.Waiters[*proposal] {
+	return node.NewWaiters(func(p *proposal) uint64 { return p.term })
 }
 
 // newReadBatcher is raft/node's read batching, over this node's requests.

@@ -163,8 +163,7 @@ type Node struct {
 	// Reused by sendEarly.
 	earlyBuf, lateBuf []raft.Message
 
-	waiters  map[uint64][]*proposal // by log index
-	scanTerm uint64                 // highest applied term the waiters were checked against
+	waiters *Waiters[*proposal]
 
 	reads *ReadBatcher[*readRequest]
 
@@ -305,7 +304,7 @@ func start(cfg Config, hooks testHooks) (*Node, error) {
 		confState:   cs,
 		term:        hs.Term,
 		durableTerm: hs.Term,
-		waiters:     make(map[uint64][]*proposal),
+		waiters:     NewWaiters(func(p *proposal) uint64 { return p.term }),
 		reads:       NewReadBatcher(cfg.Raft.ID, func(r *readRequest) bool { return r.ctx.Err() == nil }),
 		hooks:       hooks,
 	}
@@ -640,7 +639,7 @@ func (n *Node) handlePropose(p *proposal) {
 	}
 	p.index, p.term = index, term
 	p.proposed.Store(term)
-	n.waiters[index] = append(n.waiters[index], p)
+	n.waiters.Add(index, p)
 }
 
 func (n *Node) handleTransfer(t *transferRequest) {
@@ -862,14 +861,9 @@ func (n *Node) restore(s raft.Snapshot) error {
 	}
 	// Proposals covered by the snapshot: their entries may or may not be
 	// in it, and their results were never seen.
-	for idx, ws := range n.waiters {
-		if idx <= s.Metadata.Index {
-			for _, p := range ws {
-				p.ch <- outcome{err: fmt.Errorf("%w: entry %d was covered by a snapshot", ErrOutcomeUnknown, idx)}
-			}
-			delete(n.waiters, idx)
-		}
-	}
+	n.waiters.CoveredBySnapshot(s.Metadata.Index, func(idx uint64, p *proposal) {
+		p.ch <- outcome{err: fmt.Errorf("%w: entry %d was covered by a snapshot", ErrOutcomeUnknown, idx)}
+	})
 	n.applied = s.Metadata.Index
 	n.snapIndex = s.Metadata.Index
 	n.snapSize, n.bytesSinceSnap = len(s.Data), 0
@@ -903,66 +897,28 @@ func (n *Node) apply(e raft.Entry) error {
 	}
 	n.applied = e.Index
 	n.bytesSinceSnap += uint64(len(e.Data))
-	if ws, ok := n.waiters[e.Index]; ok {
-		delete(n.waiters, e.Index)
-		for _, p := range ws {
-			if p.term == e.Term {
-				p.ch <- o
-			} else {
-				// Another entry was committed at this index: this one
-				// never will be.
-				p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d replaced by term %d", ErrProposalDropped, e.Index, p.term, e.Term)}
-			}
+	n.waiters.Resolve(e.Index, e.Term, func(p *proposal, mine bool) {
+		if mine {
+			p.ch <- o
+		} else {
+			p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d replaced by term %d", ErrProposalDropped, e.Index, p.term, e.Term)}
 		}
-	}
+	})
 	return nil
 }
 
-// dropSuperseded fails every waiter whose entry can no longer commit: an
-// entry of term t is committed at index i, so every future leader's log has
-// it, and entries after i in such a log have terms >= t. A proposal of a
-// lower term at a higher index is therefore in no future leader's log.
+// dropSuperseded fails every waiter whose entry can no longer commit once
+// an entry of term t is committed at index i (see Waiters.DropSuperseded).
 func (n *Node) dropSuperseded(t, i uint64) {
-	if t <= n.scanTerm {
-		return
-	}
-	n.scanTerm = t
-	for idx, ws := range n.waiters {
-		if idx <= i {
-			continue
-		}
-		kept := ws[:0]
-		for _, p := range ws {
-			if p.term < t {
-				p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d superseded by a committed entry of term %d", ErrProposalDropped, idx, p.term, t)}
-			} else {
-				kept = append(kept, p)
-			}
-		}
-		if len(kept) == 0 {
-			delete(n.waiters, idx)
-		} else {
-			n.waiters[idx] = kept
-		}
-	}
+	n.waiters.DropSuperseded(t, i, func(idx uint64, p *proposal) {
+		p.ch <- outcome{err: fmt.Errorf("%w: entry %d of term %d superseded by a committed entry of term %d", ErrProposalDropped, idx, p.term, t)}
+	})
 }
 
 // sweepExpired forgets requests whose callers gave up, so they do not pile
 // up while their indexes are never reached.
 func (n *Node) sweepExpired() {
-	for idx, ws := range n.waiters {
-		kept := ws[:0]
-		for _, p := range ws {
-			if p.ctx.Err() == nil {
-				kept = append(kept, p)
-			}
-		}
-		if len(kept) == 0 {
-			delete(n.waiters, idx)
-		} else {
-			n.waiters[idx] = kept
-		}
-	}
+	n.waiters.Sweep(func(p *proposal) bool { return p.ctx.Err() == nil })
 	n.reads.Sweep()
 	tk := n.transfers[:0]
 	for _, t := range n.transfers {
@@ -1182,12 +1138,9 @@ func (n *Node) shutdown(err error) {
 	if err != nil {
 		cause = fmt.Errorf("%w: %w", ErrStopped, err)
 	}
-	for _, ws := range n.waiters {
-		for _, p := range ws {
-			p.ch <- outcome{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
-		}
+	for _, p := range n.waiters.Drain() {
+		p.ch <- outcome{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
 	}
-	n.waiters = nil
 	for _, r := range n.reads.Drain() {
 		r.ch <- readOutcome{err: cause}
 	}
