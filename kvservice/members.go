@@ -208,13 +208,10 @@ func (s *Server) onEvent(e node.Event) {
 		s.log.Info("role changed", "role", e.Role.String(), "term", e.Term)
 	case node.EventSnapshotTaken:
 		s.metrics.snapshots.WithLabelValues("taken").Inc()
-		if st := e.Snapshot; st != nil {
-			s.metrics.observeSnapshot(st)
-			s.log.Info("snapshot taken", "index", e.Index, "bytes", st.Bytes, "capture", st.Capture,
-				"encode", st.Encode, "write", st.Write, "compact", st.Compact)
-		} else {
-			s.log.Info("snapshot taken", "index", e.Index)
-		}
+		st := e.Snapshot
+		s.metrics.observeSnapshot(st)
+		s.log.Info("snapshot taken", "index", e.Index, "bytes", st.Bytes, "capture", st.Capture,
+			"encode", st.Encode, "write", st.Write, "compact", st.Compact)
 	case node.EventSnapshotRestored:
 		s.metrics.snapshots.WithLabelValues("restored").Inc()
 		s.log.Info("state restored from a snapshot", "index", e.Index)

@@ -76,7 +76,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 }
 
 // observeSnapshot records what taking one snapshot cost.
-func (m *serverMetrics) observeSnapshot(st *node.SnapshotStats) {
+func (m *serverMetrics) observeSnapshot(st node.SnapshotStats) {
 	m.snapshotBytes.Set(float64(st.Bytes))
 	m.snapshotSteps.WithLabelValues("capture").Observe(st.Capture.Seconds())
 	m.snapshotSteps.WithLabelValues("encode").Observe(st.Encode.Seconds())

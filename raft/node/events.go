@@ -67,8 +67,8 @@ type Event struct {
 	ConfChange raft.ConfChange
 	ConfState  raft.ConfState
 	Err        error
-	// Snapshot is set for EventSnapshotTaken: what the snapshot cost.
-	Snapshot *SnapshotStats
+	// Snapshot is what the snapshot cost, for EventSnapshotTaken.
+	Snapshot SnapshotStats
 }
 
 // SnapshotStats says what taking one snapshot cost, step by step.

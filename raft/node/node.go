@@ -1091,8 +1091,7 @@ func (n *Node) snapshotFinished(d snapshotDone) {
 		// A snapshot from the leader may have been restored meanwhile.
 		n.snapIndex = max(n.snapIndex, d.index)
 		n.snapSize = d.stats.Bytes
-		stats := d.stats
-		n.emit(Event{Type: EventSnapshotTaken, Index: d.index, Snapshot: &stats})
+		n.emit(Event{Type: EventSnapshotTaken, Index: d.index, Snapshot: d.stats})
 	case errors.Is(d.err, raft.ErrSnapOutOfDate):
 		// A newer snapshot (from the leader) was installed first.
 	default:

@@ -1106,7 +1106,7 @@ func (s *capturingSM) CaptureSnapshot() (func() ([]byte, error), error) {
 func TestSnapshotDoesNotHoldUpWrites(t *testing.T) {
 	store := raft.NewMemoryStorage()
 	sm := &capturingSM{testSM: &testSM{}, release: make(chan struct{})}
-	taken := make(chan uint64, 16)
+	taken := make(chan Event, 16)
 	n, err := Start(Config{
 		Raft:                   raftConfig(1),
 		TickInterval:           testTick,
@@ -1127,7 +1127,7 @@ func TestSnapshotDoesNotHoldUpWrites(t *testing.T) {
 	})
 	cancel := n.Subscribe(func(ev Event) {
 		if ev.Type == EventSnapshotTaken {
-			taken <- ev.Index
+			taken <- ev
 		}
 	})
 	defer cancel()
@@ -1145,8 +1145,13 @@ func TestSnapshotDoesNotHoldUpWrites(t *testing.T) {
 
 	close(sm.release)
 	released = true
-	first := <-taken
+	ev := <-taken
+	first := ev.Index
 	require.Positive(t, first)
+	// The event says what the snapshot cost; the encoding waited for
+	// release, so it took a measurable time.
+	require.Positive(t, ev.Snapshot.Bytes)
+	require.Positive(t, ev.Snapshot.Encode)
 	require.Eventually(t, func() bool {
 		s, err := store.Snapshot()
 		fi, ferr := store.FirstIndex()
