@@ -65,7 +65,7 @@ type Config struct {
 	SnapshotEvery uint64
 	// SnapshotLogRatio: once snapshots exceed 1 MiB, also wait until the
 	// commands applied since the last one add up to this fraction of its
-	// size (default 1; negative: count entries only). See
+	// size (0: count entries only; raftkv's flag defaults to 1). See
 	// node.Config.SnapshotLogRatio.
 	SnapshotLogRatio float64
 	// EnableFaults exposes the unsafe /fault routes.
@@ -271,7 +271,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		OnConfChange:           s.onConfChange,
 		SnapshotEvery:          cfg.SnapshotEvery,
 		SnapshotCatchUpEntries: cfg.SnapshotEvery / 4,
-		SnapshotLogRatio:       max(cfg.SnapshotLogRatio, 0),
+		SnapshotLogRatio:       cfg.SnapshotLogRatio,
 		StaggerSnapshots:       true,
 		Failpoint:              s.failpoint,
 		Bootstrap:              bootstrap,
@@ -353,8 +353,8 @@ func fillDefaults(cfg *Config) error {
 	if _, err := api.ParseReadMode(string(cfg.ReadMode)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
-	if cfg.SnapshotLogRatio == 0 {
-		cfg.SnapshotLogRatio = 1
+	if cfg.SnapshotLogRatio < 0 {
+		return fmt.Errorf("%w: a negative snapshot log ratio (%v)", ErrBadConfig, cfg.SnapshotLogRatio)
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 10000

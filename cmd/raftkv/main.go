@@ -142,7 +142,7 @@ func run(ctx context.Context, o options) error {
 		HeartbeatInterval: o.heartbeat,
 		ReadMode:          mode,
 		SnapshotEvery:     o.snapshotEvery,
-		SnapshotLogRatio:  snapshotLogRatio(o.snapshotLogRatio),
+		SnapshotLogRatio:  o.snapshotLogRatio,
 		EnableFaults:      o.faults,
 		StoreDir:          o.storeDir,
 		RequestTimeout:    o.requestTimeout,
@@ -188,13 +188,4 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	}()
 	log.Info("serving pprof", "addr", ln.Addr().String())
 	return nil
-}
-
-// snapshotLogRatio maps the flag's 0 ("count entries only") to the
-// server's negative value (its 0 means the default).
-func snapshotLogRatio(flag float64) float64 {
-	if flag == 0 {
-		return -1
-	}
-	return flag
 }
