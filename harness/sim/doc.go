@@ -15,13 +15,14 @@
 //     heartbeats of a durable term leave before its own write
 //     (node.MayLeaveEarly), committed entries are applied before the
 //     Ready's write, the Ready is persisted (its other messages leave only
-//     after the fsync), then sent, then advanced. Snapshots are taken
-//     synchronously (raft/node writes them on a goroutine of its own; the
-//     simulation keeps one goroutine). Proposals wait for their entry to be applied
-//     and are failed exactly as raft/node fails them (definite when the core
-//     refused them or another entry won the index, unknown otherwise);
-//     read-index rounds are batched and retried; snapshots every
-//     SnapshotEvery entries with SnapshotEvery/4 catch-up entries.
+//     after the fsync), then sent, then advanced. Proposals wait for their
+//     entry and are failed by raft/node's own rules (node.Waiters: definite
+//     when the core refused them or another entry won the index, unknown
+//     otherwise); reads are batched into read-index rounds and retried by
+//     raft/node's node.ReadBatcher. Snapshots, every SnapshotEvery entries
+//     with SnapshotEvery/4 catch-up entries, are taken synchronously
+//     (raft/node writes them on a goroutine of its own; the simulation
+//     keeps to one goroutine).
 //   - Each node reads time through a node.FaultClock over simulated time and
 //     ticks once per heartbeat interval of its own clock (at most
 //     2*ElectionTick at once, nothing while the clock is behind), so clock
