@@ -74,6 +74,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// NoSync skips fsync (tests only: a machine crash may lose data).
 	NoSync bool
+	// LazySync holds every log-store write that is not fsynced in memory
+	// until the next fsynced one (tests only: boltstore.Options.Lazy), so
+	// that a crash (SIGKILL) loses it as a machine crash loses the page cache.
+	LazySync bool
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Exit ends the process at a failpoint (default os.Exit).

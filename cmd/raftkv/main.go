@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/raftkv/raftkv/internal/bugs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,8 +28,9 @@ type options struct {
 	electionTimeout, heartbeat, requestTimeout           time.Duration
 	snapshotEvery                                        uint64
 	snapshotLogRatio                                     float64
-	faults, learner, noSync                              bool
+	faults, learner, noSync, lazySync                    bool
 	storeDir, pprofAddr                                  string
+	bugs                                                 []string
 }
 
 func main() {
@@ -79,6 +81,8 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long a write or read may wait for raft")
 	f.BoolVar(&o.faults, "unsafe-enable-fault-injection", false, "serve the /fault API (testing only: lets any client break this node)")
 	f.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync (testing only: a machine crash may lose acknowledged writes)")
+	f.BoolVar(&o.lazySync, "unsafe-lazy-fsync", false, "hold every write the log store does not fsync in memory until its next fsync (testing only: a crash then loses it, as a machine crash would lose the page cache)")
+	f.StringSliceVar(&o.bugs, "unsafe-bug", nil, "switch on a planted bug from the catalogue (testing only; needs a binary built with -tags raftkv_bugs; see `harness mutate --list`)")
 	f.StringVar(&o.storeDir, "store", "", "also serve the harness runs browser (/runs/) for this store directory")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6060 (for profiling; off by default)")
@@ -94,6 +98,16 @@ func run(ctx context.Context, o options) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	ids, err := bugs.Parse(o.bugs)
+	if err != nil {
+		return fmt.Errorf("--unsafe-bug: %w", err)
+	}
+	if err := bugs.Enable(ids...); err != nil {
+		return fmt.Errorf("--unsafe-bug: %w", err)
+	}
+	if len(ids) > 0 {
+		log.Warn("UNSAFE: planted bugs are switched on; this node is broken on purpose", "bugs", ids)
+	}
 	mode, err := api.ParseReadMode(o.readMode)
 	if err != nil {
 		return fmt.Errorf("--read-mode: %w", err)
@@ -147,6 +161,7 @@ func run(ctx context.Context, o options) error {
 		StoreDir:          o.storeDir,
 		RequestTimeout:    o.requestTimeout,
 		NoSync:            o.noSync,
+		LazySync:          o.lazySync,
 		Logger:            log,
 	})
 	if err != nil {
