@@ -17,6 +17,13 @@ type Options struct {
 	LinearizabilityTimeout time.Duration
 	// NodeStates, when given, are compared by CheckConvergence.
 	NodeStates []NodeState
+	// NodeLogs, when not nil, are the nodes' committed logs read from
+	// their data after the run, compared by CheckLogAgreement.
+	NodeLogs []NodeLog
+	// NodeEvents, when not nil, are the exits, panics and broken
+	// invariants of the nodes' processes, judged by CheckNodeHealth (an
+	// empty, non-nil slice: the backend watched and saw nothing).
+	NodeEvents []NodeEvent
 }
 
 // Stats counts a history's contents.
@@ -44,15 +51,19 @@ type Result struct {
 	Linearizability LinearizabilityResult `json:"linearizability"`
 	LostWrites      LostWritesResult      `json:"lost_writes"`
 	Convergence     *ConvergenceResult    `json:"convergence,omitempty"`
+	LogAgreement    *LogAgreementResult   `json:"log_agreement,omitempty"`
+	NodeHealth      *NodeHealthResult     `json:"node_health,omitempty"`
 	Availability    []WindowStats         `json:"availability"`
 	FaultWindows    []histories.Window    `json:"fault_windows,omitempty"`
 }
 
 // Check runs every check on the history: linearizability, lost writes,
-// convergence (when node states are given) and availability.
+// convergence (when node states are given), log agreement (when node logs
+// are given), node health (when node events are given) and availability.
 // Convergence that is merely not comparable (nodes at different applied
-// indexes) is reported but does not change the verdict; a divergence makes
-// it invalid.
+// indexes), like logs that share no committed index, is reported but does
+// not change the verdict; a divergence, a disagreement or an unplanned
+// node event makes it invalid.
 func Check(events []histories.Event, opts Options) Result {
 	timeout := opts.LinearizabilityTimeout
 	switch {
@@ -72,6 +83,14 @@ func Check(events []histories.Event, opts Options) Result {
 		c := CheckConvergence(opts.NodeStates)
 		res.Convergence = &c
 	}
+	if opts.NodeLogs != nil {
+		l := CheckLogAgreement(opts.NodeLogs)
+		res.LogAgreement = &l
+	}
+	if opts.NodeEvents != nil {
+		h := CheckNodeHealth(opts.NodeEvents, events)
+		res.NodeHealth = &h
+	}
 	res.Verdict = Valid
 	if res.Linearizability.Verdict == Invalid {
 		res.Reasons = append(res.Reasons, "not linearizable: keys "+joinKeys(res.Linearizability.FailedKeys))
@@ -81,6 +100,12 @@ func Check(events []histories.Event, opts Options) Result {
 	}
 	if res.Convergence != nil && res.Convergence.Verdict == Invalid {
 		res.Reasons = append(res.Reasons, res.Convergence.Message)
+	}
+	if res.LogAgreement != nil && res.LogAgreement.Verdict == Invalid {
+		res.Reasons = append(res.Reasons, "committed logs: "+res.LogAgreement.Message)
+	}
+	if res.NodeHealth != nil && res.NodeHealth.Verdict == Invalid {
+		res.Reasons = append(res.Reasons, res.NodeHealth.Message)
 	}
 	switch {
 	case len(res.Reasons) > 0:

@@ -20,6 +20,16 @@
 //     times out.
 //   - CheckConvergence: nodes at the same applied index must have the same
 //     state hash.
+//   - CheckLogAgreement: the nodes' committed logs, read from their data
+//     after the run as (index, term, EntryHash) per entry up to the commit
+//     index, must agree at every index two nodes both still hold (Raft's
+//     Log Matching and State Machine Safety), a snapshot's (index, term)
+//     must match the others' entry there, and one node's committed terms
+//     must never decrease. It is evidence the history cannot give: a
+//     divergence nobody read yet.
+//   - CheckNodeHealth: every exit, panic or broken invariant of a node
+//     that the harness did not cause (NodeEvent, from any backend) makes
+//     the run invalid, even when the clients never noticed.
 //   - Availability: outcomes per fault window and outside.
 //
 // Check runs them all and gives one Verdict: Invalid if any check failed,
