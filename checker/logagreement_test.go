@@ -217,3 +217,27 @@ func TestCheckIncludesLogsAndHealth(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestWriteNodeLogsRoundTrip(t *testing.T) {
+	a := mkLog("node0", 1, 3, 3, terms)
+	a.SnapshotIndex, a.SnapshotTerm = 1, 1
+	logs := []NodeLog{a, {Node: "node1", Entries: []LogEntry{}, Error: `open "x": gone`}, mkLog("node2", 1, 1, 1, terms)}
+	var b strings.Builder
+	if err := WriteNodeLogs(&b, logs); err != nil {
+		t.Fatal(err)
+	}
+	var back []NodeLog
+	if err := json.Unmarshal([]byte(b.String()), &back); err != nil {
+		t.Fatalf("%v in\n%s", err, b.String())
+	}
+	if !reflect.DeepEqual(back, logs) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", back, logs)
+	}
+	if lines := strings.Count(b.String(), "\n"); lines != 12 {
+		t.Errorf("%d lines, want one per entry:\n%s", lines, b.String())
+	}
+	b.Reset()
+	if err := WriteNodeLogs(&b, []NodeLog{}); err != nil || strings.TrimSpace(b.String()) != "[\n]" {
+		t.Errorf("empty: %q %v", b.String(), err)
+	}
+}
