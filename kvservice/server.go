@@ -21,6 +21,7 @@ import (
 	"github.com/raftkv/raftkv/kvservice/fsm"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/boltstore"
+	"github.com/raftkv/raftkv/raft/lazystore"
 	"github.com/raftkv/raftkv/raft/node"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/ui"
@@ -75,8 +76,9 @@ type Config struct {
 	// NoSync skips fsync (tests only: a machine crash may lose data).
 	NoSync bool
 	// LazySync holds every log-store write that is not fsynced in memory
-	// until the next fsynced one (tests only: boltstore.Options.Lazy), so
-	// that a crash (SIGKILL) loses it as a machine crash loses the page cache.
+	// until the next fsynced one (tests only: raft/lazystore wraps the
+	// bbolt store), so that a crash (SIGKILL) loses it as a machine crash
+	// loses the page cache.
 	LazySync bool
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
@@ -95,7 +97,7 @@ type Server struct {
 	clusterID uint64
 	readMode  api.ReadMode
 
-	store  *boltstore.Store
+	store  raft.LogStore // the bbolt store, or lazystore over it (LazySync)
 	fsm    *fsm.FSM
 	tr     *transport.Transport
 	node   atomic.Pointer[node.Node]
@@ -214,12 +216,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 
-	s.store, err = boltstore.Open(dbPath, boltstore.Options{NoSync: cfg.NoSync})
+	bs, err := boltstore.Open(dbPath, boltstore.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		if errors.Is(err, boltstore.ErrCorrupt) {
 			return nil, fmt.Errorf("%w: %v (refusing to start: move the data directory away and join the node again)", ErrCorruptData, err)
 		}
 		return nil, fmt.Errorf("opening the raft log: %w", err)
+	}
+	s.store = bs
+	if cfg.LazySync {
+		s.store = lazystore.New(bs)
+		s.log.Warn("UNSAFE: lazy fsync: log-store writes that are not fsynced are held in this process's memory until the next fsynced one, so a crash loses them")
 	}
 
 	s.tr, err = transport.New(transport.Config{
