@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
 
@@ -63,6 +64,26 @@ type Cluster interface {
 	Client(node string) *nodeapi.Client
 	// Logs is the path of the node's log file ("" if none).
 	Logs(node string) string
+}
+
+// LogReader is a backend that can read its nodes' committed logs from
+// their data (ReadCommittedLog) once they are stopped, for the log
+// agreement check. Backends without data on the host do not implement it.
+type LogReader interface {
+	// CommittedLog reads a stopped node's committed log. A node that is
+	// still running is an error wrapping ErrRunning.
+	CommittedLog(ctx context.Context, node string) (checker.NodeLog, error)
+}
+
+// HealthReporter is a backend that watches its nodes' processes, for the
+// node health check.
+type HealthReporter interface {
+	// NodeEvents lists every exit of a node's process since Start (those
+	// the harness caused with checker.CauseHarness: ExitEvent) and every
+	// panic the nodes logged and survived, with times measured from origin
+	// (the history's time zero), in time order. After Stop it is
+	// complete.
+	NodeEvents(origin time.Time) []checker.NodeEvent
 }
 
 // NodeConfig is the per-node flags a scenario may set.
