@@ -6,5 +6,15 @@
 // Kill is SIGKILL, Pause/Resume are SIGSTOP/SIGCONT. A process that exits
 // without the harness asking (a crash failpoint exits with code 99) is
 // restarted by a supervisor after a short delay, so that faults which crash
-// a node get it back. Importing the package registers the backend.
+// a node get it back.
+//
+// The supervisor records every exit: its time and status, whether the
+// harness asked for it (Kill, Restart, Stop), and the range of the log file
+// that process wrote. NodeEvents turns them into checker.NodeEvents (a Go
+// panic in that range makes the exit a panic; the failpoint exit code
+// after the node logged hitting a failpoint is a failpoint exit; any other
+// exit the harness did not ask for is unplanned), plus the panics the
+// nodes recovered and logged. CommittedLog reads a stopped node's
+// committed log from a copy of its raft.db. Importing the package
+// registers the backend.
 package process

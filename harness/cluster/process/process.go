@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -11,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
@@ -72,9 +75,25 @@ type Cluster struct {
 	mu      sync.Mutex
 	stopped bool
 	wg      sync.WaitGroup
+	exits   []exitRecord // every process exit, in order; guarded by mu
 }
 
-var _ cluster.Cluster = (*Cluster)(nil)
+// exitRecord is one end of a node process, as its supervisor saw it.
+type exitRecord struct {
+	node      *node
+	at        time.Time
+	status    string // "exit status 2", "signal: killed"
+	code      int    // -1: ended by a signal
+	requested bool   // the harness asked the process to exit
+	// from and to delimit what the process wrote to the log file.
+	from, to int64
+}
+
+var (
+	_ cluster.Cluster        = (*Cluster)(nil)
+	_ cluster.LogReader      = (*Cluster)(nil)
+	_ cluster.HealthReporter = (*Cluster)(nil)
+)
 
 // New allocates ports and directories for o.Nodes nodes. The binary must
 // exist (see Build).
@@ -235,6 +254,7 @@ func (c *Cluster) startLocked(n *node) error {
 	}
 	args := c.args(n)
 	fmt.Fprintf(lf, "\n=== harness: %s start %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.opts.Binary, strings.Join(args, " "))
+	from := fileSize(lf)
 	cmd := exec.Command(c.opts.Binary, args...)
 	cmd.Stdout = lf
 	cmd.Stderr = lf
@@ -251,19 +271,47 @@ func (c *Cluster) startLocked(n *node) error {
 	exited := make(chan struct{})
 	n.exited = exited
 	c.wg.Add(1)
-	go c.supervise(n, cmd, lf, exited)
+	go c.supervise(n, cmd, lf, exited, from)
 	return nil
 }
 
-// supervise waits for one process and restarts it if it exited on its own.
-func (c *Cluster) supervise(n *node, cmd *exec.Cmd, lf *os.File, exited chan struct{}) {
+// fileSize is f's size (0 if unknown).
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// exitStatus describes how a process ended.
+func exitStatus(err error) (string, int) {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return "exit status 0", 0
+	case errors.As(err, &ee):
+		return ee.String(), ee.ExitCode()
+	}
+	return err.Error(), -1
+}
+
+// supervise waits for one process, records its exit (with the part of the
+// log file it wrote, from offset from on) and restarts it if it exited on
+// its own.
+func (c *Cluster) supervise(n *node, cmd *exec.Cmd, lf *os.File, exited chan struct{}, from int64) {
 	defer c.wg.Done()
 	err := cmd.Wait()
-	fmt.Fprintf(lf, "=== harness: %s exited: %v\n", time.Now().UTC().Format(time.RFC3339Nano), err)
+	at := time.Now()
+	to := fileSize(lf)
+	fmt.Fprintf(lf, "=== harness: %s exited: %v\n", at.UTC().Format(time.RFC3339Nano), err)
 	lf.Close()
+	status, code := exitStatus(err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	close(exited)
+	c.exits = append(c.exits, exitRecord{node: n, at: at, status: status, code: code,
+		requested: n.expected || c.stopped, from: from, to: to})
 	if n.cmd != cmd {
 		return
 	}
@@ -558,6 +606,63 @@ func (c *Cluster) Logs(id string) string {
 	n, err := c.node(id)
 	if err != nil {
 		return ""
+	}
+	return n.logPath
+}
+
+// CommittedLog reads a stopped node's committed log from its data
+// directory (cluster.ReadCommittedLog, which opens a copy).
+func (c *Cluster) CommittedLog(_ context.Context, id string) (checker.NodeLog, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return checker.NodeLog{}, err
+	}
+	if s := c.State(id); s != cluster.Down {
+		return checker.NodeLog{}, fmt.Errorf("%w: %s is %s", cluster.ErrRunning, id, s)
+	}
+	return cluster.ReadCommittedLog(id, n.dataDir, 0)
+}
+
+// NodeEvents lists every exit of a node process since Start, each with
+// what the process wrote to its log (a panic's first lines, or its last
+// error), and the panics the nodes recovered and logged. An exit the
+// harness asked for (Kill, Restart, Stop) has checker.CauseHarness; one
+// with the failpoint exit code after the node logged hitting a failpoint
+// has checker.CauseFailpoint; any other is unplanned.
+func (c *Cluster) NodeEvents(origin time.Time) []checker.NodeEvent {
+	c.mu.Lock()
+	exits := slices.Clone(c.exits)
+	c.mu.Unlock()
+	out := []checker.NodeEvent{}
+	for _, x := range exits {
+		f := scanLogRange(x.node.logPath, x.from, x.to)
+		out = append(out, cluster.ExitEvent(x.node.id, int64(x.at.Sub(origin)), x.status, x.code, x.requested, f, c.relLog(x.node)))
+	}
+	for _, n := range c.nodes {
+		f := scanLogRange(n.logPath, 0, -1)
+		out = append(out, cluster.RecoveredEvents(n.id, f, origin, c.relLog(n))...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out
+}
+
+// scanLogRange scans bytes [from, to) of a log file (to < 0: to its end).
+func scanLogRange(path string, from, to int64) cluster.LogFindings {
+	f, err := os.Open(path)
+	if err != nil {
+		return cluster.LogFindings{LastError: "log unreadable: " + err.Error()}
+	}
+	defer f.Close()
+	if to < 0 {
+		to = fileSize(f)
+	}
+	return cluster.ScanNodeLog(io.NewSectionReader(f, from, max(to-from, 0)))
+}
+
+// relLog is the node's log path relative to the run directory.
+func (c *Cluster) relLog(n *node) string {
+	if rel, err := filepath.Rel(c.opts.Dir, n.logPath); err == nil {
+		return rel
 	}
 	return n.logPath
 }
