@@ -33,7 +33,13 @@ type Results struct {
 	Linearizability *checker.LinearizabilityResult `json:"linearizability,omitempty"`
 	LostWrites      *checker.LostWritesResult      `json:"lost_writes,omitempty"`
 	Convergence     *checker.ConvergenceResult     `json:"convergence,omitempty"`
-	Availability    []checker.WindowStats          `json:"availability,omitempty"`
+	// LogAgreement compares the nodes' committed logs (logs.json); absent
+	// when the backend cannot read its nodes' data.
+	LogAgreement *checker.LogAgreementResult `json:"log_agreement,omitempty"`
+	// NodeHealth judges every exit and panic of the nodes' processes
+	// (node_events.json); absent when the backend does not watch them.
+	NodeHealth   *checker.NodeHealthResult `json:"node_health,omitempty"`
+	Availability []checker.WindowStats     `json:"availability,omitempty"`
 	// UnreadKeys are keys whose final read never succeeded.
 	UnreadKeys []string `json:"unread_keys,omitempty"`
 	// Reasons say why the verdict is not valid (from checker.Check).
@@ -47,12 +53,31 @@ type Results struct {
 	Elapsed string   `json:"check_elapsed"`
 }
 
+// Evidence is what a run knows about its nodes besides the history. A nil
+// field is a check not run.
+type Evidence struct {
+	// States are the nodes' final states (convergence).
+	States []checker.NodeState
+	// Logs are the nodes' committed logs (log agreement).
+	Logs []checker.NodeLog
+	// Events are the nodes' process exits and panics (node health).
+	Events []checker.NodeEvent
+}
+
 // Analyze runs every check on a history with checker.Check. states are the
-// nodes' final states (nil: convergence is not checked). If checker.Check
-// panics, the panic is recorded and each check is run on its own (each
-// recovered), so that one broken check does not hide the others; any
-// recorded error makes a verdict that is not invalid unknown.
+// nodes' final states (nil: convergence is not checked). It is
+// AnalyzeEvidence with states as the only evidence.
 func Analyze(events []histories.Event, states []checker.NodeState, timeout time.Duration) *Results {
+	return AnalyzeEvidence(events, Evidence{States: states}, timeout)
+}
+
+// AnalyzeEvidence runs every check on a history and the nodes' evidence
+// with checker.Check. If checker.Check panics, the panic is recorded and
+// each check is run on its own (each recovered), so that one broken check
+// does not hide the others; any recorded error makes a verdict that is
+// not invalid unknown.
+func AnalyzeEvidence(events []histories.Event, ev Evidence, timeout time.Duration) *Results {
+	states := ev.States
 	start := time.Now()
 	res := &Results{}
 	for _, e := range events {
@@ -77,11 +102,13 @@ func Analyze(events []histories.Event, states []checker.NodeState, timeout time.
 	}
 	var cr *checker.Result
 	safely(res, "checker.Check", func() {
-		r := checker.Check(events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: states})
+		r := checker.Check(events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: states,
+			NodeLogs: ev.Logs, NodeEvents: ev.Events})
 		cr = &r
 	})
 	if cr != nil {
 		res.Linearizability, res.LostWrites, res.Convergence = &cr.Linearizability, &cr.LostWrites, cr.Convergence
+		res.LogAgreement, res.NodeHealth = cr.LogAgreement, cr.NodeHealth
 		res.Availability, res.Reasons, res.Stats = cr.Availability, cr.Reasons, &cr.Stats
 	} else {
 		safely(res, "linearizability", func() {
@@ -98,6 +125,18 @@ func Analyze(events []histories.Event, states []checker.NodeState, timeout time.
 				res.Convergence = &r
 			})
 		}
+		if ev.Logs != nil {
+			safely(res, "log agreement", func() {
+				r := checker.CheckLogAgreement(ev.Logs)
+				res.LogAgreement = &r
+			})
+		}
+		if ev.Events != nil {
+			safely(res, "node health", func() {
+				r := checker.CheckNodeHealth(ev.Events, events)
+				res.NodeHealth = &r
+			})
+		}
 		safely(res, "availability", func() { res.Availability = checker.Availability(events) })
 	}
 	res.finish()
@@ -107,8 +146,8 @@ func Analyze(events []histories.Event, states []checker.NodeState, timeout time.
 
 // overall combines the checks as checker.Check does (any proved violation
 // is invalid; an undecided linearizability check is unknown; lost writes
-// with no final read to compare and convergence that could not be compared
-// are only warnings), and a recorded harness or checker error turns a
+// with no final read to compare, and convergence or logs that could not be
+// compared, are only warnings), and a recorded harness or checker error turns a
 // verdict that is not invalid into unknown. It has no side effects.
 func (r *Results) overall() checker.Verdict {
 	out := checker.Valid
@@ -128,6 +167,12 @@ func (r *Results) overall() checker.Verdict {
 	if r.Convergence != nil && r.Convergence.Verdict == checker.Invalid {
 		return checker.Invalid
 	}
+	if r.LogAgreement != nil && r.LogAgreement.Verdict == checker.Invalid {
+		return checker.Invalid
+	}
+	if r.NodeHealth != nil && r.NodeHealth.Verdict == checker.Invalid {
+		return checker.Invalid
+	}
 	if len(r.Errors) > 0 {
 		return checker.Unknown
 	}
@@ -142,6 +187,16 @@ func (r *Results) finish() {
 	}
 	if r.Convergence != nil && r.Convergence.Verdict == checker.Unknown {
 		r.Warnings = append(r.Warnings, "convergence: "+r.Convergence.Message)
+	}
+	if r.LogAgreement != nil {
+		if r.LogAgreement.Verdict == checker.Unknown {
+			r.Warnings = append(r.Warnings, "log agreement: "+r.LogAgreement.Message)
+		}
+		for _, n := range r.LogAgreement.Nodes {
+			if n.Error != "" {
+				r.Warnings = append(r.Warnings, "log agreement: "+n.Node+"'s log not compared: "+n.Error)
+			}
+		}
 	}
 	if len(r.UnreadKeys) > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("final reads failed for %d key(s): %v", len(r.UnreadKeys), r.UnreadKeys))

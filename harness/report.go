@@ -39,6 +39,12 @@ Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
 <td>{{.AcknowledgedWrites}} acknowledged writes, {{.KeysChecked}} keys checked, {{.LostWrites}} lost{{if .Error}}; {{.Error}}{{end}}</td></tr>{{end}}
 {{with .R.Convergence}}<tr><td>convergence</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
 <td>{{.Message}}{{range .Nodes}}<br><code>{{.Node}}</code> applied {{.Applied}} hash <code>{{.StateHash}}</code>{{end}}</td></tr>{{end}}
+{{with .R.LogAgreement}}<tr><td>committed log agreement</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
+<td>{{.Message}}{{range .Violations}}<br><b>{{.Kind}}</b>: {{.Message}}{{if gt .Indexes 1}} ({{.Indexes}} indexes){{end}}{{end}}
+{{range .Nodes}}<br><code>{{.Node}}</code> commit {{.Commit}}{{if .SnapshotIndex}}, snapshot at {{.SnapshotIndex}}{{end}}{{if .Count}}, holds {{.First}}–{{.Last}} ({{.Count}} entries){{end}}{{if .Error}}, <b>not read</b>: {{.Error}}{{end}}{{end}}</td></tr>{{end}}
+{{with .R.NodeHealth}}<tr><td>node health</td><td><span class="v {{.Verdict}}">{{.Verdict}}</span></td>
+<td>{{.Message}}{{range .Events}}<details><summary><code>{{.Node}}</code> {{.Kind}} at {{dur .Time}}{{if .Status}} ({{.Status}}){{end}}{{if .Message}}: {{.Message}}{{end}}{{if .Log}} — <a href="{{.Log}}">{{.Log}}</a>{{end}}</summary>{{if .Detail}}<pre>{{range .Detail}}{{.}}
+{{end}}</pre>{{end}}</details>{{end}}</td></tr>{{end}}
 </table>
 {{if .R.Warnings}}<h3>Warnings</h3><ul>{{range .R.Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .R.Errors}}<h3>Errors</h3>{{range .R.Errors}}<pre>{{.}}</pre>{{end}}{{end}}
@@ -70,6 +76,8 @@ func WriteIndex(dir string, r *Results) error {
 		{"history.edn", "history.edn", "the history in Jepsen's EDN"},
 		{"scenario.yaml", "scenario.yaml", "the scenario as run (seed included)"},
 		{"nodes.json", "nodes.json", "final node states"},
+		{LogsFile, LogsFile, "every node's committed log read from its data after the run: [index, term, hash] per entry"},
+		{NodeEventsFile, NodeEventsFile, "every exit and panic of the node processes, planned ones included"},
 		{"sim.json", "sim.json", "simulation: seed, history hash, network drawn, final configuration, raft-level violations"},
 		{"sim-trace.log", "sim-trace.log", "simulation trace: starts, crashes, roles, membership changes, faults"},
 		{"latency.png", "latency.png", ""},

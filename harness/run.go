@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -310,9 +311,55 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 	}
 	stop()
 	writeJSON(filepath.Join(dir, "nodes.json"), states)
+	// With the nodes stopped, their data and their processes' fates are
+	// final: the committed logs (for log agreement) and every exit and
+	// panic (for node health) are saved like the rest.
+	if lr, ok := c.(cluster.LogReader); ok {
+		if err := writeLogs(filepath.Join(dir, LogsFile), collectLogs(ctx, lr, c.Nodes())); err != nil {
+			log.Error("write "+LogsFile, "err", err)
+		}
+	}
+	if hr, ok := c.(cluster.HealthReporter); ok {
+		writeJSON(filepath.Join(dir, NodeEventsFile), hr.NodeEvents(origin))
+	}
 
 	// Every artifact of the run is on disk; only now check.
 	return r.check(dir, sc, states, unread)
+}
+
+// Artifacts of the node evidence, in the run directory.
+const (
+	// LogsFile holds every node's committed log as read from its data
+	// after the run ([]checker.NodeLog; entries as [index, term, hash]).
+	LogsFile = "logs.json"
+	// NodeEventsFile holds every exit and panic of the nodes' processes
+	// ([]checker.NodeEvent), planned ones included.
+	NodeEventsFile = "node_events.json"
+)
+
+// writeLogs writes logs.json (checker.WriteNodeLogs).
+func writeLogs(path string, logs []checker.NodeLog) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	err = checker.WriteNodeLogs(bw, logs)
+	return errors.Join(err, bw.Flush(), f.Close())
+}
+
+// collectLogs reads every stopped node's committed log; a log that cannot
+// be read is listed with its error.
+func collectLogs(ctx context.Context, lr cluster.LogReader, nodes []string) []checker.NodeLog {
+	logs := make([]checker.NodeLog, 0, len(nodes))
+	for _, n := range nodes {
+		l, err := lr.CommittedLog(ctx, n)
+		if err != nil {
+			l = checker.NodeLog{Node: n, Entries: []checker.LogEntry{}, Error: err.Error()}
+		}
+		logs = append(logs, l)
+	}
+	return logs
 }
 
 // runSim runs a scenario on the deterministic simulation: the whole run
@@ -414,8 +461,10 @@ func (r *Runner) check(dir string, sc *Scenario, states []checker.NodeState, unr
 }
 
 // CheckDir (re-)checks the run directory dir: it reads history.jsonl,
-// writes history.edn, runs Analyze and writes results.json and every
-// rendering. states nil means nodes.json is read if present.
+// writes history.edn, runs AnalyzeEvidence and writes results.json and
+// every rendering. states nil means nodes.json is read if present; the
+// nodes' committed logs (logs.json) and process events
+// (node_events.json) are read when present.
 func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unread []string) (*Results, error) {
 	h, events, err := histories.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
@@ -432,6 +481,13 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 			_ = json.Unmarshal(b, &states)
 		}
 	}
+	ev := Evidence{States: states}
+	var readErrs []string
+	for name, v := range map[string]any{LogsFile: &ev.Logs, NodeEventsFile: &ev.Events} {
+		if err := readJSON(filepath.Join(dir, name), v); err != nil {
+			readErrs = append(readErrs, err.Error())
+		}
+	}
 	if unread == nil {
 		// A re-check keeps what the run knew about its final reads.
 		var prev Results
@@ -439,9 +495,11 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 			unread = prev.UnreadKeys
 		}
 	}
-	res := Analyze(events, states, timeout)
+	res := AnalyzeEvidence(events, ev, timeout)
 	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
 	res.UnreadKeys = unread
+	sort.Strings(readErrs)
+	res.Errors = append(res.Errors, readErrs...)
 	res.finish()
 	if v := sim.ReadViolations(dir); len(v) > 0 {
 		// Raft safety properties broken inside the simulated nodes
@@ -460,6 +518,22 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 		_ = WriteResults(dir, res)
 	}
 	return res, WriteIndex(dir, res)
+}
+
+// readJSON decodes the file at path into v; a missing file leaves v alone
+// and is no error.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }
 
 // CheckFile checks a standalone history (.jsonl or Jepsen .edn) and writes
