@@ -18,6 +18,13 @@
 // Stop (and Logs), everything each container printed is written to
 // <run>/logs/<node>.log.
 //
+// For the checks after a run: the backend records every stop of a
+// container (its exit code from docker wait, whether the harness asked
+// for it, and what the container printed since its previous stop, scanned
+// for a Go panic) and reports them with NodeEvents; CommittedLog reads a
+// stopped node's committed log from its data directory, which is on the
+// host (the bind mount) and outlives the container.
+//
 // Network faults happen at the OS level: the backend enters each
 // container's network namespace from the host (nsenter) and loads
 // iptables DROP rules per peer address (partitions of any shape; a

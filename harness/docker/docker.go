@@ -11,11 +11,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
 )
@@ -77,6 +80,17 @@ type node struct {
 	restarts int
 	oldLogs  []byte // logs of containers this node had before a Join recreated it
 	applied  string // the network config last applied to the current netns
+	logSeen  int    // bytes of the current container's logs already scanned at an exit
+}
+
+// exitRecord is one stop of a node's container, as its supervisor saw it.
+type exitRecord struct {
+	node      *node
+	at        time.Time
+	status    string // "exit code 137"
+	code      int    // -1: unknown
+	requested bool   // the harness asked the container to stop
+	findings  cluster.LogFindings
 }
 
 // Cluster is a set of raftkv containers on a private bridge network. It
@@ -104,9 +118,14 @@ type Cluster struct {
 	delays    map[[2]string]*delayQueue // by directed link; guarded by netMu
 	stopOnce  sync.Once
 	stopError error
+	exits     []exitRecord // every container stop the supervisors saw; guarded by mu
 }
 
-var _ cluster.Cluster = (*Cluster)(nil)
+var (
+	_ cluster.Cluster        = (*Cluster)(nil)
+	_ cluster.LogReader      = (*Cluster)(nil)
+	_ cluster.HealthReporter = (*Cluster)(nil)
+)
 
 // New prepares a cluster of o.Nodes containers; nothing touches Docker
 // until Start. The image is RAFTKV_DOCKER_IMAGE when set, otherwise
@@ -415,6 +434,7 @@ func (c *Cluster) startNode(ctx context.Context, n *node) error {
 func (c *Cluster) supervise(n *node, gen int, exited chan struct{}) {
 	defer c.wg.Done()
 	code, err := docker(c.ctx, nil, "wait", n.container)
+	at := time.Now()
 	c.mu.Lock()
 	if n.gen != gen {
 		c.mu.Unlock()
@@ -436,6 +456,26 @@ func (c *Cluster) supervise(n *node, gen int, exited chan struct{}) {
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Unlock()
+	// What this run of the container printed, for the node health check:
+	// everything its logs gained since the last stop.
+	logs := c.containerLogs(context.Background(), n)
+	status, exitCode := "exit code "+code, -1
+	if err != nil {
+		status = err.Error()
+	} else if v, perr := strconv.Atoi(code); perr == nil {
+		exitCode = v
+	}
+	// The node is not down yet, so neither a start nor a Join can have
+	// touched gen or logSeen meanwhile.
+	c.mu.Lock()
+	seen := n.logSeen
+	n.logSeen = len(logs)
+	c.mu.Unlock()
+	findings := cluster.ScanBytes(logs[min(seen, len(logs)):])
+	c.mu.Lock()
+	c.exits = append(c.exits, exitRecord{node: n, at: at, status: status, code: exitCode,
+		requested: n.expected || c.stopped, findings: findings})
 	n.state = cluster.Down
 	n.pid = 0
 	close(exited)
@@ -713,6 +753,7 @@ func (c *Cluster) Join(ctx context.Context, id, via string) error {
 		n.oldLogs = append(n.oldLogs, logs...)
 		n.oldLogs = append(n.oldLogs, []byte("=== harness: container recreated to join via "+via+"\n")...)
 		n.created = false
+		n.logSeen = 0
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
@@ -794,6 +835,52 @@ func (c *Cluster) Restarts(id string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return n.restarts
+}
+
+// CommittedLog reads a stopped node's committed log from its data
+// directory, which is a bind mount of the run directory and so outlives
+// the container (cluster.ReadCommittedLog, which opens a copy).
+func (c *Cluster) CommittedLog(_ context.Context, id string) (checker.NodeLog, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return checker.NodeLog{}, err
+	}
+	if s := c.State(id); s != cluster.Down {
+		return checker.NodeLog{}, fmt.Errorf("%w: %s is %s", cluster.ErrRunning, id, s)
+	}
+	return cluster.ReadCommittedLog(id, n.dataDir, 0)
+}
+
+// NodeEvents lists every stop of a node's container that its supervisor
+// saw, with its exit code and what the container printed since the
+// previous stop (a panic's first lines, or its last error), and the panics
+// the nodes recovered and logged (from the log files Stop saves). A stop
+// the harness asked for (Kill, Restart, Stop) has checker.CauseHarness;
+// the failpoint exit code after the node logged hitting a failpoint has
+// checker.CauseFailpoint; any other is unplanned.
+func (c *Cluster) NodeEvents(origin time.Time) []checker.NodeEvent {
+	c.mu.Lock()
+	exits := slices.Clone(c.exits)
+	c.mu.Unlock()
+	out := []checker.NodeEvent{}
+	for _, x := range exits {
+		out = append(out, cluster.ExitEvent(x.node.id, int64(x.at.Sub(origin)), x.status, x.code, x.requested, x.findings, c.relLog(x.node)))
+	}
+	for _, n := range c.nodes {
+		if b, err := os.ReadFile(n.logPath); err == nil {
+			out = append(out, cluster.RecoveredEvents(n.id, cluster.ScanBytes(b), origin, c.relLog(n))...)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out
+}
+
+// relLog is the node's log path relative to the run directory.
+func (c *Cluster) relLog(n *node) string {
+	if rel, err := filepath.Rel(c.opts.Dir, n.logPath); err == nil {
+		return rel
+	}
+	return n.logPath
 }
 
 // Network is the name of the run's Docker network.
