@@ -40,6 +40,8 @@
 //   - Every read (InitialState, Entries, Term, LastIndex, FirstIndex,
 //     Snapshot) sees the overlay on top of the underlying store, so a node
 //     runs exactly as it would on the underlying store alone.
+//   - Sync writes the overlay now; Pending says what it holds; Underlying
+//     returns the wrapped store, whose reads show what a crash would keep.
 //   - Discard forgets the overlay, which is what a simulated crash does;
 //     after a real crash the wrapper is simply gone. Either way the
 //     underlying store holds everything up to and including the last

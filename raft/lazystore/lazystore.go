@@ -252,7 +252,13 @@ func (s *Store) merge(hs raft.HardState, ents []raft.Entry, inPlace bool) error 
 			return fmt.Errorf("lazystore: entries start at %d, leaving a gap after last index %d: %w", start, last, raft.ErrUnavailable)
 		}
 		prev, err := s.termLocked(start - 1)
-		if err != nil {
+		switch {
+		case errors.Is(err, raft.ErrCompacted):
+			// A Compact on another goroutine passed start-1 since
+			// FirstIndex was read: there is no term left to check
+			// against, and the underlying Save skips those entries.
+			prev = 0
+		case err != nil:
 			return err
 		}
 		for _, e := range ents {
