@@ -3,6 +3,8 @@ package raft
 import (
 	"errors"
 	"fmt"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // raftLog is the node's view of its log: the persisted part (storage) plus
@@ -63,6 +65,16 @@ func (l *raftLog) maybeAppend(index, logTerm, committed uint64, ents []Entry) (l
 	}
 	lastnewi = index + uint64(len(ents))
 	ci := l.findConflict(ents)
+	if bugs.On(bugs.TruncateOnStaleAppend) && ci == 0 && len(ents) > 0 && lastnewi < l.lastIndex() && lastnewi > l.committed {
+		// Planted bug (bugs.TruncateOnStaleAppend): the follower writes
+		// the append as "the log up to index, then ents" (the textbook
+		// log = append(log[:index+1], ents...)) even when every entry
+		// already matches, so a delayed or duplicated append cuts off the
+		// entries after it, which this follower may have acknowledged.
+		// (Only down to the commit index: the core's own checks would
+		// panic below it.)
+		ci = max(ents[0].Index, l.committed+1)
+	}
 	switch {
 	case ci == 0:
 	case ci <= l.committed:
@@ -284,6 +296,15 @@ func (l *raftLog) matchTerm(i, term uint64) bool {
 // maybeCommit commits up to maxIndex if that entry is of term term: a leader
 // only commits entries of its own term by counting replicas (§5.4.2).
 func (l *raftLog) maybeCommit(maxIndex, term uint64) bool {
+	if bugs.On(bugs.CommitOldTerm) && maxIndex > l.committed {
+		// Planted bug (bugs.CommitOldTerm): the leader commits whatever a
+		// majority stores, whatever its term — the rule of §5.4.2 left
+		// out. An entry of an earlier term on a majority can still be
+		// overwritten by a leader elected without it (Figure 8), after it
+		// was applied and acknowledged here.
+		l.commitTo(maxIndex)
+		return true
+	}
 	if maxIndex > l.committed && l.zeroTermOnOutOfBounds(l.term(maxIndex)) == term {
 		l.commitTo(maxIndex)
 		return true

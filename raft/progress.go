@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"slices"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // ProgressState is the leader's replication mode toward one follower.
@@ -306,7 +308,15 @@ func (t *tracker) rebuildIDs() {
 }
 
 // quorum is the number of voters that makes a majority.
-func (t *tracker) quorum() int { return len(t.voters)/2 + 1 }
+func (t *tracker) quorum() int {
+	if bugs.On(bugs.EvenQuorum) {
+		// Planted bug (bugs.EvenQuorum): "half the voters, rounded up".
+		// Right for odd sizes, but for 2, 4, 6 voters it is exactly half:
+		// two disjoint halves can both elect a leader and commit.
+		return (len(t.voters) + 1) / 2
+	}
+	return len(t.voters)/2 + 1
+}
 
 // committed returns the highest index replicated on a majority of voters,
 // given each voter's Match.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // StateType is a node's role.
@@ -476,6 +478,17 @@ func (r *raft) appendEntry(es ...Entry) bool {
 	r.raftLog.append(es...)
 	// The leader's own Match advances only when Advance reports the
 	// entries persisted (see RawNode.Advance).
+	if bugs.On(bugs.LeaderSelfAckEarly) {
+		// Planted bug (bugs.LeaderSelfAckEarly): the leader counts its own
+		// copy toward the commit quorum as soon as it appends it, as cores
+		// that assumed a driver writing before it sends did. Here the
+		// appends leave before the leader's write, so one follower's ack
+		// commits an entry (in a cluster of three) that is on no other
+		// disk yet, and a leader crash loses it.
+		if pr := r.trk.progress[r.id]; pr != nil && pr.maybeUpdate(r.raftLog.lastIndex()) {
+			r.maybeCommit()
+		}
+	}
 	return true
 }
 
@@ -718,6 +731,23 @@ func (r *raft) Step(m Message) error {
 			}
 		}
 	case m.Term < r.Term:
+		if bugs.On(bugs.CountStaleVote) && m.Type == MsgVoteResp {
+			// Planted bug (bugs.CountStaleVote): a vote response is matched
+			// to the election by its sender only, not by its term, so a
+			// grant from this candidate's earlier election that arrives late
+			// (or twice) is counted in the current one, where that voter may
+			// have voted for somebody else: two leaders in one term.
+			return r.step(r, m)
+		}
+		if bugs.On(bugs.AppendFromStaleLeader) && m.Type == MsgApp && r.state == StateFollower {
+			// Planted bug (bugs.AppendFromStaleLeader): the term check of
+			// AppendEntries (Figure 2, receiver rule 1) is missing, so a
+			// deposed leader's delayed append is handled like the current
+			// leader's: it can overwrite entries this follower already
+			// acknowledged to the current leader, which counted them toward
+			// a commit.
+			return r.step(r, m)
+		}
 		if m.Type == MsgHeartbeat || m.Type == MsgApp || m.Type == MsgSnap {
 			// A stale leader: answer with our term so it steps down (paper
 			// figure 2: AppendEntries replies with currentTerm). Otherwise
@@ -754,7 +784,16 @@ func (r *raft) Step(m Message) error {
 		canVote := r.Vote == m.From ||
 			(r.Vote == None && r.lead == None) ||
 			(m.Type == MsgPreVote && m.Term > r.Term)
-		if canVote && r.raftLog.isUpToDate(m.Index, m.LogTerm) {
+		grant := canVote && r.raftLog.isUpToDate(m.Index, m.LogTerm)
+		if bugs.On(bugs.VoteWithoutLogCheck) {
+			// Planted bug (bugs.VoteWithoutLogCheck): the voter checks the
+			// term and its vote but not the candidate's log (the election
+			// restriction, §5.4.1), as implementations that compared only
+			// terms did: a candidate that misses committed entries can win
+			// and overwrite them on the followers.
+			grant = canVote
+		}
+		if grant {
 			r.logger.Infof("raft: %x [logterm: %d, index: %d, vote: %x] cast %s for %x [logterm: %d, index: %d] at term %d",
 				r.id, r.raftLog.lastTerm(), r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term)
 			// A granted vote answers with the term of the request: for a
@@ -970,7 +1009,18 @@ func (r *raft) leaseValid() bool {
 			continue
 		}
 		pr := r.trk.progress[id]
-		if pr.ackedTick > 0 && r.ticks-pr.ackedTick+1 < uint64(r.electionTimeout) {
+		margin := uint64(1)
+		if bugs.On(bugs.LeaseNoDriftMargin) {
+			// Planted bug (bugs.LeaseNoDriftMargin): no margin, so the
+			// lease runs a full election timeout from the acknowledged
+			// heartbeat. A follower that got that heartbeat just before its
+			// own tick starts its election timeout up to one leader tick
+			// earlier than the leader's count assumes, so it may vote (and
+			// a new leader commit writes) while this leader still answers
+			// lease reads from its old state.
+			margin = 0
+		}
+		if pr.ackedTick > 0 && r.ticks-pr.ackedTick+margin < uint64(r.electionTimeout) {
 			n++
 		}
 	}
@@ -984,11 +1034,28 @@ func (r *raft) handleReadIndex(m Message) {
 	}
 	// Until the leader commits an entry of its term, its commit index may
 	// be behind the cluster's (thesis §6.4 step 1): defer.
-	if !r.committedEntryInCurrentTerm() {
+	wait := !r.committedEntryInCurrentTerm()
+	if bugs.On(bugs.ReadIndexBeforeTermCommit) {
+		// Planted bug (bugs.ReadIndexBeforeTermCommit): a new leader takes
+		// its commit index as the read index at once. It may be behind
+		// what the previous leader committed (and acknowledged) until the
+		// no-op of the new term commits, so the read misses those writes.
+		wait = false
+	}
+	if wait {
 		r.pendingReadIndexMessages = append(r.pendingReadIndexMessages, m)
 		return
 	}
 	if r.readOnlyOption == ReadOnlyLeaseBased && r.leaseValid() {
+		r.respondReadIndex(m, r.raftLog.committed)
+		return
+	}
+	if bugs.On(bugs.ReadIndexNoHeartbeat) {
+		// Planted bug (bugs.ReadIndexNoHeartbeat): the leader trusts that
+		// it still leads and answers with its commit index without the
+		// heartbeat round, an optimisation that made ReadIndex a lease
+		// read with no lease: a deposed leader that has not heard of its
+		// successor answers from its stale state.
 		r.respondReadIndex(m, r.raftLog.committed)
 		return
 	}
@@ -1147,6 +1214,15 @@ func stepFollower(r *raft, m Message) error {
 }
 
 func (r *raft) handleAppendEntries(m Message) {
+	if bugs.On(bugs.CommitBeyondLog) {
+		// Planted bug (bugs.CommitBeyondLog): the follower takes the
+		// leader's commit index before (and whatever the outcome of) the
+		// consistency check, capped only by the length of its own log —
+		// the "commitIndex = min(leaderCommit, lastLogIndex)" slip. Entries
+		// past what this append verified (a deposed leader's uncommitted
+		// tail, say) are committed and applied.
+		r.raftLog.commitTo(min(m.Commit, r.raftLog.lastIndex()))
+	}
 	if m.Index < r.raftLog.committed {
 		// Everything up to our commit index already matches the leader's
 		// (Log Matching); say so.

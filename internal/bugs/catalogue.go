@@ -52,6 +52,7 @@ const (
 	CommitOldTerm             ID = "commit-old-term"
 	TruncateOnStaleAppend     ID = "truncate-on-stale-append"
 	CommitBeyondLog           ID = "commit-beyond-log"
+	AppendFromStaleLeader     ID = "append-from-stale-leader"
 	AckBeforeFsync            ID = "ack-before-fsync"
 	LeaderSelfAckEarly        ID = "leader-self-ack-early"
 	WaiterMatchesIndexOnly    ID = "waiter-matches-index-only"
@@ -70,11 +71,12 @@ const (
 var Catalogue = []Bug{
 	{VoteWithoutLogCheck, Election, "a vote is granted only to a candidate whose log is at least as up to date (§5.4.1); this one grants it without the check", "raft", false},
 	{VoteNotDurable, Election, "a vote (and the term it was cast in) must be durable before the vote response leaves (§5.2, Figure 2); this one sends the response first", "raft/node", false},
-	{EvenQuorum, Election, "a quorum is a strict majority; this one takes half the voters, which differs only for even-sized configurations", "raft/quorum", false},
+	{EvenQuorum, Election, "a quorum is a strict majority (n/2+1 of n voters); this one takes half the voters rounded up ((n+1)/2), which differs only for even-sized configurations: 2 of 4 elect a leader and commit", "raft", false},
 	{CountStaleVote, Election, "a candidate counts only votes of its current term, once per voter; this one counts a response of an earlier term", "raft", false},
 	{CommitOldTerm, Replication, "a leader commits only entries of its own term by counting replicas (§5.4.2, Figure 8); this one commits an older term's entry on a majority", "raft", false},
-	{TruncateOnStaleAppend, Replication, "a follower truncates its log only at the first conflicting entry (§5.3); this one truncates after the append's entries even when they all match, so a stale or duplicated append deletes acknowledged entries", "raft", false},
-	{CommitBeyondLog, Replication, "a follower's commit index is min(leader commit, index of the last new entry) (Figure 2); this one takes the leader's commit index even beyond what it verified to match", "raft", false},
+	{TruncateOnStaleAppend, Replication, "a follower truncates its log only at the first conflicting entry (§5.3); this one truncates after the append's entries even when they all match (down to its commit index), so a stale or duplicated append deletes acknowledged entries", "raft", false},
+	{CommitBeyondLog, Replication, "a follower's commit index is min(leader commit, index of the last new entry), and moves only when the append's consistency check passed (Figure 2); this one takes min(leader commit, its own last index) before the check, so entries it never verified against the leader's log (a deposed leader's tail) are committed and applied", "raft", false},
+	{AppendFromStaleLeader, Replication, "a follower rejects an append from a leader of an earlier term (Figure 2, AppendEntries rule 1); this one handles it, so a deposed leader's delayed append overwrites entries the current leader counted as replicated", "raft", false},
 	{AckBeforeFsync, Durability, "a follower acknowledges an append only once it is durable (Figure 2); this one lets the acknowledgement leave before the write", "raft/node", false},
 	{LeaderSelfAckEarly, Durability, "a leader counts its own copy of an entry toward the commit quorum only once it is durable (§10.2.1); this one counts it as soon as it is appended", "raft", false},
 	{WaiterMatchesIndexOnly, Durability, "a proposal is answered from the entry applied at its index only if that entry has the proposal's term; this one answers from whatever entry landed at the index", "raft/node", false},
@@ -83,7 +85,7 @@ var Catalogue = []Bug{
 	{ReadIndexNoHeartbeat, Reads, "a read index is served only after a heartbeat round confirms leadership (§6.4); this one answers at once", "raft", false},
 	{ReadBeforeApplied, Reads, "a read is answered only once the local state machine applied its read index (§6.4); this one answers as soon as the index is known", "raft/node", false},
 	{ReadIndexBeforeTermCommit, Reads, "a new leader serves read indexes only after committing an entry of its term (§6.4); this one serves them at once", "raft", false},
-	{LeaseNoDriftMargin, Reads, "a leader lease must end before any follower can time out, allowing for clock drift (§6.4.1); this one keeps the lease for as long as it last heard from a quorum, a full election timeout", "raft", false},
+	{LeaseNoDriftMargin, Reads, "a leader lease must end before any follower can time out (§6.4.1): the core keeps it for an election timeout minus one tick from the acknowledged heartbeat, the tick covering unaligned tick phases; this one drops that margin, so the lease lasts a full election timeout and outlives a follower's", "raft", false},
 	{NoSessionDedup, KV, "a retried command with the same client id and request id is applied once (§6.3); this one applies every retry", "kvservice/fsm", false},
 	{ForwardRetryNoSession, KV, "a follower that retries a forwarded write keeps the client's session so the retry is de-duplicated; this one retries without it", "kvservice", true},
 	{StoreStaleTermCache, Storage, "a log store forgets the terms of entries a conflicting append replaced; this one keeps the old terms cached after truncating", "raft/boltstore", false},
