@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // leaderOrForward returns true when this node is the leader and should
@@ -76,6 +79,32 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 	}
 	req.Header.Set(ForwardedHeader, chain)
 	resp, err := a.fwd.Do(req)
+	if bugs.On(bugs.ForwardRetryNoSession) && !isRead && body != nil && (c.FullPath() == "/command" || c.FullPath() == "/kv/*key") &&
+		(err != nil && wrote.Load() || err == nil && resp.StatusCode >= http.StatusInternalServerError) {
+		// Planted bug (bugs.ForwardRetryNoSession): the follower retries a
+		// write once when the leader's answer did not come or was a 5xx
+		// (a timeout, a lost leadership), and builds the retry from the
+		// command's fields, without the client's session. The first
+		// attempt may have been proposed and may still commit, and the
+		// retry is a new request to the state machine: the write is
+		// applied twice.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if nl := a.b.Leader(); !nl.Self && nl.APIAddr != "" {
+			l = nl // leadership may have moved
+		}
+		rctx, rcancel := context.WithTimeout(c.Request.Context(), a.timeout+2*time.Second)
+		defer rcancel()
+		req, err = http.NewRequestWithContext(rctx, c.Request.Method, "http://"+l.APIAddr+c.Request.URL.RequestURI(), bytes.NewReader(withoutSession(body)))
+		if err != nil {
+			a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(ForwardedHeader, chain)
+		resp, err = a.fwd.Do(req)
+	}
 	if err != nil {
 		e := Errorf(CodeForwardFailed, "forwarding to leader %s at %s: %v", l.Name, l.APIAddr, err)
 		// Nothing sent: the leader cannot have proposed anything. A read
@@ -98,4 +127,19 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		ct = "application/json"
 	}
 	c.Data(resp.StatusCode, ct, out)
+}
+
+// withoutSession re-encodes a command body from its fields, leaving out the
+// client's session (ForwardRetryNoSession's retry).
+func withoutSession(body []byte) []byte {
+	var req CommandRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return body
+	}
+	req.ClientID, req.RequestID = "", 0
+	b, err := json.Marshal(req)
+	if err != nil {
+		return body
+	}
+	return b
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/google/btree"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // Session limits. They are part of the replicated semantics: every replica
@@ -123,6 +125,12 @@ func (f *FSM) apply(index uint64, c Command) Result {
 		}
 		if s != nil {
 			switch {
+			case c.RequestID == s.lastRequest && bugs.On(bugs.NoSessionDedup):
+				// Planted bug (bugs.NoSessionDedup): the session is used
+				// only to refuse requests older than the last one; a retry
+				// of the last one is taken for a new request and applied
+				// again, so a retried set, delete or cas lands twice, the
+				// second time over whatever was written in between.
 			case c.RequestID == s.lastRequest:
 				s.lastIndex = index
 				r := s.result

@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/google/btree"
+
+	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 // Snapshot format: magic, version byte, body, then the CRC-32C
@@ -121,6 +123,22 @@ func (f *FSM) Restore(data []byte) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if bugs.On(bugs.SnapshotMerges) {
+		// Planted bug (bugs.SnapshotMerges): the snapshot is loaded into
+		// the live state, pair by pair, instead of replacing it. Keys that
+		// the snapshot does not have (deleted before it was taken, or
+		// written by entries this replica applied from a log the leader
+		// has since replaced) survive the install.
+		n.kv.Ascend(func(p kvPair) bool {
+			old, found := f.get(p.key)
+			f.put(p.key, old, found, p.value)
+			return true
+		})
+		f.applied = n.applied
+		maps.Copy(f.sessions, n.sessions)
+		maps.Copy(f.members, n.members)
+		return nil
+	}
 	f.applied, f.kv, f.hash, f.sessions, f.members = n.applied, n.kv, n.hash, n.sessions, n.members
 	return nil
 }
