@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/raftkv/raftkv/internal/bugs"
 	"github.com/raftkv/raftkv/raft"
 )
 
@@ -474,6 +475,9 @@ func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
 	// The log is appended at its end, so full pages are best; see
 	// bbolt's documentation of FillPercent.
 	b.FillPercent = 1.0
+	// cachedTo is 0 but under bugs.StoreStaleTermCache: entries at or
+	// below it are taken as already in the term cache.
+	cachedTo := uint64(0)
 	if start <= st.last {
 		// The leader overwrote a conflicting suffix (Raft §5.3).
 		for i := start; i <= st.last; i++ {
@@ -481,7 +485,18 @@ func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
 				return err
 			}
 		}
-		st.terms = st.terms.truncateFrom(start)
+		if bugs.On(bugs.StoreStaleTermCache) {
+			// Planted bug (bugs.StoreStaleTermCache): the term cache is
+			// kept like an append-only log: the replaced entries are
+			// deleted from the file but their terms stay cached, and the
+			// new entries at those indexes look already cached. Term
+			// answers with the old terms (until the store is reopened),
+			// so the core's log-matching checks compare against entries
+			// that are gone.
+			cachedTo = st.last
+		} else {
+			st.terms = st.terms.truncateFrom(start)
+		}
 	}
 	total := 0
 	for _, e := range ents {
@@ -497,7 +512,9 @@ func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
 		if err := b.Put(key(e.Index), v); err != nil {
 			return err
 		}
-		st.terms = st.terms.appendTerm(e.Index, e.Term)
+		if e.Index > cachedTo {
+			st.terms = st.terms.appendTerm(e.Index, e.Term)
+		}
 	}
 	st.last = ents[len(ents)-1].Index
 	return nil
