@@ -103,7 +103,7 @@ func TestReadIndexBatchesAndWaitsForApply(t *testing.T) {
 			c.nw.hold(id)
 		}
 	}
-	before := c.nodes[lead].readRounds.Load()
+	before := c.nodes[lead].ReadRounds()
 	const reads = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, reads)
@@ -125,7 +125,7 @@ func TestReadIndexBatchesAndWaitsForApply(t *testing.T) {
 	// arrives meanwhile and must wait for the next round, together.
 	wg.Add(1)
 	go read()
-	require.Eventually(t, func() bool { return c.nodes[lead].readRounds.Load() == before+1 }, waitFor, pollEvery)
+	require.Eventually(t, func() bool { return c.nodes[lead].ReadRounds() == before+1 }, waitFor, pollEvery)
 	for range reads - 1 {
 		wg.Add(1)
 		go read()
@@ -141,7 +141,7 @@ func TestReadIndexBatchesAndWaitsForApply(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	rounds := c.nodes[lead].readRounds.Load() - before
+	rounds := c.nodes[lead].ReadRounds() - before
 	require.Less(t, rounds, uint64(reads), "reads were not batched")
 	require.GreaterOrEqual(t, rounds, uint64(2))
 	t.Logf("%d reads in %d read-index rounds", reads, rounds)
@@ -836,7 +836,7 @@ func TestReadRetriedAfterLeadershipChange(t *testing.T) {
 	require.NoError(t, r.err)
 	require.GreaterOrEqual(t, r.idx, last, "the read must see the write made during the partition")
 	require.Contains(t, c.sms[old].commands(), "b")
-	require.Greater(t, c.nodes[old].readRounds.Load(), uint64(1))
+	require.Greater(t, c.nodes[old].ReadRounds(), uint64(1))
 }
 
 // TestLaggingMemberCatchesUpBySnapshot: once the leader compacted its log,
@@ -1234,12 +1234,12 @@ func TestSnapshotStagger(t *testing.T) {
 	cs := raft.ConfState{Voters: []uint64{30, 10, 20}, Learners: []uint64{5}}
 	want := map[uint64]float64{10: 1, 20: 1.25, 30: 1.5, 5: 1.75}
 	for id, f := range want {
-		n := &Node{id: id, confState: cs, cfg: Config{StaggerSnapshots: true}}
+		n := &Driver{id: id, confState: cs, cfg: Config{StaggerSnapshots: true}}
 		require.InDelta(t, f, n.snapshotStagger(), 1e-9, "member %d", id)
 		n.cfg.StaggerSnapshots = false
 		require.Equal(t, 1.0, n.snapshotStagger())
 	}
 	// Not (or no longer) a member: no stagger.
-	n := &Node{id: 99, confState: cs, cfg: Config{StaggerSnapshots: true}}
+	n := &Driver{id: 99, confState: cs, cfg: Config{StaggerSnapshots: true}}
 	require.Equal(t, 1.0, n.snapshotStagger())
 }
