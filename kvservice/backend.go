@@ -17,17 +17,27 @@ import (
 // The Server is the API's Backend.
 var _ api.Backend = (*Server)(nil)
 
-// apiErr maps a driver error to the API's error codes; definiteness comes
-// from node.IsDefinite.
+// apiErr maps a driver error to the API's error codes (DriverError).
 func (s *Server) apiErr(err error) error {
+	if e := DriverError(s.cfg.Name, err); e != nil {
+		return e
+	}
+	return nil
+}
+
+// DriverError maps an error of the raft driver (raft/node) on node name to
+// the API's error codes; definiteness comes from node.IsDefinite. An
+// *api.Error is returned as it is; nil stays nil. The harness's simulation
+// answers its clients with it too.
+func DriverError(name string, err error) *api.Error {
 	var e *api.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &e):
-		return err
+		return e
 	case errors.Is(err, node.ErrNotLeader):
-		e = api.Errorf(api.CodeNotLeader, "%s is not the leader", s.cfg.Name)
+		e = api.Errorf(api.CodeNotLeader, "%s is not the leader", name)
 	case errors.Is(err, node.ErrPendingConfChange):
 		e = api.Errorf(api.CodePendingConfChange, "another membership change is in progress; retry")
 	case errors.Is(err, node.ErrProposalDropped):

@@ -254,40 +254,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.raftAddr = advertised(cfg.RaftAddr, mustResolve(s.tr.Addr()))
 	s.syncPeers(raft.ConfState{})
 
-	ro := raft.ReadOnlySafe
-	if cfg.ReadMode == api.ReadLease {
-		ro = raft.ReadOnlyLeaseBased
-	}
-	electionTick := int(cfg.ElectionTimeout / cfg.HeartbeatInterval)
-	if electionTick < 2 {
-		electionTick = 2
-	}
-	n, err := node.Start(node.Config{
-		Raft: raft.Config{
-			ID:              s.id,
-			ElectionTick:    electionTick,
-			HeartbeatTick:   1,
-			MaxSizePerMsg:   1 << 20,
-			MaxInflightMsgs: 256,
-			CheckQuorum:     true,
-			PreVote:         true,
-			ReadOnlyOption:  ro,
-			Seed:            int64(s.id) ^ time.Now().UnixNano(),
-		},
-		TickInterval:           cfg.HeartbeatInterval,
-		Clock:                  s.clock,
-		Store:                  s.store,
-		Transport:              s.tr,
-		StateMachine:           s.fsm,
-		OnConfChange:           s.onConfChange,
-		SnapshotEvery:          cfg.SnapshotEvery,
-		SnapshotCatchUpEntries: cfg.SnapshotEvery / 4,
-		SnapshotLogRatio:       cfg.SnapshotLogRatio,
-		StaggerSnapshots:       true,
-		Failpoint:              s.failpoint,
-		Bootstrap:              bootstrap,
-		Logger:                 s.log.With("component", "raft"),
+	ncfg := NodeConfig(RaftOptions{
+		ID:                s.id,
+		ElectionTimeout:   cfg.ElectionTimeout,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		LeaseReads:        cfg.ReadMode == api.ReadLease,
+		SnapshotEvery:     cfg.SnapshotEvery,
+		SnapshotLogRatio:  cfg.SnapshotLogRatio,
+		Seed:              int64(s.id) ^ time.Now().UnixNano(),
 	})
+	ncfg.Clock = s.clock
+	ncfg.Store = s.store
+	ncfg.Transport = s.tr
+	ncfg.StateMachine = s.fsm
+	ncfg.OnConfChange = s.onConfChange
+	ncfg.Failpoint = s.failpoint
+	ncfg.Bootstrap = bootstrap
+	ncfg.Logger = s.log.With("component", "raft")
+	n, err := node.Start(ncfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}

@@ -160,7 +160,7 @@ func (n *snode) serve(c *conn, cmd nodeapi.Command, forwarded bool) {
 			c.finish(reply{res: res}, n.outDelay)
 		}
 	})
-	term, inc := p.term, n.inc
+	term, inc := p.term(), n.inc
 	s.after(s.cfg.ServerTimeout, func() {
 		if p.finished {
 			return

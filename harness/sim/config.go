@@ -57,18 +57,12 @@ type Config struct {
 	// --request-timeout, default 5s).
 	ServerTimeout time.Duration `yaml:"-"`
 
-	// bugs break the simulated driver on purpose, so that tests can prove
-	// the checks catch what the driver's rules prevent.
-	bugs bugs
-}
-
-type bugs struct {
-	// unsyncedDisk: nothing written after the bootstrap survives a crash,
-	// though the driver acknowledged it (an fsync that lies).
-	unsyncedDisk bool
-	// sendBeforePersist: a Ready's messages leave before its entries and
-	// hard state are persisted, and a crash may come in between.
-	sendBeforePersist bool
+	// LogStore is the nodes' disk: "memory" (raft.MemoryStorage), "bolt"
+	// (the real bbolt store, raft/boltstore, in a temporary directory, its
+	// fsyncs simulated) or "mixed" (the default: each node draws one from
+	// the seed), always behind raft/lazystore so a crash loses what was not
+	// synced.
+	LogStore string `yaml:"log_store,omitempty"`
 }
 
 // ParseConfig decodes a scenario's YAML (unknown fields are ignored: the
@@ -140,6 +134,9 @@ func (c *Config) applyDefaults() {
 	if c.Node.SnapshotEvery == 0 {
 		c.Node.SnapshotEvery = 10000
 	}
+	if c.LogStore == "" {
+		c.LogStore = "mixed"
+	}
 	if c.ServerTimeout == 0 {
 		c.ServerTimeout = 5 * time.Second
 	}
@@ -159,6 +156,11 @@ func (c *Config) Validate() error {
 	case "linearizable", "lease", "stale":
 	default:
 		bad("read_mode %q (linearizable|lease|stale)", c.ReadMode)
+	}
+	switch c.LogStore {
+	case "memory", "bolt", "mixed":
+	default:
+		bad("log_store %q (memory|bolt|mixed)", c.LogStore)
 	}
 	if c.Node.ElectionTimeout <= c.Node.HeartbeatInterval {
 		bad("election_timeout %v must exceed heartbeat_interval %v", c.Node.ElectionTimeout.D(), c.Node.HeartbeatInterval.D())

@@ -3,34 +3,35 @@
 // time, driven by one seeded random source, so that a seed replays bit for
 // bit and thousands of runs fit in a CI minute.
 //
-// What is real: each node runs the real raft core (raft.RawNode) and the
-// real KV state machine (kvservice/fsm), with kvservice's raft options
-// (PreVote, CheckQuorum, ReadIndex or lease reads, one tick per heartbeat
-// interval, election timeout / heartbeat ticks). What is simulated is only
-// I/O and time:
+// What is real: each node runs raft/node's Driver — the real raft core
+// (raft.RawNode), the real per-Ready step (persist, send, apply, advance,
+// a leader's early appends, the lazily written commit index, snapshots
+// and their catch-up entries), its proposal waiters and read batching —
+// over the real KV state machine (kvservice/fsm), configured by
+// kvservice.NodeConfig exactly as a raftkv node is, and answers clients
+// with kvservice.DriverError's codes. Only I/O and time are simulated:
 //
 //   - A discrete-event loop (a priority queue of timed events, one
-//     goroutine, no wall clock) runs everything.
-//   - The driver follows raft/node's rules: a leader's appends and
-//     heartbeats of a durable term leave before its own write
-//     (node.MayLeaveEarly), committed entries are applied before the
-//     Ready's write, the Ready is persisted (its other messages leave only
-//     after the fsync), then sent, then advanced. Proposals wait for their
-//     entry and are failed by raft/node's own rules (node.Waiters: definite
-//     when the core refused them or another entry won the index, unknown
-//     otherwise); reads are batched into read-index rounds and retried by
-//     raft/node's node.ReadBatcher. Snapshots, every SnapshotEvery entries
-//     with SnapshotEvery/4 catch-up entries, are taken synchronously
-//     (raft/node writes them on a goroutine of its own; the simulation
-//     keeps to one goroutine).
-//   - Each node reads time through a node.FaultClock over simulated time and
-//     ticks once per heartbeat interval of its own clock (at most
-//     2*ElectionTick at once, nothing while the clock is behind), so clock
-//     faults reach elections, heartbeats and leases as on a real node.
-//   - The disk keeps a durable copy updated only by synced writes; a crash
-//     loses the process (raft state, state machine, unsynced hard state
-//     half of the time) and a restart rebuilds the node from the durable
-//     copy, as a real node restarts from bbolt.
+//     goroutine, no wall clock) runs everything. Each node's "goroutine"
+//     calls Driver.Tick on its wakeups, Driver.Step on messages, and
+//     Driver.HandleReadies a moment after any input (inputs arriving
+//     meanwhile share one Ready: group commit). A snapshot's work (encode,
+//     write, compact) runs as a later event, as raft/node runs it on a
+//     goroutine of its own; a crash before then loses it.
+//   - A driver failpoint armed by the nemesis panics with a crash signal;
+//     the node's guard turns it into the process exiting there, as the
+//     real node's failpoint exits the process.
+//   - The disk: each node's durable store is a raft.MemoryStorage or the
+//     real bbolt store (raft/boltstore, in a temporary directory, its
+//     fsyncs simulated; Config.LogStore, by default drawn per node), and the
+//     driver writes through raft/lazystore, so that what was written
+//     without fsync is held back and a crash loses it (or, half of the
+//     time, the OS wrote it back first). A synced write delays what the
+//     step sends or answers after it by a drawn fsync time. A restart
+//     rebuilds the node from the durable store alone.
+//   - Each node reads time through a node.FaultClock over simulated time,
+//     and Driver.Tick ticks once per heartbeat interval of that clock, so
+//     clock faults reach elections, heartbeats and leases as on a real node.
 //   - The raft network draws per seed a latency distribution (a minimum, an
 //     exponential jitter that reorders, rare long spikes), loss and
 //     duplication, and applies the nodes' fault rules (the transport's
@@ -73,7 +74,8 @@
 //
 // Not modelled: torn writes (the real store commits each Ready in one
 // atomic bbolt transaction, so a crash loses a whole unsynced write, which
-// is modelled, never part of one); the transport's bounded queues and
+// is modelled, never part of one); an fsync that the bbolt store itself
+// skips (lazystore sits above it); the transport's bounded queues and
 // per-peer ordering (the simulated network is more adversarial: it
 // reorders); the member address table (a node always knows the leader's
 // API address). A seed names a run of this version of the simulator:

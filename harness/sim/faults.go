@@ -543,7 +543,7 @@ func (f *stormFault) inject() (effect, error) {
 		if l := s.leader(); l != nil && l.running() {
 			to := without(s.nodes, l)
 			target := to[s.rng.IntN(len(to))]
-			l.rn.TransferLeader(target.id)
+			l.drv.Transfer(&node.TransferRequest{To: target.id})
 			l.kick()
 		}
 		s.after(f.every, loop)

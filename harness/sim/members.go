@@ -7,9 +7,9 @@ import (
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/kvservice"
-	"github.com/raftkv/raftkv/kvservice/fsm"
 	"github.com/raftkv/raftkv/nemesis"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/node"
 )
 
 // Membership as kvservice does it: a member is removed with a RemoveNode
@@ -29,17 +29,23 @@ const (
 // proposeConfChange is Node.ProposeConfChange: done gets nil once the
 // change is applied on this node, or the error.
 func (n *snode) proposeConfChange(cc raft.ConfChange, done func(*apiError)) {
-	p := &proposal{done: func(_ fsm.Result, err *apiError) { done(err) }}
-	index, term, err := n.rn.ProposeConfChange(cc)
-	if err != nil {
-		p.finish(fsm.Result{}, &apiError{code: "conf_change_refused", msg: err.Error(), definite: true})
-		return
+	finished := false
+	finish := func(err *apiError) {
+		if !finished {
+			finished = true
+			done(err)
+		}
 	}
-	p.index, p.term = index, term
-	n.waiters.Add(index, p)
+	n.drv.Propose(&node.Proposal{ConfChange: &cc, Live: func() bool { return !finished }, Done: func(o node.Outcome) {
+		if o.Err != nil {
+			finish(driverError(n.name, o.Err))
+			return
+		}
+		finish(nil)
+	}})
 	n.kick()
 	n.s.after(confChangeWait, func() {
-		p.finish(fsm.Result{}, &apiError{code: "timeout", msg: "conf change not applied in time"})
+		finish(&apiError{code: "timeout", msg: "conf change not applied in time"})
 	})
 }
 
@@ -49,8 +55,7 @@ func inConf(cs raft.ConfState, id uint64) bool {
 
 // wipe deletes a down node's disk; it can only come back by joining.
 func (n *snode) wipe() {
-	n.durable = raft.NewMemoryStorage()
-	n.hasPending = false
+	n.wipeDisk()
 	n.joining = true
 }
 
@@ -96,7 +101,7 @@ func (n *snode) maybePromote() {
 		return
 	}
 	n.lastPromote = n.s.now
-	st := n.rn.Status()
+	st := n.drv.Status()
 	for _, id := range st.Config.Learners {
 		pr, ok := st.Progress[id]
 		if !ok || pr.Match == 0 || pr.Match+kvservice.PromoteLag < st.LastIndex {

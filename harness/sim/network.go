@@ -139,7 +139,7 @@ func (n *snode) deliver(from string, m raft.Message) {
 
 func (n *snode) step(m raft.Message) {
 	n.guard("step", func() {
-		_ = n.rn.Step(m) // errors (a message from an unknown peer) are dropped, as the driver does
+		n.drv.Step(m)
 		n.kick()
 	})
 }

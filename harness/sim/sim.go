@@ -188,6 +188,8 @@ type sim struct {
 	res     *Result
 	steps   int
 	stopped bool // the loop gives up (context canceled)
+	// diskDir holds the nodes' bbolt files (Config.LogStore).
+	diskDir string
 }
 
 // Run simulates one scenario run with cfg.Seed and returns its history and
@@ -198,7 +200,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := newSim(cfg)
+	s, err := newSim(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.removeDisks()
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = nil, fmt.Errorf("%w: seed %d panicked at %v: %v", ErrRun, cfg.Seed, time.Duration(s.now), p)
@@ -210,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	return s.res, nil
 }
 
-func newSim(cfg Config) *sim {
+func newSim(cfg Config) (*sim, error) {
 	s := &sim{
 		cfg:     cfg,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)),
@@ -232,8 +238,28 @@ func newSim(cfg Config) *sim {
 		s.byName[n.name] = n
 		s.byID[n.id] = n
 		s.voters = append(s.voters, n.id)
+		if cfg.LogStore == "bolt" || (cfg.LogStore == "mixed" && s.rng.IntN(2) == 0) {
+			if s.diskDir == "" {
+				dir, err := os.MkdirTemp("", "raftkv-sim-")
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrRun, err)
+				}
+				s.diskDir = dir
+			}
+			n.useBolt(s.diskDir)
+		}
 	}
-	return s
+	return s, nil
+}
+
+// removeDisks closes the nodes' bbolt stores and deletes their files.
+func (s *sim) removeDisks() {
+	for _, n := range s.nodes {
+		n.closeDisk()
+	}
+	if s.diskDir != "" {
+		_ = os.RemoveAll(s.diskDir)
+	}
 }
 
 // at schedules fn at simulated time t (not before now).

@@ -77,6 +77,20 @@ type DriverEnv struct {
 	// PublishStatus receives the raft status after every input batch that
 	// changed it (nil: not computed).
 	PublishStatus func(raft.Status)
+	// Trace lets a checker watch the steps the events do not show.
+	Trace Trace
+}
+
+// Trace is a set of optional observers, called on the loop: the harness's
+// simulation feeds its Raft safety checker from them.
+type Trace struct {
+	// ReadRound sees the context of each read-index round started.
+	ReadRound func(ctx []byte)
+	// ReadState sees each read index the core answered.
+	ReadState func(raft.ReadState)
+	// Committed sees each committed entry as it is handed to apply (also
+	// the ones a restored snapshot already covers).
+	Committed func(raft.Entry)
 }
 
 // Outcome is how a proposal ended: the state machine's result (or the
@@ -436,6 +450,9 @@ func (d *Driver) handleReady() error {
 		}
 	}
 	for _, rs := range rd.ReadStates {
+		if d.env.Trace.ReadState != nil {
+			d.env.Trace.ReadState(rs)
+		}
 		d.reads.Answered(rs)
 	}
 	if bugs.On(bugs.ReadBeforeApplied) {
@@ -579,6 +596,9 @@ func (d *Driver) restore(s raft.Snapshot) error {
 }
 
 func (d *Driver) apply(e raft.Entry) error {
+	if d.env.Trace.Committed != nil {
+		d.env.Trace.Committed(e)
+	}
 	if e.Index <= d.applied {
 		return nil // already in the state machine (restored snapshot)
 	}
@@ -646,6 +666,9 @@ func (d *Driver) sweepExpired() {
 func (d *Driver) startReadRound() {
 	if rctx := d.reads.Start(); rctx != nil {
 		d.readRounds.Add(1)
+		if d.env.Trace.ReadRound != nil {
+			d.env.Trace.ReadRound(rctx)
+		}
 		d.rn.ReadIndex(rctx)
 	}
 }

@@ -1,0 +1,53 @@
+package kvservice
+
+import (
+	"time"
+
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/node"
+)
+
+// RaftOptions are the node settings that shape its raft driver.
+type RaftOptions struct {
+	ID                                 uint64
+	ElectionTimeout, HeartbeatInterval time.Duration
+	// LeaseReads configures the core for lease-based read index.
+	LeaseReads       bool
+	SnapshotEvery    uint64
+	SnapshotLogRatio float64
+	// Seed seeds the core's randomized election timeouts.
+	Seed int64
+}
+
+// NodeConfig is the raft driver configuration a raftkv node runs with: the
+// core's options (pre-vote, check-quorum, one tick per heartbeat interval,
+// the election timeout in ticks), the snapshot policy (a quarter of
+// SnapshotEvery kept for slow followers, staggered members). The caller
+// fills in the clock, store, transport, state machine and hooks. The
+// harness's simulation starts its nodes with it too, so that it tests the
+// configuration a real node runs.
+func NodeConfig(o RaftOptions) node.Config {
+	electionTick := max(2, int(o.ElectionTimeout/o.HeartbeatInterval))
+	ro := raft.ReadOnlySafe
+	if o.LeaseReads {
+		ro = raft.ReadOnlyLeaseBased
+	}
+	return node.Config{
+		Raft: raft.Config{
+			ID:              o.ID,
+			ElectionTick:    electionTick,
+			HeartbeatTick:   1,
+			MaxSizePerMsg:   1 << 20,
+			MaxInflightMsgs: 256,
+			CheckQuorum:     true,
+			PreVote:         true,
+			ReadOnlyOption:  ro,
+			Seed:            o.Seed,
+		},
+		TickInterval:           o.HeartbeatInterval,
+		SnapshotEvery:          o.SnapshotEvery,
+		SnapshotCatchUpEntries: o.SnapshotEvery / 4,
+		SnapshotLogRatio:       o.SnapshotLogRatio,
+		StaggerSnapshots:       true,
+	}
+}
