@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
 	"github.com/raftkv/raftkv/kvservice"
@@ -110,6 +111,8 @@ func (n *snode) guard(where string, f func()) {
 			n.s.tracef("%s hit failpoint %s: exiting", n.name, c.failpoint)
 		} else {
 			n.s.observe(fmt.Errorf("%s panicked (%s): %v", n.name, where, p))
+			n.s.res.Panics = append(n.s.res.Panics, checker.NodeEvent{Node: n.name, Time: n.s.histNow(), Kind: checker.NodePanic,
+				Message: fmt.Sprint(p), Detail: []string{"in " + where}})
 		}
 		if n.state != cluster.Down {
 			n.exit()

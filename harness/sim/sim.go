@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/histories"
 	"github.com/raftkv/raftkv/nemesis"
+	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/rafttest"
 )
 
@@ -55,6 +57,11 @@ type Result struct {
 	// log matching, leader completeness, state machine safety, read index
 	// answers), at most maxViolations, with the simulated time.
 	Violations []string
+	// Logs are the nodes' committed logs as their disks hold them at the
+	// end (logs.json: log agreement).
+	Logs []checker.NodeLog
+	// Panics are the nodes' panics (node_events.json: node health).
+	Panics []checker.NodeEvent
 	// Net is the baseline network the seed drew.
 	Net NetParams
 	// ConfChanges counts the membership changes committed after the
@@ -120,6 +127,22 @@ func (r *Result) WriteDir(dir string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), r.History, 0o644); err != nil {
 		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	var logs bytes.Buffer
+	if err := checker.WriteNodeLogs(&logs, r.Logs); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "logs.json"), logs.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	panics := r.Panics
+	if panics == nil {
+		panics = []checker.NodeEvent{}
+	}
+	if b, err := json.MarshalIndent(panics, "", "  "); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "node_events.json"), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("%w: %w", ErrRun, err)
+		}
 	}
 	b, err := json.MarshalIndent(r.States, "", "  ")
 	if err != nil {
@@ -437,6 +460,7 @@ func (s *sim) run(ctx context.Context) error {
 	s.waitFor(ctx, 10*time.Second, s.converged)
 	s.finishTrace()
 	s.res.States = s.states()
+	s.res.Logs = s.nodeLogs()
 	s.finalConf()
 	s.res.ConfChanges = max(0, len(s.confIdx)-len(s.voters))
 	if s.stopped {
@@ -480,6 +504,48 @@ func (s *sim) states() []checker.NodeState {
 		}
 		a, h := n.stateHash()
 		out = append(out, checker.NodeState{Node: n.name, Applied: a, StateHash: h})
+	}
+	return out
+}
+
+// nodeLogs reads every node's committed log from its disk: what a running
+// node's store holds up to its commit index, and for a node that is down,
+// what its durable store kept (up to the commit index stored there).
+func (s *sim) nodeLogs() []checker.NodeLog {
+	var out []checker.NodeLog
+	for _, n := range s.nodes {
+		l := checker.NodeLog{Node: n.name, Entries: []checker.LogEntry{}}
+		var st raft.Storage
+		switch {
+		case n.state != cluster.Down && n.disk != nil:
+			st = n.disk
+			l.Commit = n.drv.Status().Commit
+		case n.durable != nil:
+			st = n.durable
+			hs, _, err := st.InitialState()
+			if err != nil {
+				l.Error = err.Error()
+			}
+			l.Commit = hs.Commit
+		default:
+			continue // a wiped node that never came back, or a closed bolt file
+		}
+		if snap, err := st.Snapshot(); err == nil {
+			l.SnapshotIndex, l.SnapshotTerm = snap.Metadata.Index, snap.Metadata.Term
+		}
+		first, _ := st.FirstIndex()
+		last, _ := st.LastIndex()
+		hi := min(l.Commit, last)
+		if hi >= first {
+			ents, err := st.Entries(first, hi+1, math.MaxUint64)
+			if err != nil {
+				l.Error = err.Error()
+			}
+			for _, e := range ents {
+				l.Entries = append(l.Entries, checker.LogEntry{Index: e.Index, Term: e.Term, Hash: checker.EntryHash(uint8(e.Type), e.Data)})
+			}
+		}
+		out = append(out, l)
 	}
 	return out
 }

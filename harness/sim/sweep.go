@@ -16,12 +16,18 @@ import (
 )
 
 // Check runs the harness's checks (checker.Check: linearizability, lost
-// writes, convergence, availability) on a simulated run.
+// writes, convergence, availability, log agreement across the nodes'
+// disks, node health) on a simulated run.
 func Check(r *Result, timeout time.Duration) checker.Result {
 	if timeout == 0 {
 		timeout = time.Minute
 	}
-	return checker.Check(r.Events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: r.States})
+	panics := r.Panics
+	if panics == nil {
+		panics = []checker.NodeEvent{}
+	}
+	return checker.Check(r.Events, checker.Options{LinearizabilityTimeout: timeout, NodeStates: r.States,
+		NodeLogs: r.Logs, NodeEvents: panics})
 }
 
 // ViolationReasons words raft safety violations (Result.Violations) as
