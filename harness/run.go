@@ -48,6 +48,9 @@ type RunOptions struct {
 	Logger  *slog.Logger
 	// Progress receives one line per phase (nil: nothing).
 	Progress io.Writer
+	// NodeFlags are passed to every node of the process and docker
+	// backends after the scenario's own (e.g. --unsafe-bug=NAME).
+	NodeFlags []string
 }
 
 // Outcome is the result of one run.
@@ -218,7 +221,8 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 		RequestTimeout: 2 * time.Second,
 		Node: cluster.NodeConfig{
 			ElectionTimeout: sc.Node.ElectionTimeout.D(), HeartbeatInterval: sc.Node.HeartbeatInterval.D(),
-			ReadMode: sc.ReadMode, SnapshotEvery: sc.Node.SnapshotEvery, Extra: sc.Node.Extra,
+			ReadMode: sc.ReadMode, SnapshotEvery: sc.Node.SnapshotEvery,
+			Extra: append(append([]string(nil), sc.Node.Extra...), r.Opts.NodeFlags...),
 		},
 	}
 	if sc.Backend == process.Name {

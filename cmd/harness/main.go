@@ -20,6 +20,7 @@ import (
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness"
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/internal/bugs"
 	"github.com/raftkv/raftkv/nemesis"
 )
 
@@ -52,7 +53,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout))
+	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr))
 	return root
 }
 
@@ -81,6 +82,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 		verbose   bool
 		checkOnly bool
 		seedRange string
+		bugNames  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
@@ -98,6 +100,16 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 			if checkOnly {
 				fmt.Fprintf(stdout, "%d scenario(s) parsed\n", len(scs))
 				return nil
+			}
+			ids, err := bugs.Parse(bugNames)
+			if err != nil {
+				return exitWith(stderr, 2, err)
+			}
+			if err := bugs.Enable(ids...); err != nil {
+				return exitWith(stderr, 2, err)
+			}
+			for _, id := range ids {
+				opts.NodeFlags = append(opts.NodeFlags, "--unsafe-bug="+string(id))
 			}
 			opts.SeedSet = cmd.Flags().Changed("seed")
 			opts.Seed = seed
@@ -143,6 +155,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&opts.Backend, "backend", "", "override every scenario's backend ("+strings.Join(cluster.Backends(), "|")+")")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.BoolVar(&checkOnly, "parse-only", false, "only parse and validate the scenarios")
+	f.StringSliceVar(&bugNames, "unsafe-bug", nil, "switch a planted bug on (a harness and raftkv built with -tags raftkv_bugs; see harness mutate --list): in the simulation, and passed to every node")
 	f.StringVar(&seedRange, "seeds", "", "sweep seeds A..B (or 1..N) on the sim backend, checked in memory; a seed whose verdict is unexpected gets a report and a replay command")
 	return cmd
 }

@@ -88,7 +88,7 @@ var Catalogue = []Bug{
 	{LeaseNoDriftMargin, Reads, "a leader lease must end before any follower can time out (§6.4.1): the core keeps it for an election timeout minus one tick from the acknowledged heartbeat, the tick covering unaligned tick phases; this one drops that margin, so the lease lasts a full election timeout and outlives a follower's", "raft", false},
 	{NoSessionDedup, KV, "a retried command with the same client id and request id is applied once (§6.3); this one applies every retry", "kvservice/fsm", false},
 	{ForwardRetryNoSession, KV, "a follower that retries a forwarded write keeps the client's session so the retry is de-duplicated; this one retries once (after a 5xx answer or a connection lost once the request was sent) without it, so a write whose first attempt commits late is applied twice", "kvservice/api", true},
-	{StoreStaleTermCache, Storage, "a log store forgets the terms of entries a conflicting append replaced; this one keeps the old terms cached after truncating (until the store is reopened), so Term answers with the replaced entries' terms", "raft/boltstore", true},
+	{StoreStaleTermCache, Storage, "a log store forgets the terms of entries a conflicting append replaced; this one keeps the old terms cached after truncating (until the store is reopened), so Term answers with the replaced entries' terms", "raft/boltstore", false},
 }
 
 // Lookup returns the catalogue entry named id.
