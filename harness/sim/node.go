@@ -237,6 +237,7 @@ func (n *snode) event(ev node.Event) {
 		s.confIdx[ev.Index] = true
 	case node.EventSnapshotRestored:
 		s.chk.ObserveCommitIndex(ev.Index)
+		s.tracef("%s restored the snapshot at index %d", n.name, ev.Index)
 	}
 }
 
