@@ -213,6 +213,7 @@ func (n *snode) doStart() {
 	}
 	s.tracef("%s started (term %d, commit %d, snapshot %d, last index %d, disk %s%s)", n.name, hs.Term, st.Commit, snap.Metadata.Index, last, disk,
 		map[bool]string{true: ", empty: joining", false: ""}[last == 0 && n.joining])
+	n.observeState()
 	n.scheduleWake(n.inc)
 	n.kick()
 }
@@ -390,6 +391,14 @@ func (n *snode) processReady() {
 	}
 	n.busyUntil = n.s.now + int64(n.outDelay)
 	n.outDelay = 0
+	n.observeState()
+}
+
+// observeState reports the state machine's (applied index, state hash) to
+// the safety checker: nodes that applied the same prefix must agree.
+func (n *snode) observeState() {
+	a, h := n.fsm.StateHash()
+	n.s.observe(n.s.chk.ObserveState(n.id, a, h))
 }
 
 // failpointHook is the driver's Failpoint: an armed crash failpoint makes

@@ -96,6 +96,14 @@ type Checker struct {
 	// configuration.
 	confs map[uint64]raft.ConfState
 	reads map[string]pendingRead
+	// states maps an applied index to the application's state hash after
+	// it, as the first node to report it saw it (ObserveState).
+	states map[uint64]stateSeen
+}
+
+type stateSeen struct {
+	node uint64
+	hash string
 }
 
 // NewChecker returns a Checker with an empty history.
@@ -109,7 +117,36 @@ func NewChecker() *Checker {
 		applied:   map[uint64]uint64{},
 		confs:     map[uint64]raft.ConfState{},
 		reads:     map[string]pendingRead{},
+		states:    map[uint64]stateSeen{},
 	}
+}
+
+// ObserveState records that node id's state machine, having applied
+// everything up to index, has state hash hash (any digest of its whole
+// state). State Machine Safety seen from the application: two nodes that
+// applied the same prefix must hold the same state, however they got there
+// (applying entries, restoring a snapshot, restarting). It catches a state
+// machine or snapshot path that diverges even when the logs agree.
+func (c *Checker) ObserveState(id, index uint64, hash string) error {
+	if index == 0 {
+		return nil
+	}
+	old, ok := c.states[index]
+	if !ok {
+		c.states[index] = stateSeen{node: id, hash: hash}
+		return nil
+	}
+	if old.hash != hash {
+		return violation(PropStateMachineSafety, "after applying through index %d node %d holds state %s but node %d held %s", index, id, short(hash), old.node, short(old.hash))
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // ObserveLeader records that node id acted as leader of term: it said so in
