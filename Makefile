@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go test-ci-scenarios test-sim deps fmt-check vet tidy-check test-linearizability cluster bench clean
+.PHONY: all build test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster bench clean
 
 include docker/docker.mk
 
@@ -33,10 +33,17 @@ deps:
 # test is the one command that passes the tests (CI runs exactly this):
 # static checks, every Go test with the race detector, then the harness's CI
 # scenarios against real raftkv processes (and Docker containers).
-test: fmt-check vet tidy-check deps test-go test-ci-scenarios test-sim
+test: fmt-check vet tidy-check deps test-go test-bugs test-ci-scenarios test-sim test-mutate
 
 test-go:
 	$(GO) test -race -timeout 20m ./...
+
+# test-bugs builds everything with the bug catalogue (-tags raftkv_bugs),
+# vets it, and runs each planted bug's own test: the bug is live (its rule
+# breaks in a targeted scenario) and off by default.
+test-bugs:
+	$(GO) vet -tags raftkv_bugs ./...
+	$(GO) test -race -tags raftkv_bugs -run Bug ./raft/... ./kvservice/... ./internal/...
 
 test-ci-scenarios: build
 	./$(BIN)/harness run --binary $(BIN)/raftkv --store store/ci harness/scenarios/ci/*.yaml
@@ -46,6 +53,19 @@ test-ci-scenarios: build
 # that does not get its expected verdict is reported with its replay command.
 test-sim: build
 	./$(BIN)/harness run --store store/sim --seeds 1..50 harness/scenarios/sim/*.yaml
+
+# test-mutate is the harness proving its power in CI: every catalogue bug the
+# simulation can express (internal/bugs, built with -tags raftkv_bugs into
+# bin/bugs/) must be caught within MUTATE_SEEDS seeds of the sim scenarios,
+# and the correct build must get only its expected verdicts over as many.
+MUTATE_SEEDS ?= 40
+test-mutate: build
+	./$(BIN)/harness mutate --sim-only --seeds $(MUTATE_SEEDS) --correct-seeds $(MUTATE_SEEDS) --store store/ci
+
+# mutate is the whole mutation score: the sim hunt, then the real-process
+# scenarios of harness/scenarios/mutate/ for what the simulation missed.
+mutate: build
+	./$(BIN)/harness mutate --store store
 
 # test-linearizability is the main job: the fault suite and the two
 # demonstrations of unsafe read modes (which must be caught as invalid).
