@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -97,19 +98,20 @@ func (r *MutationReport) Caught() int {
 	return n
 }
 
-// OK reports whether every mutant was caught and the correct build got only
-// its expected verdicts. With simOnly, process-only bugs (which the run did
-// not try) do not count.
-func (r *MutationReport) OK(simOnly bool) bool {
-	if len(r.Correct.Mismatches) > 0 {
-		return false
-	}
+// Escaped lists the mutants that were not caught and count against the
+// run: with simOnly, process-only bugs (which the run did not try) do not
+// count; bugs in allowed (known escapes) are listed but do not count either.
+func (r *MutationReport) Escaped(simOnly bool, allowed []bugs.ID) (failing, known []bugs.ID) {
 	for _, m := range r.Mutants {
-		if !m.Caught && !(simOnly && m.ProcessOnly) {
-			return false
+		switch {
+		case m.Caught, simOnly && m.ProcessOnly:
+		case slices.Contains(allowed, m.Bug):
+			known = append(known, m.Bug)
+		default:
+			failing = append(failing, m.Bug)
 		}
 	}
-	return true
+	return failing, known
 }
 
 // Mutate runs the mutation analysis: the correct build's sweep, then each

@@ -36,6 +36,7 @@ func newMutate(stdout, stderr io.Writer) *cobra.Command {
 		store        string
 		processGlob  string
 		binary       string
+		allowEscape  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "mutate [SIM-SCENARIO...]",
@@ -115,7 +116,18 @@ got an unexpected verdict; 2 the run itself failed.`,
 			for _, m := range rep.Correct.Mismatches {
 				fmt.Fprintf(stderr, "correct build: %s\n", m)
 			}
-			if !rep.OK(simOnly) {
+			allowed, err := bugs.Parse(allowEscape)
+			if err != nil {
+				return exitWith(stderr, 2, err)
+			}
+			failing, known := rep.Escaped(simOnly, allowed)
+			if len(known) > 0 {
+				fmt.Fprintf(stdout, "KNOWN ESCAPES (listed with --allow-escape, not failing this run): %v\n", known)
+			}
+			if len(failing) > 0 {
+				fmt.Fprintf(stdout, "ESCAPED: %v\n", failing)
+			}
+			if len(failing) > 0 || len(rep.Correct.Mismatches) > 0 {
 				return exitError{1}
 			}
 			return nil
@@ -131,6 +143,7 @@ got an unexpected verdict; 2 the run itself failed.`,
 	f.BoolVar(&list, "list", false, "list the catalogue and exit")
 	f.StringVar(&store, "store", "store", "where the report (mutate/<time>/mutation.md, .json) and process runs go")
 	f.StringVar(&processGlob, "process", "harness/scenarios/mutate/*.yaml", "the process scenarios (a glob under the module root)")
+	f.StringSliceVar(&allowEscape, "allow-escape", nil, "bugs known to escape: listed as KNOWN ESCAPES but not failing the run (the correct build's verdicts always count)")
 	f.StringVar(&binary, "binary", "", "raftkv built with -tags raftkv_bugs (default: raftkv next to this harness)")
 	return cmd
 }
