@@ -40,8 +40,12 @@ func drawNet(rng *rand.Rand) NetParams {
 	return NetParams{
 		Latency:   time.Duration(100+rng.IntN(900)) * time.Microsecond,
 		Jitter:    time.Duration(50+rng.IntN(450)) * time.Microsecond,
-		SpikeRate: pick(0, 0, 0.001, 0.01),
-		Spike:     time.Duration(20+rng.IntN(80)) * time.Millisecond,
+		SpikeRate: pick(0, 0, 0.001, 0.01, 0.03),
+		// A stalled connection holds a message from tens of milliseconds
+		// (a retransmission) to seconds (TCP's backoff, a reconnect that
+		// flushes an old queue): long enough, in some seeds, for votes,
+		// appends and their answers to arrive terms later.
+		Spike: time.Duration(pick(20, 100, 500, 2000)*(0.5+rng.Float64())) * time.Millisecond,
 		Loss:      pick(0, 0, 0.001, 0.01),
 		Dup:       pick(0, 0, 0.001, 0.01),
 		API:       time.Duration(100+rng.IntN(200)) * time.Microsecond,
