@@ -46,10 +46,10 @@ func drawNet(rng *rand.Rand) NetParams {
 		// flushes an old queue): long enough, in some seeds, for votes,
 		// appends and their answers to arrive terms later.
 		Spike: time.Duration(pick(20, 100, 500, 2000)*(0.5+rng.Float64())) * time.Millisecond,
-		Loss:      pick(0, 0, 0.001, 0.01),
-		Dup:       pick(0, 0, 0.001, 0.01),
-		API:       time.Duration(100+rng.IntN(200)) * time.Microsecond,
-		Fsync:     time.Duration(200+rng.IntN(300)) * time.Microsecond,
+		Loss:  pick(0, 0, 0.001, 0.01),
+		Dup:   pick(0, 0, 0.001, 0.01),
+		API:   time.Duration(100+rng.IntN(200)) * time.Microsecond,
+		Fsync: time.Duration(200+rng.IntN(300)) * time.Microsecond,
 	}
 }
 
