@@ -386,6 +386,7 @@ type procFault struct {
 	name   string
 	target string
 	pause  bool
+	spread time.Duration
 	nodes  []string
 }
 
@@ -401,8 +402,15 @@ func (f *procFault) Inject(ctx context.Context, env *Env) (Effect, error) {
 	if f.pause {
 		verb = "pause (SIGSTOP)"
 	}
+	// With a spread, each node is hit at its own random moment within it
+	// (in node order of those moments), so that a crash of several nodes
+	// catches them at different points of their work.
+	offsets := SpreadOffsets(len(ns), f.spread, env.intn)
+	start := time.Now()
 	var errs []error
-	for _, n := range ns {
+	for _, i := range byOffset(offsets) {
+		n := ns[i]
+		sleepUntil(ctx, start.Add(offsets[i]))
 		if f.pause {
 			err = env.Cluster.Pause(ctx, n)
 		} else {
@@ -410,7 +418,41 @@ func (f *procFault) Inject(ctx context.Context, env *Env) (Effect, error) {
 		}
 		errs = append(errs, err)
 	}
-	return Effect{Nodes: ns, Detail: fmt.Sprintf("%s %v", verb, ns)}, errors.Join(errs...)
+	detail := fmt.Sprintf("%s %v", verb, ns)
+	if f.spread > 0 {
+		detail += fmt.Sprintf(" at %v", offsets)
+	}
+	return Effect{Nodes: ns, Detail: detail}, errors.Join(errs...)
+}
+
+// SpreadOffsets draws n moments uniform in [0, spread) (all zero without
+// a spread), in ms resolution below a second and µs below 10ms; every
+// backend uses it so that a spec means the same everywhere.
+func SpreadOffsets(n int, spread time.Duration, intn func(int) int) []time.Duration {
+	out := make([]time.Duration, n)
+	if spread <= 0 {
+		return out
+	}
+	unit := time.Millisecond
+	if spread < 10*time.Millisecond {
+		unit = time.Microsecond
+	}
+	steps := max(1, int(spread/unit))
+	for i := range out {
+		out[i] = time.Duration(intn(steps)) * unit
+	}
+	return out
+}
+
+// byOffset returns the indexes of offsets in increasing order of offset
+// (ties in index order).
+func byOffset(offsets []time.Duration) []int {
+	idx := make([]int, len(offsets))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return offsets[idx[a]] < offsets[idx[b]] })
+	return idx
 }
 
 func (f *procFault) Heal(ctx context.Context, env *Env) error {
@@ -429,16 +471,32 @@ func init() {
 	for _, v := range []struct {
 		suffix, target string
 		min            int
-	}{{"one", "one", 1}, {"leader", "leader", 1}, {"minority", "minority", 3}, {"all", "all", 1}} {
-		register("kill-"+v.suffix, v.min, "SIGKILL "+v.target+" node(s); heal restarts them with their data",
+	}{{"one", "one", 1}, {"leader", "leader", 1}, {"minority", "minority", 3}, {"majority", "majority", 2}, {"all", "all", 1}} {
+		register("kill-"+v.suffix, v.min, "SIGKILL "+v.target+" node(s), at random moments within `spread` (default 0: together); heal restarts them with their data",
 			func(s Spec) (Fault, error) {
-				return &procFault{minNodes: minNodes(v.min), name: "kill-" + v.suffix, target: v.target}, validTarget(s.Target)
+				return &procFault{minNodes: minNodes(v.min), name: "kill-" + v.suffix, target: procTarget(s, v.target), spread: s.Spread.D()}, validProc(s)
 			})
-		register("pause-"+v.suffix, v.min, "SIGSTOP "+v.target+" node(s); heal sends SIGCONT",
+		register("pause-"+v.suffix, v.min, "SIGSTOP "+v.target+" node(s), at random moments within `spread` (default 0: together); heal sends SIGCONT",
 			func(s Spec) (Fault, error) {
-				return &procFault{minNodes: minNodes(v.min), name: "pause-" + v.suffix, target: v.target, pause: true}, validTarget(s.Target)
+				return &procFault{minNodes: minNodes(v.min), name: "pause-" + v.suffix, target: procTarget(s, v.target), pause: true, spread: s.Spread.D()}, validProc(s)
 			})
 	}
+}
+
+// procTarget is a kill's or pause's target: the spec's, else the one its
+// name says (as the sim backend reads it).
+func procTarget(s Spec, def string) string {
+	if s.Target != "" {
+		return s.Target
+	}
+	return def
+}
+
+func validProc(s Spec) error {
+	if s.Spread < 0 {
+		return fmt.Errorf("%w: spread %v", ErrBadSpec, s.Spread.D())
+	}
+	return validTarget(s.Target)
 }
 
 // ---- clock ----

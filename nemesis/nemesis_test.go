@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -291,5 +292,87 @@ func TestRunnerRecordsWindowsAndHealAllRestoresTheCluster(t *testing.T) {
 	}
 	if ws := histories.FaultWindows(rec.events); len(ws) != 3 || ws[2].F != "heal-all" {
 		t.Errorf("heal-all window not recorded: %+v", ws)
+	}
+}
+
+// kill-majority with a spread kills a majority, each node at its own
+// moment within the spread; heal restarts them.
+func TestKillMajorityWithSpread(t *testing.T) {
+	ctx := context.Background()
+	c := startFake(t, 5)
+	env := nemesis.NewEnv(c, 7, nil)
+	f, err := nemesis.New(nemesis.Spec{Fault: "kill-majority", Spread: nemesis.Duration(30 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eff, err := f.Inject(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 2*time.Second || len(eff.Nodes) != 3 || !strings.Contains(eff.Detail, " at [") {
+		t.Fatalf("effect %+v after %v", eff, time.Since(start))
+	}
+	for _, n := range eff.Nodes {
+		if c.State(n) != cluster.Down {
+			t.Errorf("%s is %s", n, c.State(n))
+		}
+	}
+	if err := f.Heal(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes() {
+		if c.State(n) != cluster.Running {
+			t.Errorf("%s is %s after heal", n, c.State(n))
+		}
+	}
+	if _, err := nemesis.New(nemesis.Spec{Fault: "pause-all", Spread: -1}); err == nil {
+		t.Error("negative spread accepted")
+	}
+}
+
+// leader-flap hits every new leader soon after it takes office: on the
+// fake cluster a killed leader is replaced at once, so a flap of crashes
+// kills one leader after another; heal leaves every node running with no
+// network rule.
+func TestLeaderFlap(t *testing.T) {
+	ctx := context.Background()
+	c := startFake(t, 3)
+	env := nemesis.NewEnv(c, 9, nil)
+	for _, bad := range []nemesis.Spec{{Fault: "leader-flap", Action: "explode"}, {Fault: "leader-flap", Delay: -1}} {
+		if _, err := nemesis.New(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	for _, action := range nemesis.FlapActions {
+		f, err := nemesis.New(nemesis.Spec{Fault: "leader-flap", Action: action,
+			Delay: nemesis.Duration(20 * time.Millisecond), Period: nemesis.Duration(100 * time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Inject(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		hit := false
+		deadline := time.Now().Add(3 * time.Second)
+		for !hit && time.Now().Before(deadline) {
+			for _, n := range c.Nodes() {
+				if c.State(n) == cluster.Down || (c.State(n) == cluster.Running && len(rules(t, c, n)) > 0) {
+					hit = true
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err := f.Heal(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		if !hit {
+			t.Errorf("%s: no leader was hit in 3s", action)
+		}
+		for _, n := range c.Nodes() {
+			if c.State(n) != cluster.Running || len(rules(t, c, n)) > 0 {
+				t.Errorf("%s: %s is %s with rules %v after heal", action, n, c.State(n), rules(t, c, n))
+			}
+		}
 	}
 }

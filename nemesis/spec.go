@@ -59,6 +59,12 @@ type Spec struct {
 	After     int    `yaml:"after,omitempty"`
 	// Every is the period of repeated actions (leader-transfer storms).
 	Every Duration `yaml:"every,omitempty"`
+	// Spread makes a kill or pause hit its nodes at random moments within
+	// this window instead of all at once (default 0: together).
+	Spread Duration `yaml:"spread,omitempty"`
+	// Action is what leader-flap does to each new leader: crash, isolate
+	// or partial (default: a random one each time).
+	Action string `yaml:"action,omitempty"`
 	// Weight biases the random choice of this fault in a schedule (default 1).
 	Weight int `yaml:"weight,omitempty"`
 }
@@ -139,6 +145,8 @@ func (s Spec) String() string {
 	add("failpoint", s.Failpoint, s.Failpoint != "")
 	add("after", s.After, s.After != 0)
 	add("every", s.Every.D(), s.Every != 0)
+	add("spread", s.Spread.D(), s.Spread != 0)
+	add("action", s.Action, s.Action != "")
 	if len(ps) > 0 {
 		b.WriteString("(" + strings.Join(ps, ",") + ")")
 	}

@@ -1,0 +1,260 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/nodeapi"
+)
+
+// ---- leader flap ----
+
+// Flap actions: what leader-flap does to a leader soon after it took
+// office.
+const (
+	// FlapCrash kills the leader and restarts it a little later.
+	FlapCrash = "crash"
+	// FlapIsolate cuts the leader off from every peer for a while.
+	FlapIsolate = "isolate"
+	// FlapPartial cuts the leader off from every peer but one follower, so
+	// that what it appends reaches that follower only, then kills it and
+	// restarts it a little later (Raft paper, Figure 8).
+	FlapPartial = "partial"
+)
+
+// FlapActions are leader-flap's actions.
+var FlapActions = []string{FlapCrash, FlapIsolate, FlapPartial}
+
+// FlapDefaults are leader-flap's defaults: a leader is hit within
+// [0, delay) after it is seen taking office and stays crashed or isolated
+// for [down/10, down).
+const (
+	FlapDefaultDelay = 100 * time.Millisecond
+	FlapDefaultDown  = 300 * time.Millisecond
+)
+
+// FlapTimes returns a spec's hit delay and down time, with the defaults.
+func FlapTimes(s Spec) (delay, down time.Duration) {
+	delay, down = s.Delay.D(), s.Period.D()
+	if delay <= 0 {
+		delay = FlapDefaultDelay
+	}
+	if down <= 0 {
+		down = FlapDefaultDown
+	}
+	return delay, down
+}
+
+// FlapAction picks the action for one hit: the spec's, or a random one.
+func FlapAction(s Spec, intn func(int) int) string {
+	if s.Action != "" {
+		return s.Action
+	}
+	return FlapActions[intn(len(FlapActions))]
+}
+
+// Uniform draws a duration uniform in [lo, hi) at µs resolution.
+func Uniform(lo, hi time.Duration, intn func(int) int) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(intn(int((hi-lo)/time.Microsecond)+1))*time.Microsecond
+}
+
+// IsolateRules are the network rules that cut a node off from peers.
+func IsolateRules(peers []string) []nodeapi.NetRule {
+	rs := make([]nodeapi.NetRule, 0, len(peers))
+	for _, p := range peers {
+		rs = append(rs, nodeapi.NetRule{Peer: p, Direction: "both", Drop: true})
+	}
+	return rs
+}
+
+// flap is leader-flap on a real cluster: it watches for a new leader (a
+// new name or a new term) every flapPoll and hits it.
+type flap struct {
+	minNodes
+	spec Spec
+
+	stop context.CancelFunc
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	killed  map[string]bool
+	touched map[string]bool
+	hits    int
+}
+
+// flapPoll is how often the process backend looks for a new leader.
+const flapPoll = 10 * time.Millisecond
+
+func (f *flap) Name() string { return "leader-flap" }
+
+func (f *flap) Inject(ctx context.Context, env *Env) (Effect, error) {
+	delay, down := FlapTimes(f.spec)
+	f.killed, f.touched = map[string]bool{}, map[string]bool{}
+	sctx, cancel := context.WithCancel(context.Background())
+	f.stop, f.done = cancel, make(chan struct{})
+	go func() {
+		defer close(f.done)
+		var lastLeader string
+		var lastTerm uint64
+		for sleepUntil(sctx, time.Now().Add(flapPoll)) {
+			l := cluster.Leader(sctx, env.Cluster)
+			if l == "" {
+				continue
+			}
+			cctx, c := context.WithTimeout(sctx, callTimeout)
+			st, err := env.Cluster.Client(l).Status(cctx)
+			c()
+			if err != nil || (l == lastLeader && st.Term <= lastTerm) {
+				continue
+			}
+			lastLeader, lastTerm = l, st.Term
+			f.hit(sctx, env, l, delay, down)
+		}
+	}()
+	return Effect{Nodes: env.Cluster.Nodes(), Detail: fmt.Sprintf("hit each new leader within %v of taking office (%s), down for up to %v",
+		delay, actionText(f.spec.Action), down)}, nil
+}
+
+func actionText(a string) string {
+	if a == "" {
+		return "crash, isolate or partial at random"
+	}
+	return a
+}
+
+// hit waits [0, delay) and acts on leader l; recoveries run on their own
+// goroutines so that the next leader can be hit meanwhile.
+func (f *flap) hit(ctx context.Context, env *Env, l string, delay, down time.Duration) {
+	if !sleepUntil(ctx, time.Now().Add(Uniform(0, delay, env.intn))) {
+		return
+	}
+	c := env.Cluster
+	peers := without(c.Nodes(), l)
+	action := FlapAction(f.spec, env.intn)
+	f.mu.Lock()
+	f.hits++
+	f.mu.Unlock()
+	back := Uniform(down/10, down, env.intn)
+	switch action {
+	case FlapIsolate:
+		f.setNetwork(ctx, env, l, IsolateRules(peers))
+		f.later(back, func() { f.clearNetwork(env, l) })
+	case FlapPartial:
+		keep := peers[env.intn(len(peers))]
+		f.setNetwork(ctx, env, l, IsolateRules(without(peers, keep)))
+		f.later(Uniform(0, delay, env.intn), func() {
+			f.kill(env, l)
+			f.later(back, func() { f.restart(env, l) })
+		})
+	default:
+		f.kill(env, l)
+		f.later(back, func() { f.restart(env, l) })
+	}
+}
+
+func (f *flap) later(d time.Duration, fn func()) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		time.Sleep(d)
+		fn()
+	}()
+}
+
+func (f *flap) setNetwork(ctx context.Context, env *Env, n string, rules []nodeapi.NetRule) {
+	cctx, c := context.WithTimeout(ctx, callTimeout)
+	defer c()
+	if env.Cluster.Client(n).SetNetwork(cctx, rules) == nil {
+		f.mu.Lock()
+		f.touched[n] = true
+		f.mu.Unlock()
+	}
+}
+
+func (f *flap) clearNetwork(env *Env, n string) {
+	cctx, c := context.WithTimeout(context.Background(), callTimeout)
+	defer c()
+	_ = env.Cluster.Client(n).ClearNetwork(cctx)
+}
+
+func (f *flap) kill(env *Env, n string) {
+	cctx, c := context.WithTimeout(context.Background(), callTimeout)
+	defer c()
+	if env.Cluster.State(n) == cluster.Running && env.Cluster.Kill(cctx, n) == nil {
+		f.mu.Lock()
+		f.killed[n] = true
+		f.mu.Unlock()
+	}
+}
+
+func (f *flap) restart(env *Env, n string) {
+	cctx, c := context.WithTimeout(context.Background(), 30*time.Second)
+	defer c()
+	if env.Cluster.State(n) == cluster.Down {
+		_ = env.Cluster.Restart(cctx, n)
+	}
+}
+
+// Heal stops the watcher, lets pending recoveries finish, then restarts
+// every node it killed that is still down and clears the network rules it
+// set.
+func (f *flap) Heal(ctx context.Context, env *Env) error {
+	if f.stop == nil {
+		return nil
+	}
+	f.stop()
+	<-f.done
+	f.wg.Wait()
+	f.mu.Lock()
+	killed, touched := keys(f.killed), keys(f.touched)
+	f.mu.Unlock()
+	var errs []error
+	for _, n := range killed {
+		if env.Cluster.State(n) == cluster.Down {
+			errs = append(errs, env.Cluster.Restart(ctx, n))
+		}
+	}
+	errs = append(errs, onNodes(ctx, touched, func(ctx context.Context, n string) error {
+		if env.Cluster.State(n) != cluster.Running {
+			return nil
+		}
+		return env.Cluster.Client(n).ClearNetwork(ctx)
+	}))
+	return errors.Join(errs...)
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ValidFlap checks leader-flap's parameters.
+func ValidFlap(s Spec) error {
+	if s.Action != "" && !slices.Contains(FlapActions, s.Action) {
+		return fmt.Errorf("%w: leader-flap action %q (%v)", ErrBadSpec, s.Action, FlapActions)
+	}
+	if s.Delay < 0 || s.Period < 0 {
+		return fmt.Errorf("%w: negative leader-flap delay or period", ErrBadSpec)
+	}
+	return nil
+}
+
+func init() {
+	register("leader-flap", 3, "hit every new leader within `delay` of taking office (default 100ms): crash it, isolate it, or (partial) cut it off from all but one follower and crash it `delay` later (action; default random each time); it comes back within `period` (default 300ms): many short terms (Figure 8)",
+		func(s Spec) (Fault, error) {
+			return &flap{minNodes: 3, spec: s}, ValidFlap(s)
+		})
+}
