@@ -49,10 +49,14 @@ type Scenario struct {
 	MaxClientsPerKey int          `yaml:"max_clients_per_key,omitempty"`
 	Mix              workload.Mix `yaml:"mix,omitempty"`
 	// ReadMode is the nodes' --read-mode, and what the clients' gets ask for.
-	ReadMode       string           `yaml:"read_mode,omitempty"`
-	RequestTimeout Duration         `yaml:"request_timeout,omitempty"`
-	Node           NodeFlags        `yaml:"node,omitempty"`
-	Nemesis        nemesis.Schedule `yaml:"nemesis,omitempty"`
+	ReadMode       string   `yaml:"read_mode,omitempty"`
+	RequestTimeout Duration `yaml:"request_timeout,omitempty"`
+	// WriteAttempts bounds how many times a client sends a write whose
+	// outcome stays unknown, with the same client and request id (default
+	// 1: never retry): still one operation in the history.
+	WriteAttempts int              `yaml:"write_attempts,omitempty"`
+	Node          NodeFlags        `yaml:"node,omitempty"`
+	Nemesis       nemesis.Schedule `yaml:"nemesis,omitempty"`
 	// Recovery is how long the clients keep going after the final heal,
 	// before the final reads.
 	Recovery Duration `yaml:"recovery,omitempty"`

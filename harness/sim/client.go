@@ -11,9 +11,11 @@ import (
 )
 
 // workloadSim is harness/workload on simulated time: the same clients, op
-// mix, unique values, key slots, rate limit and Jepsen semantics (an info
-// makes the client a new process; a refused connection moves it to the
-// next node).
+// choice (workload.Mix.Pick, edge cases included), unique values, key
+// slots, rate limit, retries of writes with the same session
+// (workload.Retry) and Jepsen semantics (workload.Complete: an info makes
+// the client a new process; a refused connection moves it to the next
+// node).
 type workloadSim struct {
 	s        *sim
 	nextProc int
@@ -23,7 +25,8 @@ type workloadSim struct {
 	nextSlot int64
 	every    int64
 	slots    []int
-	known    map[string]string
+	known    workload.KnownMap
+	retry    workload.Retry
 
 	finalNext     int
 	finalFailed   []string
@@ -47,7 +50,7 @@ const (
 )
 
 func newWorkload(s *sim) *workloadSim {
-	w := &workloadSim{s: s, slots: make([]int, s.cfg.Keys), known: map[string]string{}}
+	w := &workloadSim{s: s, slots: make([]int, s.cfg.Keys), known: workload.KnownMap{}, retry: workload.Retry{Attempts: s.cfg.WriteAttempts}}
 	if s.cfg.Rate > 0 {
 		w.every = int64(float64(time.Second) / s.cfg.Rate)
 	}
@@ -107,7 +110,8 @@ func (c *client) acquire() {
 		j := (k + i) % n
 		if s.cfg.MaxClientsPerKey == 0 || w.slots[j] < s.cfg.MaxClientsPerKey {
 			w.slots[j]++
-			c.do(c.pick(workload.Key(j)), func(histories.Type) {
+			cmds := s.cfg.Mix.Pick(s.rng, workload.Key(j), s.cfg.ReadMode, c.value, w.known)
+			c.run(cmds, func() {
 				w.slots[j]--
 				c.next()
 			})
@@ -117,26 +121,20 @@ func (c *client) acquire() {
 	s.after(keyRetry, c.acquire)
 }
 
-func (c *client) pick(key string) nodeapi.Command {
-	s := c.w.s
-	m := s.cfg.Mix
-	r := s.rng.IntN(m.Get + m.Put + m.Delete + m.Cas)
+// value returns a fresh unique value: p<process>-<n>.
+func (c *client) value() string {
 	c.seq++
-	val := fmt.Sprintf("p%d-%d", c.proc, c.seq)
-	switch {
-	case r < m.Get:
-		return nodeapi.Command{Operation: "get", Key: key, ReadMode: s.cfg.ReadMode}
-	case r < m.Get+m.Put:
-		return nodeapi.Command{Operation: "set", Key: key, Value: &val}
-	case r < m.Get+m.Put+m.Delete:
-		return nodeapi.Command{Operation: "delete", Key: key}
-	default:
-		exp := "none"
-		if v, ok := c.w.known[key]; ok {
-			exp = v
-		}
-		return nodeapi.Command{Operation: "cas", Key: key, Value: &val, Expected: &exp}
+	return fmt.Sprintf("p%d-%d", c.proc, c.seq)
+}
+
+// run does cmds one after the other (an edge case is two), then calls
+// then.
+func (c *client) run(cmds []nodeapi.Command, then func()) {
+	if len(cmds) == 0 {
+		then()
+		return
 	}
+	c.do(cmds[0], func(histories.Type) { c.run(cmds[1:], then) })
 }
 
 func histF(op string) string {
@@ -146,99 +144,126 @@ func histF(op string) string {
 	return op
 }
 
-// request is one client operation in flight.
-type request struct {
-	finished bool
+// op is one client operation in flight, across its attempts.
+type op struct {
+	cmd nodeapi.Command
+	inv histories.Event
+	// attempt counts the attempts so far; maybeApplied is set once one
+	// of them ended with an unknown outcome.
+	attempt      int
+	maybeApplied bool
+	// node is the node of the current attempt: the client's own for the
+	// first, maybe another for a retry (the client keeps its node: a slow
+	// or cut-off node keeps its clients, which is the point).
+	node int
+	then func(histories.Type)
 }
 
-// do sends cmd to the client's node, records the invocation and, when the
-// answer (or the client's timeout) comes, the completion; then calls then.
+// do records the invocation of cmd and sends it to the client's node; a
+// write whose outcome stays unknown is sent again with the same session
+// (workload.Retry). The last attempt's answer (or the client's timeout)
+// is the completion; then gets its type.
 func (c *client) do(cmd nodeapi.Command, then func(histories.Type)) {
 	w, s := c.w, c.w.s
-	target := s.nodes[c.nodeIdx]
 	if cmd.Operation != "get" {
 		c.reqID++
 		cmd.ClientID, cmd.RequestID = fmt.Sprintf("harness-p%d", c.proc), c.reqID
 	}
 	inv := histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Process: c.proc, F: histF(cmd.Operation),
-		Key: cmd.Key, Node: target.name}
+		Key: cmd.Key, Node: s.nodes[c.nodeIdx].name}
 	if cmd.Operation == "set" || cmd.Operation == "cas" {
 		inv.Value = cmd.Value
 	}
 	inv.Expected = cmd.Expected
 	s.record(inv)
 	w.inflight++
+	c.attempt(&op{cmd: cmd, inv: inv, node: c.nodeIdx, then: then})
+}
 
-	req := &request{}
-	complete := func(r reply) {
-		if req.finished {
+// attempt sends one attempt of o to the client's node.
+func (c *client) attempt(o *op) {
+	s := c.w.s
+	o.attempt++
+	target := s.nodes[o.node]
+	finished := false
+	answer := func(r reply) {
+		if finished {
 			return
 		}
-		req.finished = true
-		w.inflight--
-		c.complete(cmd, inv, r, then)
+		finished = true
+		c.answered(o, r)
 	}
-	cn := &conn{canceled: func() bool { return req.finished }}
+	cn := &conn{canceled: func() bool { return finished }}
 	cn.reply = func(r reply, delay time.Duration) {
-		s.after(delay+s.net.api(s.rng), func() { complete(r) })
+		s.after(delay+s.net.api(s.rng), func() { answer(r) })
 	}
-	s.after(s.net.api(s.rng), func() { target.accept(cn, cmd, false) })
+	s.after(s.net.api(s.rng), func() { target.accept(cn, o.cmd, false) })
 	s.after(s.cfg.RequestTimeout.D(), func() {
-		complete(reply{err: &apiError{code: "timeout", msg: fmt.Sprintf("no answer within %v", s.cfg.RequestTimeout.D()), transport: true}})
+		answer(reply{err: &apiError{code: "timeout", msg: fmt.Sprintf("no answer within %v", s.cfg.RequestTimeout.D()), transport: true}})
 	})
 }
 
-func (c *client) complete(cmd nodeapi.Command, inv histories.Event, r reply, then func(histories.Type)) {
+// answered handles an attempt's answer: another attempt, or the
+// completion.
+func (c *client) answered(o *op, r reply) {
 	w, s := c.w, c.w.s
-	comp := histories.Event{Kind: histories.KindOp, Process: c.proc, F: inv.F, Key: cmd.Key, Node: inv.Node}
-	res := r.res
-	switch {
-	case r.err == nil && cmd.Operation == "cas" && !res.Succeeded:
-		comp.Type = histories.Fail
-		comp.Error = "cas mismatch"
-		comp.Expected = cmd.Expected
-		if res.Found {
-			w.known[cmd.Key] = res.Value
-		}
-	case r.err == nil:
-		comp.Type = histories.OK
-		switch cmd.Operation {
-		case "get":
-			comp.Found = histories.Bool(res.Found)
-			if res.Found {
-				v := res.Value
-				comp.Value = &v
-				w.known[cmd.Key] = v
-			}
-		case "set", "cas":
-			comp.Value = cmd.Value
-			comp.Expected = cmd.Expected
-			w.known[cmd.Key] = *cmd.Value
-		case "delete":
-			comp.Found = histories.Bool(res.Found)
-			delete(w.known, cmd.Key)
-		}
-	case r.err.definite:
-		comp.Type = histories.Fail
-		comp.Error = r.err.Error()
-	default:
-		comp.Type = histories.Info
-		comp.Error = r.err.Error()
-		if cmd.Operation == "set" || cmd.Operation == "cas" {
-			comp.Value = cmd.Value
-		}
+	a := answerOf(o.cmd, r)
+	if w.retry.Again(o.cmd, a, o.maybeApplied, o.attempt) {
+		o.maybeApplied = o.maybeApplied || !a.Definite
+		o.node = w.retry.NextNode(s.rng, o.node, len(s.nodes), a)
+		s.after(w.retry.Backoff(s.rng), func() { c.attempt(o) })
+		return
 	}
+	w.inflight--
+	comp := workload.Complete(o.cmd, a, o.maybeApplied, o.attempt, w.known)
+	comp.Process, comp.Node = c.proc, s.nodes[o.node].name
 	s.record(comp)
 	if comp.Type == histories.Info {
 		c.newProcess()
 	}
-	if r.err != nil && r.err.transport && r.err.definite {
+	if a.Refused {
 		// Refused: the node is down. Move on, after a short pause.
-		c.nodeIdx = (c.nodeIdx + 1) % len(s.nodes)
-		s.after(refusedBackoff, func() { then(comp.Type) })
+		c.nodeIdx = (o.node + 1) % len(s.nodes)
+		s.after(refusedBackoff, func() { o.then(comp.Type) })
 		return
 	}
-	then(comp.Type)
+	o.then(comp.Type)
+}
+
+// answerOf is an attempt's answer as the HTTP client sees it: the KV
+// API's response (kvservice/api's encoding of the state machine's result)
+// or its error.
+func answerOf(cmd nodeapi.Command, r reply) workload.Answer {
+	if r.err != nil {
+		return workload.Answer{Err: r.err, Definite: r.err.definite, Refused: r.err.transport && r.err.definite}
+	}
+	res := r.res
+	t, f := true, false
+	v := res.Value
+	out := nodeapi.Result{OK: true, Operation: cmd.Operation, Key: cmd.Key, Index: res.Index}
+	switch cmd.Operation {
+	case "get":
+		out.Found = &f
+		if res.Found {
+			out.Found, out.Value = &t, &v
+		}
+	case "set":
+		out.Value = &v
+	case "delete":
+		out.Found = &f
+		if res.Found {
+			out.Found = &t
+		}
+	case "cas":
+		out.Succeeded, out.Found = &f, &f
+		if res.Succeeded {
+			out.Succeeded = &t
+		}
+		if res.Found {
+			out.Found, out.Value = &t, &v
+		}
+	}
+	return workload.Answer{Result: out}
 }
 
 // finalReads reads every key with a linearizable get, retrying on the next

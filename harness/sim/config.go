@@ -43,6 +43,7 @@ type Config struct {
 	Mix              workload.Mix     `yaml:"mix,omitempty"`
 	ReadMode         string           `yaml:"read_mode,omitempty"`
 	RequestTimeout   nemesis.Duration `yaml:"request_timeout,omitempty"`
+	WriteAttempts    int              `yaml:"write_attempts,omitempty"`
 	Node             NodeConfig       `yaml:"node,omitempty"`
 	Nemesis          nemesis.Schedule `yaml:"nemesis,omitempty"`
 	Recovery         nemesis.Duration `yaml:"recovery,omitempty"`
@@ -116,6 +117,9 @@ func (c *Config) applyDefaults() {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = nemesis.Duration(time.Second)
 	}
+	if c.WriteAttempts == 0 {
+		c.WriteAttempts = workload.DefaultWriteAttempts
+	}
 	if c.Recovery == 0 {
 		c.Recovery = nemesis.Duration(3 * time.Second)
 	}
@@ -149,8 +153,8 @@ func (c *Config) Validate() error {
 	if c.Duration <= 0 {
 		bad("duration must be > 0")
 	}
-	if c.Nodes < 1 || c.Clients < 1 || c.Keys < 1 || c.Rate < 0 || c.MaxClientsPerKey < 0 {
-		bad("nodes, clients and keys must be >= 1, rate and max_clients_per_key >= 0")
+	if c.Nodes < 1 || c.Clients < 1 || c.Keys < 1 || c.Rate < 0 || c.MaxClientsPerKey < 0 || c.WriteAttempts < 1 {
+		bad("nodes, clients, keys and write_attempts must be >= 1, rate and max_clients_per_key >= 0")
 	}
 	switch c.ReadMode {
 	case "linearizable", "lease", "stale":
@@ -165,7 +169,7 @@ func (c *Config) Validate() error {
 	if c.Node.ElectionTimeout <= c.Node.HeartbeatInterval {
 		bad("election_timeout %v must exceed heartbeat_interval %v", c.Node.ElectionTimeout.D(), c.Node.HeartbeatInterval.D())
 	}
-	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 || c.Mix.Get+c.Mix.Put+c.Mix.Delete+c.Mix.Cas == 0 {
+	if !c.Mix.Valid() {
 		bad("mix weights must be >= 0 and not all zero")
 	}
 	if err := c.Nemesis.Validate(); err != nil {

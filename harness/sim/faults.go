@@ -193,7 +193,7 @@ func (m *nemesisSim) build(sp nemesis.Spec) (simFault, error) {
 		if sp.Target != "" {
 			target = sp.Target
 		}
-		return &procFault{s: s, fault: sp.Fault, target: target, pause: kind == "pause"}, nil
+		return &procFault{s: s, fault: sp.Fault, target: target, pause: kind == "pause", spread: sp.Spread.D()}, nil
 	case strings.HasPrefix(sp.Fault, "clock-"):
 		return &clockFault{s: s, spec: sp}, nil
 	case sp.Fault == "packet-delay" || sp.Fault == "packet-loss":
@@ -208,6 +208,8 @@ func (m *nemesisSim) build(sp nemesis.Spec) (simFault, error) {
 		return &stormFault{s: s, every: e}, nil
 	case sp.Fault == "membership-churn":
 		return &churnFault{s: s, spec: sp}, nil
+	case sp.Fault == "leader-flap":
+		return &flapFault{s: s, spec: sp}, nil
 	case sp.Fault == "compose":
 		c := &composeFault{}
 		for _, o := range sp.Of {
@@ -357,7 +359,10 @@ type procFault struct {
 	fault  string
 	target string
 	pause  bool
+	spread time.Duration
 	nodes  []*snode
+	// healed cancels the hits of a spread that are still to come.
+	healed bool
 }
 
 func (f *procFault) name() string { return f.fault }
@@ -368,25 +373,45 @@ func (f *procFault) inject() (effect, error) {
 		return effect{}, err
 	}
 	f.nodes = ns
+	f.healed = false
 	verb := "kill"
 	if f.pause {
 		verb = "pause (SIGSTOP)"
 	}
-	var errs []error
-	for _, n := range ns {
+	hit := func(n *snode) {
 		switch {
-		case f.pause && n.state != cluster.Running:
-			errs = append(errs, fmt.Errorf("%s: %w", n.name, cluster.ErrNotRunning))
+		case f.healed:
 		case f.pause:
 			n.pause()
 		default:
 			n.crash()
 		}
 	}
-	return effect{nodes: namesOf(ns), detail: fmt.Sprintf("%s %v", verb, namesOf(ns))}, errors.Join(errs...)
+	// With a spread, each node is hit at its own moment within it (drawn
+	// as the process backend draws them), so that the nodes of a crash are
+	// caught at different points of their work, each losing what it had
+	// not synced.
+	offsets := nemesis.SpreadOffsets(len(ns), f.spread, f.s.rng.IntN)
+	var errs []error
+	for i, n := range ns {
+		switch {
+		case f.pause && n.state != cluster.Running:
+			errs = append(errs, fmt.Errorf("%s: %w", n.name, cluster.ErrNotRunning))
+		case offsets[i] > 0:
+			f.s.after(offsets[i], func() { hit(n) })
+		default:
+			hit(n)
+		}
+	}
+	detail := fmt.Sprintf("%s %v", verb, namesOf(ns))
+	if f.spread > 0 {
+		detail += fmt.Sprintf(" at %v", offsets)
+	}
+	return effect{nodes: namesOf(ns), detail: detail}, errors.Join(errs...)
 }
 
 func (f *procFault) heal() error {
+	f.healed = true
 	for _, n := range f.nodes {
 		if f.pause {
 			n.resume()

@@ -19,18 +19,26 @@ import (
 var ErrConfig = errors.New("workload: invalid config")
 
 // Mix weighs the operations (relative weights; all zero means the default
-// 50 get / 30 put / 5 delete / 15 cas).
+// 50 get / 30 put / 5 delete / 15 cas / 5 edge). Edge weighs the API edge
+// cases (EdgeCases: empty values, a cas of a value never written or of the
+// empty value, a delete then a cas).
 type Mix struct {
 	Get    int `yaml:"get"`
 	Put    int `yaml:"put"`
 	Delete int `yaml:"delete"`
 	Cas    int `yaml:"cas"`
+	Edge   int `yaml:"edge,omitempty"`
 }
 
-func (m Mix) total() int { return m.Get + m.Put + m.Delete + m.Cas }
+func (m Mix) total() int { return m.Get + m.Put + m.Delete + m.Cas + m.Edge }
+
+// Valid reports whether every weight is >= 0 and one is > 0.
+func (m Mix) Valid() bool {
+	return m.Get >= 0 && m.Put >= 0 && m.Delete >= 0 && m.Cas >= 0 && m.Edge >= 0 && m.total() > 0
+}
 
 // DefaultMix is used when a Mix is all zero.
-var DefaultMix = Mix{Get: 50, Put: 30, Delete: 5, Cas: 15}
+var DefaultMix = Mix{Get: 50, Put: 30, Delete: 5, Cas: 15, Edge: 5}
 
 // Config configures a workload.
 type Config struct {
@@ -47,16 +55,20 @@ type Config struct {
 	RequestTimeout time.Duration
 	// ReadMode is sent with every get ("" leaves the node's default).
 	ReadMode string
-	Seed     int64
-	Logger   *slog.Logger
+	// WriteAttempts bounds how many times a write whose outcome is unknown
+	// is sent, with the same client and request id (default
+	// DefaultWriteAttempts, 1: never retry). See Retry.
+	WriteAttempts int
+	Seed          int64
+	Logger        *slog.Logger
 }
 
 // Validate checks the config.
 func (c Config) Validate() error {
-	if c.Concurrency < 0 || c.Keys < 0 || c.MaxClientsPerKey < 0 || c.Rate < 0 || c.RequestTimeout < 0 {
+	if c.Concurrency < 0 || c.Keys < 0 || c.MaxClientsPerKey < 0 || c.Rate < 0 || c.RequestTimeout < 0 || c.WriteAttempts < 0 {
 		return fmt.Errorf("%w: negative value", ErrConfig)
 	}
-	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 {
+	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 || c.Mix.Edge < 0 {
 		return fmt.Errorf("%w: negative mix weight", ErrConfig)
 	}
 	switch c.ReadMode {
@@ -79,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = time.Second
+	}
+	if c.WriteAttempts == 0 {
+		c.WriteAttempts = DefaultWriteAttempts
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -119,8 +134,9 @@ type Workload struct {
 
 	limiter *limiter
 	slots   []chan struct{}
+	retry   Retry
 
-	known sync.Map // key -> last value seen or written, for cas
+	known syncKnown // key -> last value seen or written, for cas
 }
 
 // New prepares a workload. now is the history clock (ns since run start).
@@ -129,7 +145,7 @@ func New(cfg Config, target Target, rec Recorder, now func() int64) (*Workload, 
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	w := &Workload{cfg: cfg, target: target, rec: rec, now: now}
+	w := &Workload{cfg: cfg, target: target, rec: rec, now: now, retry: Retry{Attempts: cfg.WriteAttempts}}
 	if cfg.Rate > 0 {
 		w.limiter = &limiter{every: time.Duration(float64(time.Second) / cfg.Rate)}
 	}
@@ -253,11 +269,12 @@ func (c *client) loop(ctx context.Context) {
 		if !ok {
 			return
 		}
-		cmd := c.pick(Key(k))
-		// The op runs to completion even if ctx ends meanwhile: the
-		// request timeout bounds it, and cutting it short would turn an
+		// The ops run to completion even if ctx ends meanwhile: the
+		// request timeout bounds them, and cutting one short would turn an
 		// answer into an info.
-		c.do(context.Background(), cmd)
+		for _, cmd := range c.w.cfg.Mix.Pick(c.rng, Key(k), c.w.cfg.ReadMode, c.value, &c.w.known) {
+			c.do(context.Background(), cmd)
+		}
 		release()
 	}
 }
@@ -285,25 +302,10 @@ func (c *client) acquireKey(ctx context.Context) (int, func(), bool) {
 	}
 }
 
-func (c *client) pick(key string) nodeapi.Command {
-	m := c.w.cfg.Mix
-	r := c.rng.IntN(m.total())
+// value returns a fresh unique value: p<process>-<n>.
+func (c *client) value() string {
 	c.seq++
-	val := fmt.Sprintf("p%d-%d", c.proc, c.seq)
-	switch {
-	case r < m.Get:
-		return nodeapi.Command{Operation: "get", Key: key, ReadMode: c.w.cfg.ReadMode}
-	case r < m.Get+m.Put:
-		return nodeapi.Command{Operation: "set", Key: key, Value: &val}
-	case r < m.Get+m.Put+m.Delete:
-		return nodeapi.Command{Operation: "delete", Key: key}
-	default:
-		exp := "none"
-		if v, ok := c.w.known.Load(key); ok {
-			exp = v.(string)
-		}
-		return nodeapi.Command{Operation: "cas", Key: key, Value: &val, Expected: &exp}
-	}
+	return fmt.Sprintf("p%d-%d", c.proc, c.seq)
 }
 
 func histF(op string) string {
@@ -332,53 +334,31 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 	w.record(inv)
 	w.stats.invoked.Add(1)
 
-	res, err := c.apis[c.nodeIdx].Do(ctx, cmd)
-
-	comp := histories.Event{Kind: histories.KindOp, Process: c.proc, F: inv.F, Key: cmd.Key, Node: node}
-	switch {
-	case err == nil && cmd.Operation == "cas" && res.Succeeded == nil:
-		// An answer that does not say whether the cas happened: it may have.
-		comp.Type = histories.Info
-		comp.Error = "cas answer without \"succeeded\""
-		comp.Value = cmd.Value
-	case err == nil && cmd.Operation == "cas" && !*res.Succeeded:
-		comp.Type = histories.Fail
-		comp.Error = "cas mismatch"
-		comp.Expected = cmd.Expected
-		if res.Found != nil && *res.Found && res.Value != nil {
-			w.known.Store(cmd.Key, *res.Value)
+	// A write whose outcome stays unknown is sent again with the same
+	// session (client id and request id), to the same node or another:
+	// still one operation, completed by the last attempt's answer.
+	// The client keeps its node (a slow or cut-off node keeps its
+	// clients, as in Jepsen); only a retry may go elsewhere.
+	var a Answer
+	maybeApplied := false
+	attempt, at := 1, c.nodeIdx
+	for {
+		res, err := c.apis[at].Do(ctx, cmd)
+		a = AnswerOf(res, err)
+		if !w.retry.Again(cmd, a, maybeApplied, attempt) {
+			break
 		}
-	case err == nil:
-		comp.Type = histories.OK
-		switch cmd.Operation {
-		case "get":
-			found := res.Found != nil && *res.Found
-			comp.Found = histories.Bool(found)
-			if found {
-				comp.Value = res.Value
-				if res.Value != nil {
-					w.known.Store(cmd.Key, *res.Value)
-				}
-			}
-		case "set", "cas":
-			comp.Value = cmd.Value
-			comp.Expected = cmd.Expected
-			w.known.Store(cmd.Key, *cmd.Value)
-		case "delete":
-			comp.Found = res.Found
-			w.known.Delete(cmd.Key)
+		maybeApplied = maybeApplied || !a.Definite
+		if a.Refused {
+			c.apis[at].CloseIdle()
 		}
-	case nodeapi.IsDefinite(err):
-		comp.Type = histories.Fail
-		comp.Error = err.Error()
-	default:
-		comp.Type = histories.Info
-		comp.Error = err.Error()
-		if cmd.Operation == "set" || cmd.Operation == "cas" {
-			comp.Value = cmd.Value
-		}
+		at = w.retry.NextNode(c.rng, at, len(c.nodes), a)
+		time.Sleep(w.retry.Backoff(c.rng))
+		attempt++
 	}
-	comp.Time = w.now()
+
+	comp := Complete(cmd, a, maybeApplied, attempt, &w.known)
+	comp.Process, comp.Node, comp.Time = c.proc, c.nodes[at], w.now()
 	w.record(comp)
 	switch comp.Type {
 	case histories.OK:
@@ -389,13 +369,13 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 		w.stats.info.Add(1)
 		c.newProcess()
 	}
-	if err != nil && isTransport(err) && nodeapi.IsDefinite(err) {
+	if a.Refused {
 		// Refused at once: the node is down. Move to the next node, and
 		// pause briefly so that an unthrottled workload does not spin while
 		// every node is down. A node that is slow or partitioned keeps its
 		// clients (as in Jepsen): what it answers then is the point.
-		c.apis[c.nodeIdx].CloseIdle()
-		c.nodeIdx = (c.nodeIdx + 1) % len(c.nodes)
+		c.apis[at].CloseIdle()
+		c.nodeIdx = (at + 1) % len(c.nodes)
 		time.Sleep(refusedBackoff)
 	}
 	return comp.Type

@@ -3,8 +3,11 @@ package workload
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,12 +97,17 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func runScripted(t *testing.T, mix Mix, script []string, limit int) (*scripted, []histories.Event, Stats) {
 	t.Helper()
+	return runScriptedAttempts(t, mix, script, limit, 1)
+}
+
+func runScriptedAttempts(t *testing.T, mix Mix, script []string, limit, attempts int) (*scripted, []histories.Event, Stats) {
+	t.Helper()
 	s := &scripted{script: script, done: make(chan struct{}), limit: limit}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	rec := &memRec{}
 	start := time.Now()
-	w, err := New(Config{Concurrency: 1, Keys: 2, Mix: mix, RequestTimeout: 2 * time.Second, Seed: 1}, target{srv.Listener.Addr().String()},
+	w, err := New(Config{Concurrency: 1, Keys: 2, Mix: mix, RequestTimeout: 2 * time.Second, Seed: 1, WriteAttempts: attempts}, target{srv.Listener.Addr().String()},
 		rec, func() int64 { return int64(time.Since(start)) })
 	if err != nil {
 		t.Fatal(err)
@@ -250,5 +258,90 @@ func TestMaxClientsPerKeyAndRate(t *testing.T) {
 	// 500/s for 0.4s: about 200, never far above.
 	if count > 230 || count < 50 {
 		t.Errorf("%d ops in 400ms at 500/s", count)
+	}
+}
+
+// A write whose outcome is unknown is sent again with the same client id
+// and request id, and is still one operation: ok when a retry is answered,
+// info when the last attempt leaves it unknown, even if that attempt's
+// error is definite (an earlier attempt may still be applied).
+func TestRetriesKeepTheSessionAndStayOneOperation(t *testing.T) {
+	// Script per op of 3 attempts at most: timeout then ok; then timeout,
+	// no_leader (definite, but after an unknown one), timeout: info.
+	script := []string{"timeout", "ok", "timeout", "no_leader", "timeout"}
+	s, events, st := runScriptedAttempts(t, Mix{Put: 1}, script, 20, 3)
+	ops, err := histories.Pair(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) < 8 {
+		t.Fatalf("%d ops", len(ops))
+	}
+	sent := 0
+	for i, op := range ops[:8] {
+		want, attempts := histories.OK, 2
+		if i%2 == 1 {
+			want, attempts = histories.Info, 3
+		}
+		if op.Type() != want {
+			t.Errorf("op %d: %s, want %s (%s)", i, op.Type(), want, op.Complete.Error)
+		}
+		first := s.got[sent]
+		for j := 1; j < attempts; j++ {
+			c := s.got[sent+j]
+			if c.ClientID != first.ClientID || c.RequestID != first.RequestID || *c.Value != *first.Value {
+				t.Errorf("op %d attempt %d: %s/%d %q, first attempt %s/%d %q", i, j+1, c.ClientID, c.RequestID, *c.Value, first.ClientID, first.RequestID, *first.Value)
+			}
+		}
+		if *first.Value != *op.Invoke.Value {
+			t.Errorf("op %d: sent %q, recorded %q", i, *first.Value, *op.Invoke.Value)
+		}
+		sent += attempts
+	}
+	if st.Invoked != int64(len(ops)) {
+		t.Errorf("stats %+v for %d ops", st, len(ops))
+	}
+}
+
+// Pick's edge cases are the commands they promise, on one key.
+func TestPickEdgeCases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	known := KnownMap{"k": "p0-1"}
+	n := 0
+	value := func() string { n++; return fmt.Sprintf("v%d", n) }
+	seen := map[string]bool{}
+	for range 200 {
+		cmds := Mix{Edge: 1}.Pick(rng, "k", "", value, known)
+		var shape []string
+		for _, c := range cmds {
+			if c.Key != "k" {
+				t.Fatalf("key %q", c.Key)
+			}
+			d := c.Operation
+			if c.Value != nil {
+				d += " " + strconv.Quote(*c.Value)
+			}
+			if c.Expected != nil {
+				d += " from " + strconv.Quote(*c.Expected)
+			}
+			shape = append(shape, d)
+		}
+		desc := strings.Join(shape, "; ")
+		last := strconv.Quote(fmt.Sprintf("v%d", n))
+		cases := map[string]string{
+			`set ""`:                   EdgePutEmpty,
+			`cas ` + last + ` from ""`: EdgeCasEmpty,
+			`cas ` + last + ` from ` + strconv.Quote(fmt.Sprintf("never-v%d", n-1)): EdgeCasNeverWritten,
+			`delete; cas ` + last + ` from "p0-1"`:                                  EdgeDeleteThenCas,
+			`set ""; cas ` + last + ` from ""`:                                      EdgePutEmptyThenCas,
+		}
+		c, ok := cases[desc]
+		if !ok {
+			t.Fatalf("unexpected edge case %s", desc)
+		}
+		seen[c] = true
+	}
+	if len(seen) != len(EdgeCases) {
+		t.Errorf("edge cases seen: %v", seen)
 	}
 }

@@ -1,0 +1,157 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/nemesis"
+)
+
+// ---- leader-flap ----
+
+// flapPoll is how often leader-flap looks for a new leader: well under a
+// heartbeat, so that a leader can be hit before its first heartbeat round.
+const flapPoll = time.Millisecond
+
+// flapFault is nemesis's leader-flap on simulated nodes: every new leader
+// (a higher term than the last one hit) is hit within [0, delay) after it
+// is seen leading — crashed, isolated, or cut off from all but one
+// follower and crashed a moment later (Figure 8's partial replication) —
+// and comes back within down: many short terms, with restarts from disks
+// that hold logs of different lengths.
+type flapFault struct {
+	s    *sim
+	spec nemesis.Spec
+	// gen tells the callbacks of this injection from those of earlier
+	// ones; stopped ends this one.
+	gen      int
+	stopped  bool
+	lastTerm uint64
+	killed   []*snode
+	touched  []*snode
+	hits     int
+}
+
+func (f *flapFault) name() string { return "leader-flap" }
+
+func (f *flapFault) inject() (effect, error) {
+	s := f.s
+	f.gen++
+	f.stopped, f.lastTerm, f.killed, f.touched, f.hits = false, 0, nil, nil, 0
+	delay, down := nemesis.FlapTimes(f.spec)
+	gen := f.gen
+	var poll func()
+	poll = func() {
+		if f.gen != gen || f.stopped {
+			return
+		}
+		if l := f.newLeader(); l != nil {
+			f.lastTerm = l.term
+			d := nemesis.Uniform(0, delay, s.rng.IntN)
+			term := l.term
+			s.after(d, func() { f.hit(gen, l, term, d, delay, down) })
+		}
+		s.after(flapPoll, poll)
+	}
+	poll()
+	return effect{nodes: s.names(), detail: fmt.Sprintf("hit each new leader within %v of taking office (%s), down for up to %v",
+		delay, flapActionText(f.spec.Action), down)}, nil
+}
+
+func flapActionText(a string) string {
+	if a == "" {
+		return "crash, isolate or partial at random"
+	}
+	return a
+}
+
+// newLeader is the running leader of the highest term, if that term is
+// newer than the last one hit.
+func (f *flapFault) newLeader() *snode {
+	var best *snode
+	for _, n := range f.s.nodes {
+		if n.running() && n.isLeader() && (best == nil || n.term > best.term) {
+			best = n
+		}
+	}
+	if best == nil || best.term <= f.lastTerm {
+		return nil
+	}
+	return best
+}
+
+func (f *flapFault) live(gen int) bool { return f.gen == gen && !f.stopped }
+
+// hit acts on l, seen leading term, d after it was seen.
+func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Duration) {
+	s := f.s
+	if !f.live(gen) || !l.running() {
+		return
+	}
+	action := nemesis.FlapAction(f.spec, s.rng.IntN)
+	back := nemesis.Uniform(down/10, down, s.rng.IntN)
+	peers := without(s.nodes, l)
+	f.hits++
+	s.tracef("leader-flap: %s %s (leader of term %d, seen %v ago; back in %v)", action, l.name, term, d, back)
+	switch action {
+	case nemesis.FlapIsolate:
+		f.isolate(l, peers)
+		s.after(back, func() {
+			if f.live(gen) && l.running() {
+				l.rules = nil
+			}
+		})
+	case nemesis.FlapPartial:
+		keep := peers[s.rng.IntN(len(peers))]
+		f.isolate(l, without(peers, keep))
+		s.after(nemesis.Uniform(0, delay, s.rng.IntN), func() {
+			if f.live(gen) {
+				f.crash(gen, l, back)
+			}
+		})
+	default:
+		f.crash(gen, l, back)
+	}
+}
+
+func (f *flapFault) isolate(n *snode, from []*snode) {
+	n.rules = nemesis.IsolateRules(namesOf(from))
+	if !slices.Contains(f.touched, n) {
+		f.touched = append(f.touched, n)
+	}
+}
+
+// crash kills n and restarts it back later (unless the fault was healed
+// meanwhile: heal restarts it then).
+func (f *flapFault) crash(gen int, n *snode, back time.Duration) {
+	if n.state == cluster.Down {
+		return
+	}
+	n.crash()
+	if !slices.Contains(f.killed, n) {
+		f.killed = append(f.killed, n)
+	}
+	f.s.after(back, func() {
+		if f.live(gen) && n.state == cluster.Down && !n.joining {
+			n.start()
+		}
+	})
+}
+
+func (f *flapFault) heal() error {
+	f.stopped = true
+	for _, n := range f.killed {
+		if n.state == cluster.Down && !n.joining {
+			n.start()
+		}
+	}
+	for _, n := range f.touched {
+		if n.running() {
+			n.rules = nil
+		}
+	}
+	f.s.tracef("leader-flap: %d leader(s) hit", f.hits)
+	return nil
+}
