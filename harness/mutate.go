@@ -227,6 +227,9 @@ func huntOrder(cfgs []sim.Config, seeds int) []simJob {
 	return jobs
 }
 
+// simRunLimit bounds the wall time of one simulated run of a hunt.
+const simRunLimit = 90 * time.Second
+
 // huntSim runs the jobs in order on o.Workers goroutines and records the
 // first (in the hunt's order) whose verdict is invalid. Jobs after one
 // already found are not started.
@@ -253,7 +256,11 @@ func huntSim(ctx context.Context, cfgs []sim.Config, o MutateOptions, m *MutantR
 				}
 				next++
 				mu.Unlock()
-				out := sim.RunSeed(ctx, jobs[i].cfg, jobs[i].seed, jobs[i].cfg.FinalReadTimeout.D()*4)
+				// A planted bug can make a run livelock (the simulation
+				// then never reaches its end): bound its wall time.
+				rctx, cancel := context.WithTimeout(ctx, simRunLimit)
+				out := sim.RunSeed(rctx, jobs[i].cfg, jobs[i].seed, jobs[i].cfg.FinalReadTimeout.D()*4)
+				cancel()
 				mu.Lock()
 				switch {
 				case out.Err != nil:

@@ -392,6 +392,9 @@ func (n *snode) processReady() {
 	n.busyUntil = n.s.now + int64(n.outDelay)
 	n.outDelay = 0
 	n.observeState()
+	if n.drv.HasReady() {
+		n.kick() // the driver stopped at its bound of Readies per batch
+	}
 }
 
 // observeState reports the state machine's (applied index, state hash) to

@@ -352,11 +352,17 @@ func (d *Driver) Transfer(t *TransferRequest) {
 	}
 }
 
-// HandleReadies starts a read round if one is due and handles every Ready
-// the core has. An error is fatal: the driver must not go on (Close it).
+// maxReadies bounds how many Readies one HandleReadies handles, so that a
+// core that never quiesces (a livelock) still lets the loop take inputs
+// (ticks, Stop) instead of spinning forever.
+const maxReadies = 1024
+
+// HandleReadies starts a read round if one is due and handles the Readies
+// the core has (at most maxReadies; HasReady says whether more are due). An
+// error is fatal: the driver must not go on (Close it).
 func (d *Driver) HandleReadies() error {
 	d.startReadRound()
-	for d.rn.HasReady() {
+	for i := 0; i < maxReadies && d.rn.HasReady(); i++ {
 		if err := d.handleReady(); err != nil {
 			return err
 		}
@@ -364,6 +370,9 @@ func (d *Driver) HandleReadies() error {
 	}
 	return nil
 }
+
+// HasReady reports whether the core has a Ready to handle.
+func (d *Driver) HasReady() bool { return d.rn.HasReady() }
 
 func (d *Driver) failpoint(name string) {
 	if d.cfg.Failpoint != nil {
