@@ -35,6 +35,10 @@ type MutateOptions struct {
 	Seeds, CorrectSeeds int
 	// Workers run simulations in parallel (each run stays deterministic).
 	Workers int
+	// Budget bounds the wall time of one bug's simulation hunt (0: none);
+	// a bug not caught within it counts as escaped. Some bugs make runs
+	// livelock or flood the network, which makes each run slow.
+	Budget time.Duration
 	// Process are real-process scenarios, run ProcessRuns times each for
 	// every bug the simulation did not catch (or cannot express); none:
 	// the process part is skipped.
@@ -66,6 +70,9 @@ type MutantResult struct {
 	Reason string `json:"reason,omitempty"`
 	// Errors counts simulation failures (not verdicts) during the hunt.
 	Errors int `json:"errors,omitempty"`
+	// OverBudget: the hunt ran out of its wall-time budget before its
+	// last seed.
+	OverBudget bool `json:"over_budget,omitempty"`
 	// Replay is the command that reproduces the catching run.
 	Replay string `json:"replay,omitempty"`
 }
@@ -176,6 +183,9 @@ func Mutate(ctx context.Context, o MutateOptions) (*MutationReport, error) {
 		m.Seconds = time.Since(start).Seconds()
 		rep.Mutants = append(rep.Mutants, m)
 		status := "ESCAPED"
+		if m.OverBudget {
+			status = fmt.Sprintf("ESCAPED (budget spent after %d runs)", m.Runs)
+		}
 		if m.Caught {
 			status = fmt.Sprintf("caught by %s %s seed %d after %d runs", m.By, m.Scenario, m.Seed, m.Runs)
 		}
@@ -235,6 +245,11 @@ const simRunLimit = 90 * time.Second
 // already found are not started.
 func huntSim(ctx context.Context, cfgs []sim.Config, o MutateOptions, m *MutantResult) {
 	jobs := huntOrder(cfgs, o.Seeds)
+	if o.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Budget)
+		defer cancel()
+	}
 	var (
 		mu     sync.Mutex
 		next   int
@@ -275,7 +290,8 @@ func huntSim(ctx context.Context, cfgs []sim.Config, o MutateOptions, m *MutantR
 	wg.Wait()
 	m.Errors = errors
 	if found == len(jobs) {
-		m.Runs = len(jobs)
+		m.Runs = min(next, len(jobs))
+		m.OverBudget = next < len(jobs) || ctx.Err() != nil
 		return
 	}
 	j := jobs[found]

@@ -37,6 +37,7 @@ func newMutate(stdout, stderr io.Writer) *cobra.Command {
 		processGlob  string
 		binary       string
 		allowEscape  []string
+		budget       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "mutate [SIM-SCENARIO...]",
@@ -88,7 +89,7 @@ got an unexpected verdict; 2 the run itself failed.`,
 				return exitWith(stderr, 2, err)
 			}
 			o := harness.MutateOptions{Bugs: ids, Sim: simScs, Seeds: seeds, CorrectSeeds: correctSeeds,
-				Workers: workers, ProcessRuns: processRuns, Progress: stderr}
+				Workers: workers, ProcessRuns: processRuns, Budget: budget, Progress: stderr}
 			if !simOnly {
 				files, _ := filepath.Glob(filepath.Join(root, processGlob))
 				if o.Process, err = loadAll(files); err != nil {
@@ -139,6 +140,7 @@ got an unexpected verdict; 2 the run itself failed.`,
 	f.IntVar(&correctSeeds, "correct-seeds", 30, "seeds of every sim scenario the correct build runs")
 	f.IntVar(&workers, "workers", runtime.GOMAXPROCS(0), "simulations run in parallel")
 	f.IntVar(&processRuns, "process-runs", 2, "runs of every process scenario for a bug the simulation did not catch")
+	f.DurationVar(&budget, "budget", 2*time.Minute, "wall time one bug's simulation hunt may take (0: no limit); a bug not caught by then counts as escaped")
 	f.BoolVar(&simOnly, "sim-only", false, "skip the process part (CI): only bugs the simulation can express must be caught")
 	f.BoolVar(&list, "list", false, "list the catalogue and exit")
 	f.StringVar(&store, "store", "store", "where the report (mutate/<time>/mutation.md, .json) and process runs go")
