@@ -70,6 +70,12 @@ type Scenario struct {
 	// Seed fixes the seed (0: chosen at run time and written to the
 	// resolved scenario).
 	Seed int64 `yaml:"seed,omitempty"`
+	// Swarm (sim backend only) makes each seed draw its own configuration
+	// from its random source — cluster size, timings, snapshot interval,
+	// workload shape, timeouts, retries and which fault families are on,
+	// with their weights and timings — over this scenario's (see
+	// harness/sim/swarm.go); sim.json records the draw.
+	Swarm bool `yaml:"swarm,omitempty"`
 
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`

@@ -75,8 +75,9 @@ func IsolateRules(peers []string) []nodeapi.NetRule {
 	return rs
 }
 
-// flap is leader-flap on a real cluster: it watches for a new leader (a
-// new name or a new term) every flapPoll and hits it.
+// flap is leader-flap on a real cluster: it looks for the leader every
+// flapPoll and hits it; after a crash the next leader is hit the same way,
+// after an isolation the leader again (the same one, if it kept its office).
 type flap struct {
 	minNodes
 	spec Spec
@@ -103,20 +104,13 @@ func (f *flap) Inject(ctx context.Context, env *Env) (Effect, error) {
 	f.stop, f.done = cancel, make(chan struct{})
 	go func() {
 		defer close(f.done)
-		var lastLeader string
-		var lastTerm uint64
 		for sleepUntil(sctx, time.Now().Add(flapPoll)) {
+			// The leader most running nodes name, if it runs itself (a
+			// killed leader is named until the others time out).
 			l := cluster.Leader(sctx, env.Cluster)
-			if l == "" {
+			if l == "" || env.Cluster.State(l) != cluster.Running {
 				continue
 			}
-			cctx, c := context.WithTimeout(sctx, callTimeout)
-			st, err := env.Cluster.Client(l).Status(cctx)
-			c()
-			if err != nil || (l == lastLeader && st.Term <= lastTerm) {
-				continue
-			}
-			lastLeader, lastTerm = l, st.Term
 			f.hit(sctx, env, l, delay, down)
 		}
 	}()
@@ -131,8 +125,9 @@ func actionText(a string) string {
 	return a
 }
 
-// hit waits [0, delay) and acts on leader l; recoveries run on their own
-// goroutines so that the next leader can be hit meanwhile.
+// hit waits [0, delay) and acts on leader l; the restarts of crashed
+// leaders run on their own goroutines so that the next leader can be hit
+// meanwhile.
 func (f *flap) hit(ctx context.Context, env *Env, l string, delay, down time.Duration) {
 	if !sleepUntil(ctx, time.Now().Add(Uniform(0, delay, env.intn))) {
 		return
@@ -147,14 +142,17 @@ func (f *flap) hit(ctx context.Context, env *Env, l string, delay, down time.Dur
 	switch action {
 	case FlapIsolate:
 		f.setNetwork(ctx, env, l, IsolateRules(peers))
-		f.later(back, func() { f.clearNetwork(env, l) })
+		sleepUntil(ctx, time.Now().Add(back))
+		f.clearNetwork(env, l)
 	case FlapPartial:
 		keep := peers[env.intn(len(peers))]
 		f.setNetwork(ctx, env, l, IsolateRules(without(peers, keep)))
-		f.later(Uniform(0, delay, env.intn), func() {
-			f.kill(env, l)
-			f.later(back, func() { f.restart(env, l) })
-		})
+		if !sleepUntil(ctx, time.Now().Add(Uniform(0, delay, env.intn))) {
+			f.clearNetwork(env, l)
+			return
+		}
+		f.kill(env, l)
+		f.later(back, func() { f.restart(env, l) })
 	default:
 		f.kill(env, l)
 		f.later(back, func() { f.restart(env, l) })

@@ -50,6 +50,9 @@ type Config struct {
 	FinalReadTimeout nemesis.Duration `yaml:"final_read_timeout,omitempty"`
 	Expect           string           `yaml:"expect,omitempty"`
 	Seed             int64            `yaml:"seed,omitempty"`
+	// Swarm: each seed draws its own configuration (swarm.go) over the
+	// scenario's.
+	Swarm bool `yaml:"swarm,omitempty"`
 
 	// Net overrides the seed's draw of the baseline network (nil: drawn
 	// from the seed). Not part of the scenario format.

@@ -15,23 +15,26 @@ import (
 // heartbeat, so that a leader can be hit before its first heartbeat round.
 const flapPoll = time.Millisecond
 
-// flapFault is nemesis's leader-flap on simulated nodes: every new leader
-// (a higher term than the last one hit) is hit within [0, delay) after it
-// is seen leading — crashed, isolated, or cut off from all but one
-// follower and crashed a moment later (Figure 8's partial replication) —
-// and comes back within down: many short terms, with restarts from disks
-// that hold logs of different lengths.
+// flapFault is nemesis's leader-flap on simulated nodes: the leader is hit
+// within [0, delay) after it is seen leading — crashed, isolated, or cut
+// off from all but one follower and crashed a moment later (Figure 8's
+// partial replication) — and comes back within down; then the next leader
+// (or the same one, if it kept its office through a short isolation) is
+// hit the same way: many short terms, with restarts from disks that hold
+// logs of different lengths.
 type flapFault struct {
 	s    *sim
 	spec nemesis.Spec
 	// gen tells the callbacks of this injection from those of earlier
 	// ones; stopped ends this one.
-	gen      int
-	stopped  bool
-	lastTerm uint64
-	killed   []*snode
-	touched  []*snode
-	hits     int
+	gen     int
+	stopped bool
+	// busy: a hit is on its way (from the moment a leader is seen until
+	// it is crashed, or its isolation ends).
+	busy    bool
+	killed  []*snode
+	touched []*snode
+	hits    int
 }
 
 func (f *flapFault) name() string { return "leader-flap" }
@@ -39,7 +42,7 @@ func (f *flapFault) name() string { return "leader-flap" }
 func (f *flapFault) inject() (effect, error) {
 	s := f.s
 	f.gen++
-	f.stopped, f.lastTerm, f.killed, f.touched, f.hits = false, 0, nil, nil, 0
+	f.stopped, f.busy, f.killed, f.touched, f.hits = false, false, nil, nil, 0
 	delay, down := nemesis.FlapTimes(f.spec)
 	gen := f.gen
 	var poll func()
@@ -47,8 +50,8 @@ func (f *flapFault) inject() (effect, error) {
 		if f.gen != gen || f.stopped {
 			return
 		}
-		if l := f.newLeader(); l != nil {
-			f.lastTerm = l.term
+		if l := f.leader(); l != nil && !f.busy {
+			f.busy = true
 			d := nemesis.Uniform(0, delay, s.rng.IntN)
 			term := l.term
 			s.after(d, func() { f.hit(gen, l, term, d, delay, down) })
@@ -67,17 +70,13 @@ func flapActionText(a string) string {
 	return a
 }
 
-// newLeader is the running leader of the highest term, if that term is
-// newer than the last one hit.
-func (f *flapFault) newLeader() *snode {
+// leader is the running leader of the highest term.
+func (f *flapFault) leader() *snode {
 	var best *snode
 	for _, n := range f.s.nodes {
 		if n.running() && n.isLeader() && (best == nil || n.term > best.term) {
 			best = n
 		}
-	}
-	if best == nil || best.term <= f.lastTerm {
-		return nil
 	}
 	return best
 }
@@ -87,7 +86,11 @@ func (f *flapFault) live(gen int) bool { return f.gen == gen && !f.stopped }
 // hit acts on l, seen leading term, d after it was seen.
 func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Duration) {
 	s := f.s
-	if !f.live(gen) || !l.running() {
+	if !f.live(gen) {
+		return
+	}
+	if !l.running() {
+		f.busy = false
 		return
 	}
 	action := nemesis.FlapAction(f.spec, s.rng.IntN)
@@ -99,8 +102,11 @@ func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Dura
 	case nemesis.FlapIsolate:
 		f.isolate(l, peers)
 		s.after(back, func() {
-			if f.live(gen) && l.running() {
-				l.rules = nil
+			if f.live(gen) {
+				f.busy = false
+				if l.running() {
+					l.rules = nil
+				}
 			}
 		})
 	case nemesis.FlapPartial:
@@ -124,8 +130,9 @@ func (f *flapFault) isolate(n *snode, from []*snode) {
 }
 
 // crash kills n and restarts it back later (unless the fault was healed
-// meanwhile: heal restarts it then).
+// meanwhile: heal restarts it then); the next leader may be hit at once.
 func (f *flapFault) crash(gen int, n *snode, back time.Duration) {
+	f.busy = false
 	if n.state == cluster.Down {
 		return
 	}

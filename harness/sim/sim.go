@@ -64,6 +64,9 @@ type Result struct {
 	Panics []checker.NodeEvent
 	// Net is the baseline network the seed drew.
 	Net NetParams
+	// Swarm is what a swarm seed drew (Config.Swarm; nil otherwise);
+	// Config is then the drawn configuration.
+	Swarm *SwarmDraw
 	// ConfChanges counts the membership changes committed after the
 	// bootstrap (removals, learners added, promotions).
 	ConfChanges int
@@ -104,13 +107,15 @@ type Summary struct {
 	// Violations are broken Raft safety properties seen inside the nodes
 	// (see Result.Violations): any makes the run invalid.
 	Violations []string `json:"violations,omitempty"`
+	// Swarm is the configuration a swarm seed drew.
+	Swarm *SwarmDraw `json:"swarm,omitempty"`
 }
 
 // Summary returns sim.json's content.
 func (r *Result) Summary() Summary {
 	return Summary{Seed: r.Config.Seed, HistorySHA: r.Hash(), SimTime: r.SimTime.String(), Steps: r.Steps,
 		Messages: r.Messages, Crashes: r.Crashes, ConfChanges: r.ConfChanges, Network: r.Net.String(),
-		Voters: r.Voters, Learners: r.Learners, Violations: r.Violations}
+		Voters: r.Voters, Learners: r.Learners, Violations: r.Violations, Swarm: r.Swarm}
 }
 
 // WriteDir writes history.jsonl, nodes.json, sim.json and sim-trace.log
@@ -220,12 +225,20 @@ type sim struct {
 // ends); a broken cluster is a verdict for the checker, not an error.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	cfg.applyDefaults()
+	var draw *SwarmDraw
+	if cfg.Swarm {
+		cfg, draw = drawSwarm(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s, err := newSim(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if draw != nil {
+		s.res.Swarm = draw
+		s.tracef("swarm draw: %s", draw)
 	}
 	defer s.removeDisks()
 	defer func() {
