@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"slices"
 
 	"github.com/raftkv/raftkv/raft"
 )
@@ -413,7 +414,17 @@ func DecodeFrame(b []byte, maxFrameSize int) ([]raft.Message, error) {
 // the caller may keep the messages. io.EOF is returned unwrapped when r
 // ends cleanly before a frame starts; a frame cut short gives
 // io.ErrUnexpectedEOF.
+//
+// The payload buffer grows only as payload bytes arrive, so a header that
+// announces a frame of MaxFrameSize costs a peer the bytes it really sends,
+// not the bytes it announces.
 func ReadFrame(r io.Reader, maxFrameSize int) ([]raft.Message, error) {
+	return readFrame(r, maxFrameSize, nil)
+}
+
+// readFrame is ReadFrame with a hook called once a valid header has been
+// read, which the transport uses to put a deadline on the payload.
+func readFrame(r io.Reader, maxFrameSize int, onHeader func()) ([]raft.Message, error) {
 	var h [FrameHeaderSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
@@ -422,8 +433,11 @@ func ReadFrame(r io.Reader, maxFrameSize int) ([]raft.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
+	if onHeader != nil {
+		onHeader()
+	}
+	payload, err := readPayload(r, n)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -433,4 +447,28 @@ func ReadFrame(r io.Reader, maxFrameSize int) ([]raft.Message, error) {
 		return nil, err
 	}
 	return DecodeBatch(payload)
+}
+
+// payloadChunk is the first allocation for a payload; the buffer then at
+// most doubles per step, each step only after the previous one was filled.
+const payloadChunk = 64 << 10
+
+// readPayload reads exactly n bytes, growing the buffer as they arrive.
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, payloadChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+		}
+		end := min(n, cap(buf))
+		got, err := io.ReadFull(r, buf[len(buf):end])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			if len(buf) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }

@@ -35,6 +35,7 @@ const (
 	helloBadCluster
 	helloBadReceiver
 	helloBadSender
+	helloBadIdentity
 )
 
 var (
@@ -49,6 +50,9 @@ var (
 	ErrWrongReceiver = errors.New("transport: wrong receiver ID")
 	// ErrBadSender means the dialer announced an invalid node ID.
 	ErrBadSender = errors.New("transport: invalid sender ID")
+	// ErrIdentity means a peer's TLS certificate does not name the node ID
+	// it claims to be (or was dialled as).
+	ErrIdentity = errors.New("transport: certificate does not name the peer")
 )
 
 type hello struct {
@@ -120,6 +124,8 @@ func statusError(status byte) error {
 		reason = ErrWrongReceiver
 	case helloBadSender:
 		reason = ErrBadSender
+	case helloBadIdentity:
+		reason = ErrIdentity
 	default:
 		return fmt.Errorf("%w: %w: unknown handshake status %d", ErrHandshake, ErrMalformed, status)
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -272,6 +273,17 @@ func (p *peer) dial(addr string) error {
 	}
 	stopClose := context.AfterFunc(p.ctx, func() { c.Close() })
 	setNoDelay(c)
+	if t.cfg.TLS != nil {
+		_ = c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+		tc := tls.Client(c, t.clientTLS(p.id))
+		if err := tc.HandshakeContext(p.ctx); err != nil {
+			stopClose()
+			c.Close()
+			t.stats.dialFailures.Add(1)
+			return fmt.Errorf("%w: TLS: %w", ErrHandshake, err)
+		}
+		c = tc
+	}
 	if err := p.handshake(c); err != nil {
 		stopClose()
 		c.Close()

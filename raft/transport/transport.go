@@ -3,12 +3,15 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +27,9 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultBackoffMin       = 50 * time.Millisecond
 	DefaultBackoffMax       = time.Second
+	DefaultMaxInboundConns  = 64
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultFrameReadTimeout = time.Minute
 )
 
 // ErrClosed is returned by operations on a closed Transport.
@@ -74,6 +80,26 @@ type Config struct {
 	FaultSeed int64
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
+
+	// MaxInboundConns caps the inbound connections served at once,
+	// handshaking or established; further connections are closed at once.
+	// A cluster needs one per peer (plus a few being replaced).
+	MaxInboundConns int
+	// IdleTimeout bounds how long an inbound connection may wait for the
+	// next frame header; FrameReadTimeout bounds how long a frame's payload
+	// may take once its header arrived. A dialer whose connection was
+	// closed for idleness redials on its next send.
+	IdleTimeout, FrameReadTimeout time.Duration
+
+	// TLS, if set, makes every peer connection mutual TLS (1.3): it must
+	// hold this node's certificate (usable for server and client auth) and
+	// RootCAs, the pool peers' certificates must chain to. Both ends then
+	// also require that the other's certificate names the node ID it
+	// claims in the handshake (or was dialled as), via CertIDs.
+	TLS *tls.Config
+	// CertIDs returns the node IDs a verified peer certificate names.
+	// Required with TLS.
+	CertIDs func(cert *x509.Certificate) []uint64
 }
 
 func (c *Config) setDefaults() error {
@@ -113,6 +139,23 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxInboundConns <= 0 {
+		c.MaxInboundConns = DefaultMaxInboundConns
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.FrameReadTimeout <= 0 {
+		c.FrameReadTimeout = DefaultFrameReadTimeout
+	}
+	if c.TLS != nil {
+		if len(c.TLS.Certificates) == 0 || c.TLS.RootCAs == nil {
+			return errors.New("transport: config: TLS needs Certificates and RootCAs")
+		}
+		if c.CertIDs == nil {
+			return errors.New("transport: config: TLS needs CertIDs")
+		}
+	}
 	return nil
 }
 
@@ -130,6 +173,7 @@ type Stats struct {
 	Dials, DialFailures                 uint64
 	InboundAccepted, InboundRejected    uint64 // handshakes accepted / refused
 	InboundMalformed                    uint64 // connections dropped for bad frames
+	InboundOverCap                      uint64 // connections closed at accept: MaxInboundConns reached
 }
 
 type stats struct {
@@ -143,6 +187,7 @@ type stats struct {
 	dials, dialFailures                  atomic.Uint64
 	inboundAccepted, inboundRejected     atomic.Uint64
 	inboundMalformed                     atomic.Uint64
+	inboundOverCap                       atomic.Uint64
 }
 
 // Transport sends raft messages to peers over persistent TCP connections
@@ -231,6 +276,7 @@ func (t *Transport) Stats() Stats {
 		FaultDelayedOut: s.faultDelayedOut.Load(), FaultDelayedIn: s.faultDelayedIn.Load(),
 		Dials: s.dials.Load(), DialFailures: s.dialFailures.Load(),
 		InboundAccepted: s.inboundAccepted.Load(), InboundRejected: s.inboundRejected.Load(),
+		InboundOverCap:   s.inboundOverCap.Load(),
 		InboundMalformed: s.inboundMalformed.Load(),
 	}
 }
@@ -508,6 +554,13 @@ func (t *Transport) acceptLoop() {
 			c.Close()
 			return
 		}
+		if len(t.inbound) >= t.cfg.MaxInboundConns {
+			t.mu.Unlock()
+			t.stats.inboundOverCap.Add(1)
+			t.log.Warn("closing inbound connection: connection cap reached", "remote", c.RemoteAddr().String(), "cap", t.cfg.MaxInboundConns)
+			c.Close()
+			continue
+		}
 		t.inbound[c] = struct{}{}
 		t.wg.Add(1)
 		t.mu.Unlock()
@@ -530,14 +583,30 @@ func (t *Transport) serveConn(c net.Conn) {
 	setNoDelay(c)
 
 	_ = c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	h, err := readHello(c)
+	conn := c
+	var certIDs []uint64
+	if t.cfg.TLS != nil {
+		tc := tls.Server(c, t.serverTLS())
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			t.stats.inboundRejected.Add(1)
+			t.log.Warn("rejecting inbound connection: TLS handshake failed", "remote", remote, "err", err)
+			return
+		}
+		certIDs = t.cfg.CertIDs(tc.ConnectionState().PeerCertificates[0])
+		conn = tc
+	}
+	h, err := readHello(conn)
 	if err != nil {
 		t.stats.inboundRejected.Add(1)
 		t.log.Warn("dropping inbound connection: bad hello", "remote", remote, "err", err)
 		return
 	}
 	status, err := h.check(t.cfg.ClusterID, t.cfg.ID)
-	_, werr := c.Write([]byte{status})
+	if err == nil && t.cfg.TLS != nil && !slices.Contains(certIDs, h.sender) {
+		status = helloBadIdentity
+		err = fmt.Errorf("%w: %w: peer claims node %d, its certificate names %v", ErrHandshake, ErrIdentity, h.sender, certIDs)
+	}
+	_, werr := conn.Write([]byte{status})
 	if err != nil {
 		t.stats.inboundRejected.Add(1)
 		t.log.Warn("rejecting inbound connection", "remote", remote, "peer", h.sender, "err", err)
@@ -547,13 +616,14 @@ func (t *Transport) serveConn(c net.Conn) {
 		t.log.Info("inbound handshake failed", "remote", remote, "peer", h.sender, "err", werr)
 		return
 	}
-	_ = c.SetDeadline(time.Time{})
 	t.stats.inboundAccepted.Add(1)
 	t.log.Debug("inbound connection", "remote", remote, "peer", h.sender)
 
-	br := bufio.NewReaderSize(c, 64<<10)
+	br := bufio.NewReaderSize(conn, 64<<10)
+	framePayload := func() { _ = c.SetReadDeadline(time.Now().Add(t.cfg.FrameReadTimeout)) }
 	for {
-		msgs, err := ReadFrame(br, t.cfg.MaxFrameSize)
+		_ = c.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		msgs, err := readFrame(br, t.cfg.MaxFrameSize, framePayload)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrMalformed):
@@ -600,6 +670,45 @@ func (t *Transport) backoffDelay(b time.Duration) time.Duration {
 	defer t.jitterMu.Unlock()
 	half := b / 2
 	return half + time.Duration(t.jitter.Int64N(int64(b-half)+1))
+}
+
+// serverTLS is the listener's side of mutual TLS: the peer must present a
+// certificate that chains to RootCAs.
+func (t *Transport) serverTLS() *tls.Config {
+	cfg := t.cfg.TLS.Clone()
+	cfg.ClientCAs = t.cfg.TLS.RootCAs
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	cfg.MinVersion = tls.VersionTLS13
+	return cfg
+}
+
+// clientTLS is the dialer's side for a connection to node id. The server's
+// certificate is checked against RootCAs and must name id; its host name is
+// not checked, since peers are addressed by node, not by DNS name (an
+// address may be an IP, or stale after a membership change).
+func (t *Transport) clientTLS(id uint64) *tls.Config {
+	cfg := t.cfg.TLS.Clone()
+	cfg.MinVersion = tls.VersionTLS13
+	cfg.InsecureSkipVerify = true // replaced by VerifyConnection below
+	roots := t.cfg.TLS.RootCAs
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("%w: peer sent no certificate", ErrIdentity)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		leaf := cs.PeerCertificates[0]
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			return err
+		}
+		if ids := t.cfg.CertIDs(leaf); !slices.Contains(ids, id) {
+			return fmt.Errorf("%w: dialled node %d, its certificate names %v", ErrIdentity, id, ids)
+		}
+		return nil
+	}
+	return cfg
 }
 
 func setNoDelay(c net.Conn) {
