@@ -34,6 +34,13 @@ type Config struct {
 	// ForwardClient is used to forward to the leader (default: a
 	// keep-alive client).
 	ForwardClient *http.Client
+	// ForwardScheme is the scheme of the leader's API, "http" (default) or
+	// "https" (the forward client then needs the CA, and a client
+	// certificate if the API asks for one).
+	ForwardScheme string
+	// Tokens, if set, is the set of bearer tokens and their roles that the
+	// API requires; nil serves every request (a trusted network).
+	Tokens *Tokens
 }
 
 // API is the HTTP handler of one node.
@@ -46,6 +53,8 @@ type API struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 	engine  *gin.Engine
+	scheme  string
+	tokens  *Tokens
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -59,6 +68,11 @@ func New(cfg Config) *API {
 		log:     cfg.Logger,
 		fwd:     cfg.ForwardClient,
 		reg:     cfg.Registry,
+		scheme:  cfg.ForwardScheme,
+		tokens:  cfg.Tokens,
+	}
+	if a.scheme == "" {
+		a.scheme = "http"
 	}
 	if a.timeout <= 0 {
 		a.timeout = 5 * time.Second
@@ -93,7 +107,8 @@ func (a *API) Handler() http.Handler { return a.engine }
 func (a *API) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(a.recovery(), a.observe())
+	r.Use(a.recovery(), a.observe(), a.sameOriginWrites(), a.authenticate())
+	read, write, admin := a.need(RoleRead), a.need(RoleWrite), a.need(RoleAdmin)
 	r.NoRoute(func(c *gin.Context) {
 		a.fail(c, Errorf(CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -102,22 +117,22 @@ func (a *API) routes() *gin.Engine {
 		e.Status = http.StatusMethodNotAllowed
 		a.fail(c, e)
 	})
-	r.POST("/command", a.command)
-	r.GET("/kv/*key", a.kvGet)
-	r.PUT("/kv/*key", a.kvPut)
-	r.DELETE("/kv/*key", a.kvDelete)
-	r.GET("/status", a.status)
-	r.GET("/cluster/members", a.members)
-	r.POST("/cluster/members", a.addMember)
-	r.DELETE("/cluster/members/:id", a.removeMember)
-	r.POST("/cluster/leader", a.transfer)
+	r.POST("/command", read, a.command) // set, delete and cas also need write: checked once parsed
+	r.GET("/kv/*key", read, a.kvGet)
+	r.PUT("/kv/*key", write, a.kvPut)
+	r.DELETE("/kv/*key", write, a.kvDelete)
+	r.GET("/status", read, a.status)
+	r.GET("/cluster/members", read, a.members)
+	r.POST("/cluster/members", admin, a.addMember)
+	r.DELETE("/cluster/members/:id", admin, a.removeMember)
+	r.POST("/cluster/leader", admin, a.transfer)
 	r.GET("/healthz", func(c *gin.Context) {
 		setOp(c, "healthz")
 		c.JSON(http.StatusOK, gin.H{"ok": true, "node": a.b.Name()})
 	})
 	r.GET("/readyz", a.readyz)
 	metricsHandler := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
-	r.GET("/metrics", func(c *gin.Context) {
+	r.GET("/metrics", read, func(c *gin.Context) {
 		setOp(c, "metrics")
 		metricsHandler.ServeHTTP(c.Writer, c.Request)
 	})
@@ -255,6 +270,9 @@ func (a *API) command(c *gin.Context) {
 		return
 	}
 	setOp(c, p.cmd.Op.String())
+	if p.cmd.Op != fsm.OpGet && !a.allowed(c, RoleWrite) {
+		return
+	}
 	a.execute(c, p, body, false)
 }
 

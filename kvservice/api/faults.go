@@ -7,7 +7,7 @@ import (
 )
 
 func (a *API) faultRoutes(r *gin.Engine) {
-	g := r.Group("/fault")
+	g := r.Group("/fault", a.need(RoleAdmin))
 	g.GET("", func(c *gin.Context) {
 		setOp(c, "fault")
 		c.JSON(http.StatusOK, a.faults.Faults())

@@ -67,12 +67,13 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		// goes back to a pool.
 		rd = bytes.NewReader(bytes.Clone(body))
 	}
-	req, err := http.NewRequestWithContext(ctx, c.Request.Method, "http://"+l.APIAddr+c.Request.URL.RequestURI(), rd)
+	req, err := http.NewRequestWithContext(ctx, c.Request.Method, a.scheme+"://"+l.APIAddr+c.Request.URL.RequestURI(), rd)
 	if err != nil {
 		a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
+	copyAuth(req, c.Request)
 	chain := a.b.Name()
 	if prev := c.GetHeader(ForwardedHeader); prev != "" {
 		chain = prev + "," + chain
@@ -96,12 +97,13 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		}
 		rctx, rcancel := context.WithTimeout(c.Request.Context(), a.timeout+2*time.Second)
 		defer rcancel()
-		req, err = http.NewRequestWithContext(rctx, c.Request.Method, "http://"+l.APIAddr+c.Request.URL.RequestURI(), bytes.NewReader(withoutSession(body)))
+		req, err = http.NewRequestWithContext(rctx, c.Request.Method, a.scheme+"://"+l.APIAddr+c.Request.URL.RequestURI(), bytes.NewReader(withoutSession(body)))
 		if err != nil {
 			a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
+		copyAuth(req, c.Request)
 		req.Header.Set(ForwardedHeader, chain)
 		resp, err = a.fwd.Do(req)
 	}
@@ -142,4 +144,11 @@ func withoutSession(body []byte) []byte {
 		return body
 	}
 	return b
+}
+
+// copyAuth passes the client's token on: the leader checks it again.
+func copyAuth(dst, src *http.Request) {
+	if h := src.Header.Get("Authorization"); h != "" {
+		dst.Header.Set("Authorization", h)
+	}
 }

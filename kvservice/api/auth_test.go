@@ -1,0 +1,117 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	readTok  = "read-token-0123456789"
+	writeTok = "write-token-0123456789"
+	adminTok = "admin-token-0123456789"
+)
+
+func newAuthServer(t *testing.T) (*httptest.Server, *fakeBackend) {
+	t.Helper()
+	toks, err := ParseTokens([]byte("# roles\nread " + readTok + "\nwrite " + writeTok + "\n\nadmin " + adminTok + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newFake("n1")
+	a := New(Config{Backend: b, Logger: quietLogger(), RequestTimeout: time.Second, Tokens: toks})
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	return srv, b
+}
+
+func send(t *testing.T, srv *httptest.Server, method, path, token, ctype, origin, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestTokensAndRoles(t *testing.T) {
+	srv, b := newAuthServer(t)
+	const js = "application/json"
+	set := `{"operation":"set","key":"k","value":"v"}`
+	get := `{"operation":"get","key":"k"}`
+	cases := []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"no token", "POST", "/command", "", get, 401},
+		{"unknown token", "POST", "/command", "not-a-valid-token-at-all", get, 401},
+		{"read get", "POST", "/command", readTok, get, 200},
+		{"read set", "POST", "/command", readTok, set, 403},
+		{"write set", "POST", "/command", writeTok, set, 200},
+		{"read kv put", "PUT", "/kv/k", readTok, "x", 403},
+		{"write status", "GET", "/status", writeTok, "", 200},
+		{"no token status", "GET", "/status", "", "", 401},
+		{"write transfer", "POST", "/cluster/leader", writeTok, `{"name":"n2"}`, 403},
+		{"write add member", "POST", "/cluster/members", writeTok, `{"name":"n4","raft_addr":"x:1","api_addr":"x:2"}`, 403},
+		{"write remove member", "DELETE", "/cluster/members/n2", writeTok, "", 403},
+		{"admin remove member", "DELETE", "/cluster/members/n2", adminTok, "", 204},
+		{"probe without token", "GET", "/healthz", "", "", 200},
+	}
+	for _, c := range cases {
+		if got := send(t, srv, c.method, c.path, c.token, js, "", c.body); got != c.want {
+			if c.want == 204 && got == 200 {
+				continue
+			}
+			t.Errorf("%s: %s %s = %d, want %d", c.name, c.method, c.path, got, c.want)
+		}
+	}
+	if v, ok, _ := b.f.Get("k"); !ok || v != "v" {
+		t.Fatalf("state after the writes: %q %v (only the write token's set may have applied)", v, ok)
+	}
+}
+
+// The attack of issue 12: a page of another origin POSTs text/plain.
+func TestCrossOriginWritesRejected(t *testing.T) {
+	srv := newServer(t, newFake("n1"), nil) // no tokens: the check holds regardless
+	set := `{"operation":"set","key":"k","value":"v"}`
+	if got := send(t, srv, "POST", "/command", "", "text/plain", "", set); got != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain POST: %d", got)
+	}
+	if got := send(t, srv, "POST", "/command", "", "application/json", "http://evil.example", set); got != http.StatusForbidden {
+		t.Errorf("cross-origin JSON POST: %d", got)
+	}
+	if got := send(t, srv, "POST", "/cluster/leader", "", "", "http://evil.example", ""); got != http.StatusForbidden {
+		t.Errorf("cross-origin body-less transfer: %d", got)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if got := send(t, srv, "POST", "/command", "", "application/json; charset=utf-8", "http://"+host, set); got != http.StatusOK {
+		t.Errorf("same-origin JSON POST: %d", got)
+	}
+	if got := send(t, srv, "GET", "/status", "", "", "http://evil.example", ""); got != http.StatusOK {
+		t.Errorf("cross-origin GET (the browser keeps the answer from the page): %d", got)
+	}
+}
+
+func TestParseTokensErrors(t *testing.T) {
+	for _, bad := range []string{"", "admin short", "root " + adminTok, "admin " + adminTok + " extra"} {
+		if _, err := ParseTokens([]byte(bad)); err == nil {
+			t.Errorf("ParseTokens(%q) accepted", bad)
+		}
+	}
+}
