@@ -73,6 +73,7 @@ func (s *Server) postJSON(ctx context.Context, url string, body []byte) ([]byte,
 		return nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	s.authorize(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, 0, err
@@ -183,11 +184,12 @@ func (s *Server) registerSelf() {
 	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, Learner: old.StayLearner})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+l.APIAddr+"/cluster/members", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.apiScheme()+"://"+l.APIAddr+"/cluster/members", bytes.NewReader(body))
 	if err != nil {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
+	s.authorize(req)
 	req.Header.Set(api.ForwardedHeader, s.cfg.Name)
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -1,7 +1,10 @@
 package kvservice
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +19,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 
+	"github.com/raftkv/raftkv/internal/devcerts"
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/kvservice/fsm"
 	"github.com/raftkv/raftkv/raft"
@@ -87,6 +92,46 @@ type Config struct {
 	// StoreDir, when set, adds the harness runs browser (/runs/) to the
 	// UI, reading run directories from it.
 	StoreDir string
+
+	// PeerTLS, if set, makes the raft transport mutual TLS: this node's
+	// certificate and the CA pool (RootCAs) peers must chain to. A peer's
+	// certificate must name the member it claims to be (common name or
+	// DNS SAN equal to the member's name).
+	PeerTLS *tls.Config
+	// APITLS, if set, serves the API over TLS with this server config
+	// (ClientCAs and ClientAuth to require client certificates).
+	APITLS *tls.Config
+	// APIClientTLS is what this node uses when it calls another member's
+	// API (forwarding, joining): RootCAs, and a client certificate when the
+	// API requires one. Needed with APITLS.
+	APIClientTLS *tls.Config
+	// Tokens, if set, is required on the API (see api.Tokens).
+	Tokens *api.Tokens
+	// NodeToken is the token this node sends on its own calls to other
+	// members' APIs (join, address updates); it needs the admin role.
+	NodeToken string
+	// MaxAPIConns caps the API's open connections (default 1024); further
+	// clients wait in the kernel's accept queue.
+	MaxAPIConns int
+}
+
+// API server bounds: a client must send its headers within
+// apiReadHeaderTimeout and its whole request within apiReadTimeout, and an
+// idle keep-alive connection is closed after apiIdleTimeout.
+const (
+	apiReadHeaderTimeout = 10 * time.Second
+	apiReadTimeout       = 30 * time.Second
+	apiIdleTimeout       = 2 * time.Minute
+	apiMaxHeaderBytes    = 64 << 10
+	defaultMaxAPIConns   = 1024
+)
+
+// apiScheme is http or https, as the API is served.
+func (c *Config) apiScheme() string {
+	if c.APITLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // Server is a running raftkv node.
@@ -148,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		fsm:      fsm.New(),
 		clock:    node.NewFaultClock(node.RealClock()),
 		reg:      prometheus.NewRegistry(),
-		client:   api.NewForwardClient(),
+		client:   forwardClient(cfg.APIClientTLS),
 		static:   map[uint64]fsm.Member{},
 		stop:     make(chan struct{}),
 		raftAddr: cfg.RaftAddr,
@@ -196,6 +241,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.apiLn, err = net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	s.apiLn = netutil.LimitListener(s.apiLn, cmp.Or(cfg.MaxAPIConns, defaultMaxAPIConns))
+	if cfg.APITLS == nil || cfg.PeerTLS == nil || cfg.Tokens == nil {
+		s.log.Warn("the network is trusted: anyone who can reach this node's ports can act as a member or an admin",
+			"peer_tls", cfg.PeerTLS != nil, "api_tls", cfg.APITLS != nil, "api_tokens", cfg.Tokens != nil)
 	}
 	s.apiAddr = advertised(cfg.APIAddr, s.apiLn.Addr())
 	ok := false
@@ -247,6 +297,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		},
 		FaultSeed: int64(s.id),
 		Logger:    s.log.With("component", "transport"),
+		TLS:       cfg.PeerTLS,
+		CertIDs:   certRaftIDs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raft transport: %w", err)
@@ -286,16 +338,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		faults = s
 		s.log.Warn("UNSAFE: fault injection is enabled (/fault routes are served)")
 	}
-	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client})
+	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client,
+		ForwardScheme: cfg.apiScheme(), Tokens: cfg.Tokens})
 	uiHandler, err := s.newUI(n)
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: ui.Mount(s.api.Handler(), uiHandler), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{
+		Handler:           ui.Mount(s.api.Handler(), uiHandler),
+		ReadHeaderTimeout: apiReadHeaderTimeout,
+		ReadTimeout:       apiReadTimeout,
+		IdleTimeout:       apiIdleTimeout,
+		MaxHeaderBytes:    apiMaxHeaderBytes,
+		TLSConfig:         cfg.APITLS,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelDebug),
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(s.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return s.http.Serve(s.apiLn) }
+		if cfg.APITLS != nil {
+			serve = func() error { return s.http.ServeTLS(s.apiLn, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("api server stopped", "err", err)
 		}
 	}()
@@ -597,5 +662,31 @@ func (s *Server) syncPeers(cs raft.ConfState) {
 				}
 			}
 		}
+	}
+}
+
+// certRaftIDs maps a peer certificate to the raft IDs of the member names
+// it carries.
+func certRaftIDs(c *x509.Certificate) []uint64 {
+	var ids []uint64
+	for _, name := range devcerts.Names(c) {
+		ids = append(ids, RaftID(name))
+	}
+	return ids
+}
+
+// forwardClient is the client for other members' APIs.
+func forwardClient(tlsCfg *tls.Config) *http.Client {
+	c := api.NewForwardClient()
+	if tlsCfg != nil {
+		c.Transport.(*http.Transport).TLSClientConfig = tlsCfg.Clone()
+	}
+	return c
+}
+
+// authorize adds this node's token to a call to another member.
+func (s *Server) authorize(req *http.Request) {
+	if s.cfg.NodeToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.cfg.NodeToken)
 	}
 }

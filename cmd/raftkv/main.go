@@ -31,6 +31,7 @@ type options struct {
 	faults, learner, noSync, lazySync                    bool
 	storeDir, pprofAddr                                  string
 	bugs                                                 []string
+	sec                                                  securityFlags
 }
 
 func main() {
@@ -86,6 +87,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.StringVar(&o.storeDir, "store", "", "also serve the harness runs browser (/runs/) for this store directory")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6060 (for profiling; off by default)")
+	o.sec.register(f)
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
 }
@@ -144,7 +146,17 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	sec, err := o.sec.load(o.faults)
+	if err != nil {
+		return err
+	}
 	srv, err := kvservice.Start(ctx, kvservice.Config{
+		PeerTLS:           sec.peerTLS,
+		APITLS:            sec.apiTLS,
+		APIClientTLS:      sec.apiClientTLS,
+		Tokens:            sec.tokens,
+		NodeToken:         sec.nodeToken,
+		MaxAPIConns:       o.sec.maxAPIConns,
 		Name:              o.id,
 		RaftAddr:          self,
 		APIAddr:           net.JoinHostPort(o.host, strconv.Itoa(o.apiPort)),
