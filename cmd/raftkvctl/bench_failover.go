@@ -151,7 +151,10 @@ func runFailover(ctx context.Context, g *globals, o failoverOptions, logw io.Wri
 	if err != nil {
 		return nil, err
 	}
-	b := newBencher(g, o.writers)
+	b, err := newBencher(g, o.writers)
+	if err != nil {
+		return nil, err
+	}
 	res := &FailoverResult{ElectionTimeoutMs: ms(o.electionTimeout)}
 	for trial := range o.trials {
 		if err := b.waitHealthy(ctx, o.timeout); err != nil {

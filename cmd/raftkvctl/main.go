@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftkv/raftkv/internal/devcerts"
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/kvservice/client"
 )
@@ -21,6 +23,10 @@ type globals struct {
 	endpoints string
 	output    string
 	timeout   time.Duration
+	token     string
+	caFile    string
+	certFile  string
+	keyFile   string
 }
 
 func main() {
@@ -61,7 +67,12 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "simple", "output format: simple or json")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "timeout of each request")
 
-	root.AddCommand(putCmd(g), getCmd(g), delCmd(g), casCmd(g), statusCmd(g), membersCmd(g), leaderCmd(g), benchCmd(g))
+	pf.StringVar(&g.token, "token", os.Getenv("RAFTKV_TOKEN"), "bearer token sent to the API (env RAFTKV_TOKEN)")
+	pf.StringVar(&g.caFile, "cacert", os.Getenv("RAFTKV_CACERT"), "PEM CA of the API's certificate: speak HTTPS (env RAFTKV_CACERT)")
+	pf.StringVar(&g.certFile, "cert", os.Getenv("RAFTKV_CERT"), "PEM client certificate, for APIs started with --client-ca (env RAFTKV_CERT)")
+	pf.StringVar(&g.keyFile, "key", os.Getenv("RAFTKV_KEY"), "PEM key of --cert (env RAFTKV_KEY)")
+
+	root.AddCommand(certsCmd(), putCmd(g), getCmd(g), delCmd(g), casCmd(g), statusCmd(g), membersCmd(g), leaderCmd(g), benchCmd(g))
 	return root
 }
 
@@ -76,7 +87,41 @@ func (g *globals) client() (*client.Client, error) {
 	if g.output != "simple" && g.output != "json" {
 		return nil, fmt.Errorf("-o %q: want simple or json", g.output)
 	}
-	return client.New(strings.Split(g.endpoints, ","), g.timeout)
+	c, err := client.New(strings.Split(g.endpoints, ","), g.timeout)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		c.UseTLS(cfg)
+	}
+	c.UseToken(g.token)
+	return c, nil
+}
+
+// tlsConfig is the client TLS config the flags ask for, nil for plain HTTP.
+func (g *globals) tlsConfig() (*tls.Config, error) {
+	if g.caFile == "" && g.certFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	var err error
+	if g.caFile != "" {
+		if cfg.RootCAs, err = devcerts.LoadPool(g.caFile); err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+	}
+	if g.certFile != "" {
+		pair, err := tls.LoadX509KeyPair(g.certFile, g.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 func (g *globals) ctx() (context.Context, context.CancelFunc) {

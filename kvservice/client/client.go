@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ var ErrNoEndpoints = errors.New("client: no endpoints")
 // Client talks to a raftkv cluster.
 type Client struct {
 	hc        *http.Client
+	token     string
 	mu        sync.Mutex
 	endpoints []string
 	cur       int
@@ -61,6 +63,21 @@ func New(endpoints []string, timeout time.Duration) (*Client, error) {
 	}
 	return c, nil
 }
+
+// UseTLS makes the client speak HTTPS with cfg (RootCAs, and a client
+// certificate if the API requires one); endpoints given without a scheme
+// become https://. Call before the first request.
+func (c *Client) UseTLS(cfg *tls.Config) {
+	c.hc.Transport.(*http.Transport).TLSClientConfig = cfg.Clone()
+	for i, e := range c.endpoints {
+		if rest, ok := strings.CutPrefix(e, "http://"); ok {
+			c.endpoints[i] = "https://" + rest
+		}
+	}
+}
+
+// UseToken sends token as a bearer token on every request.
+func (c *Client) UseToken(token string) { c.token = token }
 
 // Endpoints returns the normalized endpoints.
 func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
@@ -112,6 +129,9 @@ func (c *Client) DoAt(ctx context.Context, endpoint, method, path string, raw []
 	}
 	if raw != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
