@@ -113,6 +113,10 @@ type Config struct {
 	// MaxAPIConns caps the API's open connections (default 1024); further
 	// clients wait in the kernel's accept queue.
 	MaxAPIConns int
+	// APIReadTimeout bounds the time to read a whole request, body
+	// included (default 30s): a client that announces more body than it
+	// sends is cut off then.
+	APIReadTimeout time.Duration
 }
 
 // API server bounds: a client must send its headers within
@@ -346,8 +350,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           ui.Mount(s.api.Handler(), uiHandler),
-		ReadHeaderTimeout: apiReadHeaderTimeout,
-		ReadTimeout:       apiReadTimeout,
+		ReadHeaderTimeout: min(apiReadHeaderTimeout, cmp.Or(cfg.APIReadTimeout, apiReadTimeout)),
+		ReadTimeout:       cmp.Or(cfg.APIReadTimeout, apiReadTimeout),
 		IdleTimeout:       apiIdleTimeout,
 		MaxHeaderBytes:    apiMaxHeaderBytes,
 		TLSConfig:         cfg.APITLS,
