@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster bench clean
+.PHONY: all build test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
 
 include docker/docker.mk
 
@@ -80,6 +80,9 @@ test-linearizability: build
 # foreground; Ctrl-C stops it.
 cluster:
 	scripts/cluster.sh
+
+cluster-tls:
+	TLS=1 scripts/cluster.sh
 
 bench:
 	scripts/bench.sh

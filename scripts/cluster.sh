@@ -8,6 +8,8 @@
 #   NODES=5 scripts/cluster.sh              # 5 nodes
 #   scripts/cluster.sh --read-mode lease    # extra flags go to every node
 #   CLEAN=1 scripts/cluster.sh              # wipe the data directories first
+#   TLS=1 scripts/cluster.sh                # mutual TLS, HTTPS API and tokens
+#                                           # (make cluster-tls; docs/security.md)
 #
 # Then: bin/raftkvctl put k v; bin/raftkvctl get k; bin/raftkvctl status
 set -euo pipefail
@@ -22,6 +24,13 @@ BIN=${BIN:-bin}
 
 echo "building $BIN/raftkv and $BIN/raftkvctl..."
 CGO_ENABLED=0 go build -o "$BIN/" ./cmd/raftkv ./cmd/raftkvctl
+
+CERT_DIR=${CERT_DIR:-certs}
+if [[ "${TLS:-0}" == 1 && ! -f "$CERT_DIR/tokens.txt" ]]; then
+	names=()
+	for ((i = 0; i < NODES; i++)); do names+=("node$i"); done
+	"$BIN/raftkvctl" certs --dir "$CERT_DIR" --tokens "${names[@]}"
+fi
 
 if [[ "${CLEAN:-0}" == 1 ]]; then
 	for ((i = 0; i < NODES; i++)); do rm -rf "$DATA_DIR/node$i"; done
@@ -51,11 +60,23 @@ for ((i = 0; i < NODES; i++)); do
 	else
 		prefix="[node$i] "
 	fi
+	sec=()
+	if [[ "${TLS:-0}" == 1 ]]; then
+		c="$CERT_DIR/node$i"
+		sec=(--peer-cert "$c.pem" --peer-key "$c-key.pem" --peer-ca "$CERT_DIR/ca.pem"
+			--cert "$c.pem" --key "$c-key.pem" --token-file "$CERT_DIR/tokens.txt"
+			--node-token "$(awk '$1 == "admin" {print $2}' "$CERT_DIR/tokens.txt")")
+	fi
 	"$BIN/raftkv" --id "node$i" --host "$HOST" --port $((RAFT_BASE + i)) --api-port $((API_BASE + i)) \
-		--cluster "$cluster" --data-dir "$DATA_DIR/node$i" "$@" \
+		--cluster "$cluster" --data-dir "$DATA_DIR/node$i" "${sec[@]}" "$@" \
 		> >(while IFS= read -r line; do printf '%s%s\n' "$prefix" "$line"; done) 2>&1 &
 	pids+=($!)
 done
 
-echo "cluster of $NODES nodes: raft $HOST:$RAFT_BASE.., api http://$HOST:$API_BASE..; Ctrl-C stops it"
+if [[ "${TLS:-0}" == 1 ]]; then
+	echo "cluster of $NODES nodes with TLS: api https://$HOST:$API_BASE..; Ctrl-C stops it"
+	echo "  set -a; . $CERT_DIR/tokens.env; set +a; export RAFTKV_CACERT=$CERT_DIR/ca.pem RAFTKV_TOKEN=\$RAFTKV_WRITE_TOKEN"
+else
+	echo "cluster of $NODES nodes: raft $HOST:$RAFT_BASE.., api http://$HOST:$API_BASE..; Ctrl-C stops it"
+fi
 wait || true
