@@ -32,9 +32,34 @@ function svg(tag, attrs, ...children) {
   return e;
 }
 
+// The API token (docs/security.md) lives in this browser's localStorage and
+// goes with every API request as a bearer token; the header's token field
+// sets it. An empty token sends none (a node without --token-file).
+const tokenKey = 'raftkv.token';
+function apiToken() {
+  try { return localStorage.getItem(tokenKey) || ''; } catch (e) { return ''; }
+}
+function setAPIToken(t) {
+  try {
+    if (t) localStorage.setItem(tokenKey, t); else localStorage.removeItem(tokenKey);
+  } catch (e) { /* storage disabled: the token lasts for this page only */ }
+}
+function mountTokenField() {
+  const header = document.querySelector('header');
+  if (!header) return;
+  const input = h('input', {type: 'password', id: 'api-token', placeholder: 'API token', autocomplete: 'off', size: 18});
+  input.value = apiToken();
+  const save = h('button', {type: 'button', id: 'api-token-save'}, 'set token');
+  save.addEventListener('click', () => { setAPIToken(input.value.trim()); save.textContent = input.value.trim() ? 'token set' : 'set token'; });
+  header.append(h('span', {class: 'token'}, input, save));
+}
+document.addEventListener('DOMContentLoaded', mountTokenField);
+
 // api sends a JSON request and resolves to {status, body} (body parsed when JSON).
 async function api(method, url, body) {
   const init = {method, headers: {}};
+  const token = apiToken();
+  if (token) init.headers['Authorization'] = 'Bearer ' + token;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
