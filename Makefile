@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
+.PHONY: all build fuzz test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
 
 include docker/docker.mk
 
@@ -70,6 +70,19 @@ test-mutate: build
 # scenarios of harness/scenarios/mutate/ for what the simulation missed.
 mutate: build
 	./$(BIN)/harness mutate --store store
+
+# fuzz runs every fuzz target in the tree for FUZZTIME each, one after the
+# other (go test -fuzz takes one target per run). Not part of make test: the
+# seed corpora already run there as ordinary tests; this explores beyond them.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 # test-linearizability is the main job: the fault suite and the two
 # demonstrations of unsafe read modes (which must be caught as invalid).

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,9 +191,78 @@ func putBody(buf *bytes.Buffer) {
 
 // decodeJSON decodes exactly one JSON value from b into v (json.Unmarshal
 // also rejects trailing data).
+//
+// Text that is not valid Unicode is refused first: encoding/json would
+// replace invalid UTF-8 and unpaired surrogate escapes with U+FFFD, so two
+// different keys or values would silently become the same one.
 func decodeJSON(b []byte, v any) *Error {
+	if err := checkJSONText(b); err != nil {
+		return Errorf(CodeBadRequest, "%v", err)
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return Errorf(CodeBadRequest, "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+// checkJSONText reports an error when b is not valid UTF-8 or has a \u
+// escape of an unpaired UTF-16 surrogate.
+func checkJSONText(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("body is not valid UTF-8")
+	}
+	highPending := false // the previous token was a high surrogate escape
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			if highPending {
+				return errors.New("body has an unpaired UTF-16 surrogate escape")
+			}
+			continue
+		}
+		if b[i+1] != 'u' || i+6 > len(b) {
+			if highPending {
+				return errors.New("body has an unpaired UTF-16 surrogate escape")
+			}
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		r, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		if err != nil {
+			return nil // malformed escape: json.Unmarshal reports it
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if highPending {
+				return errors.New("body has an unpaired UTF-16 surrogate escape")
+			}
+			highPending = true
+		case r >= 0xDC00 && r < 0xE000:
+			if !highPending {
+				return errors.New("body has an unpaired UTF-16 surrogate escape")
+			}
+			highPending = false
+		default:
+			if highPending {
+				return errors.New("body has an unpaired UTF-16 surrogate escape")
+			}
+		}
+		i += 5
+	}
+	if highPending {
+		return errors.New("body has an unpaired UTF-16 surrogate escape")
+	}
+	return nil
+}
+
+// checkKey is the rule for keys from any route: valid UTF-8 (so distinct
+// keys stay distinct through JSON answers) and no NUL byte (which tools and
+// logs truncate at).
+func checkKey(key string) *Error {
+	if !utf8.ValidString(key) {
+		return Errorf(CodeBadRequest, "key is not valid UTF-8")
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return Errorf(CodeBadRequest, "key contains a NUL byte")
 	}
 	return nil
 }
@@ -218,11 +289,17 @@ func (a *API) validate(req *CommandRequest) (parsed, *Error) {
 	if len(req.Key) > MaxKeyBytes {
 		return p, Errorf(CodeKeyTooLarge, "key is %d bytes, the limit is %d", len(req.Key), MaxKeyBytes)
 	}
+	if e := checkKey(req.Key); e != nil {
+		return p, e
+	}
 	p.cmd = fsm.Command{Op: op, Key: req.Key, ClientID: req.ClientID, RequestID: req.RequestID}
 	switch op {
 	case fsm.OpSet, fsm.OpCAS:
 		if req.Value == nil {
 			return p, Errorf(CodeBadRequest, "%s needs a value", op)
+		}
+		if !utf8.ValidString(*req.Value) {
+			return p, Errorf(CodeBadRequest, "value is not valid UTF-8")
 		}
 		if len(*req.Value) > MaxValueBytes {
 			return p, Errorf(CodeValueTooLarge, "value is %d bytes, the limit is %d", len(*req.Value), MaxValueBytes)

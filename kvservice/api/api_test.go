@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type fakeBackend struct {
 	reads    atomic.Int64
 	err      error // returned by Propose and Read when set
 	panicky  bool
+	members  []Member // Members() when set; otherwise this node alone
 }
 
 func newFake(name string) *fakeBackend {
@@ -72,6 +74,9 @@ func (b *fakeBackend) ResolveReadMode(m ReadMode) ReadMode {
 }
 func (b *fakeBackend) Status() Status { return Status{ID: b.name, Role: "leader"} }
 func (b *fakeBackend) Members() MembersResponse {
+	if b.members != nil {
+		return MembersResponse{Members: b.members}
+	}
 	return MembersResponse{Members: []Member{{ID: b.name, Voter: true}}}
 }
 func (b *fakeBackend) AddMember(ctx context.Context, req AddMemberRequest) (MembersResponse, error) {
@@ -171,6 +176,19 @@ func TestBadInput(t *testing.T) {
 		{"fault state disabled", "GET", "/fault", nil, 404, CodeNotFound},
 		{"member add incomplete", "POST", "/cluster/members", `{"id":"node3"}`, 400, CodeBadRequest},
 		{"transfer malformed", "POST", "/cluster/leader", `{"id":`, 400, CodeBadRequest},
+		// Text that encoding/json would turn into U+FFFD, so that distinct
+		// keys or values collide, and NUL in keys.
+		{"key invalid utf-8", "POST", "/command", "{\"operation\":\"set\",\"key\":\"k\xff\",\"value\":\"v\"}", 400, CodeBadRequest},
+		{"value invalid utf-8", "POST", "/command", "{\"operation\":\"set\",\"key\":\"k\",\"value\":\"\xc3\x28\"}", 400, CodeBadRequest},
+		{"expected invalid utf-8", "POST", "/command", "{\"operation\":\"cas\",\"key\":\"k\",\"value\":\"v\",\"expected\":\"\xed\xa0\x80\"}", 400, CodeBadRequest},
+		{"key lone high surrogate", "POST", "/command", `{"operation":"set","key":"k\ud800","value":"v"}`, 400, CodeBadRequest},
+		{"value lone low surrogate", "POST", "/command", `{"operation":"set","key":"k","value":"\udc00x"}`, 400, CodeBadRequest},
+		{"value reversed surrogates", "POST", "/command", `{"operation":"set","key":"k","value":"\ude00\ud83d"}`, 400, CodeBadRequest},
+		{"key nul escape", "POST", "/command", `{"operation":"set","key":"k\u0000","value":"v"}`, 400, CodeBadRequest},
+		{"rest put value invalid utf-8", "PUT", "/kv/k", "{\"value\":\"\xff\"}", 400, CodeBadRequest},
+		{"rest key invalid utf-8", "PUT", "/kv/k%FF", `{"value":"v"}`, 400, CodeBadRequest},
+		{"rest key nul", "GET", "/kv/k%00", nil, 400, CodeBadRequest},
+		{"rest delete key nul", "DELETE", "/kv/k%00x", nil, 400, CodeBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,6 +203,30 @@ func TestBadInput(t *testing.T) {
 	}
 	if n := b.proposed.Load(); n != 0 {
 		t.Fatalf("bad input reached Propose %d times", n)
+	}
+}
+
+// TestUnicodeTextAccepted: the checks of TestBadInput refuse only text that
+// is not Unicode; paired surrogate escapes, escaped backslashes before a
+// "u" and non-ASCII keys pass and round-trip.
+func TestUnicodeTextAccepted(t *testing.T) {
+	s := newServer(t, newFake("node0"), nil)
+	for body, want := range map[string]string{
+		`{"operation":"set","key":"é☃","value":"\ud83d\ude00"}`:            "\U0001F600",
+		`{"operation":"set","key":"k","value":"\\ud800"}`:                  `\ud800`,
+		`{"operation":"set","key":"k","value":"\u00e9\ufffd"}`:             "é\uFFFD",
+		"{\"operation\":\"set\",\"key\":\"k\",\"value\":\"\xef\xbf\xbd\"}": "\uFFFD",
+	} {
+		a := do(t, "POST", s.URL+"/command", body)
+		if a.status != 200 || a.body["previous"] == "x" {
+			t.Fatalf("%s: %d %s", body, a.status, a.raw)
+		}
+		var key string
+		_ = json.Unmarshal([]byte(body), &struct{ Key *string }{&key})
+		g := do(t, "GET", s.URL+"/kv/"+url.PathEscape(key), nil)
+		if g.status != 200 || g.body["value"] != want {
+			t.Fatalf("%s: read back %d %s, want %q", body, g.status, g.raw, want)
+		}
 	}
 }
 
@@ -291,6 +333,9 @@ func TestForwarding(t *testing.T) {
 	ls := newServer(t, leader, nil)
 	follower := newFake("node0")
 	follower.leader = LeaderInfo{Name: "node1", APIAddr: strings.TrimPrefix(ls.URL, "http://")}
+	// node2 and node3 run on this host; node4 on another one.
+	follower.members = []Member{{ID: "node0", APIAddr: "127.0.0.1:1"}, {ID: "node1", APIAddr: follower.leader.APIAddr},
+		{ID: "node2", APIAddr: "127.0.0.1:2"}, {ID: "node3", APIAddr: "127.0.0.1:3"}, {ID: "node4", APIAddr: "192.0.2.4:8000"}}
 	fs := newServer(t, follower, nil)
 
 	a := do(t, "POST", fs.URL+"/command", `{"operation":"set","key":"k","value":"v"}`)
@@ -337,6 +382,15 @@ func TestForwarding(t *testing.T) {
 		code, raw := put(chain)
 		if code != 503 || !strings.Contains(raw, CodeNotLeader) || !strings.Contains(raw, `"leader":"node1"`) {
 			t.Fatalf("loop prevention with chain %q: %d %s", chain, code, raw)
+		}
+	}
+
+	// A chain a client made up is ignored: it names a non-member, or a
+	// member on another host than the sender. The request is forwarded as
+	// if it had no header.
+	for _, chain := range []string{"evil", "node1,evil", "node4", "node2,node4", "node0"} {
+		if code, raw := put(chain); code != 200 || !strings.Contains(raw, `"node":"node1"`) {
+			t.Fatalf("client-sent chain %q: %d %s", chain, code, raw)
 		}
 	}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"slices"
@@ -25,7 +26,7 @@ func (a *API) leaderOrForward(c *gin.Context, body []byte, isRead bool) bool {
 	if l.Self {
 		return true
 	}
-	chain := c.GetHeader(ForwardedHeader)
+	chain := a.peerChain(c)
 	if chain != "" {
 		// Forwarded to us by a node that thought we lead. We pass it on
 		// once more if we know a leader the request has not visited
@@ -46,6 +47,67 @@ func (a *API) leaderOrForward(c *gin.Context, body []byte, isRead bool) bool {
 		return false
 	}
 	a.forward(c, l, body, isRead)
+	return false
+}
+
+// peerChain returns the ForwardedHeader chain when a peer sent it, and ""
+// when a client did. The chain only serves loop prevention between nodes;
+// a client that sends one would otherwise make a healthy follower refuse to
+// forward (not_leader) and could fill the chain to MaxForwardHops. It is
+// taken as a peer's when every hop names a member and the request comes
+// from the IP address of the last hop's API address (the forwarding node).
+// A client on the same host as a member can still pass this check; it then
+// only affects its own request, which is refused as not_leader with the
+// leader's name, as any forwarded request would be.
+func (a *API) peerChain(c *gin.Context) string {
+	chain := c.GetHeader(ForwardedHeader)
+	if chain == "" {
+		return ""
+	}
+	hops := strings.Split(chain, ",")
+	addrs := make(map[string]string)
+	for _, m := range a.b.Members().Members {
+		addrs[m.ID] = m.APIAddr
+	}
+	for _, h := range hops {
+		if _, ok := addrs[h]; !ok || h == a.b.Name() {
+			a.log.Debug("ignoring a forwarded-by header that names a non-member", "chain", chain, "remote", c.ClientIP())
+			return ""
+		}
+	}
+	if !sameHost(c, addrs[hops[len(hops)-1]]) {
+		a.log.Debug("ignoring a forwarded-by header not sent by the node it names", "chain", chain, "remote", c.Request.RemoteAddr)
+		return ""
+	}
+	return chain
+}
+
+// sameHost says whether the request's remote address is the host of
+// apiAddr (resolved when it is a name, as in Docker).
+func sameHost(c *gin.Context, apiAddr string) bool {
+	remote, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	host, _, err := net.SplitHostPort(apiAddr)
+	if err != nil || host == "" {
+		return false
+	}
+	rip := net.ParseIP(remote)
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.Equal(rip) || ip.IsUnspecified() && rip.IsLoopback()
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if ip.IP.Equal(rip) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -75,7 +137,7 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 	req.Header.Set("Content-Type", "application/json")
 	copyAuth(req, c.Request)
 	chain := a.b.Name()
-	if prev := c.GetHeader(ForwardedHeader); prev != "" {
+	if prev := a.peerChain(c); prev != "" {
 		chain = prev + "," + chain
 	}
 	req.Header.Set(ForwardedHeader, chain)

@@ -111,7 +111,8 @@ func EncodeCommand(c Command) []byte {
 	return b
 }
 
-// DecodeCommand decodes bytes produced by EncodeCommand.
+// DecodeCommand decodes bytes produced by EncodeCommand. It accepts only
+// canonical input: minimal varints, no trailing bytes.
 func DecodeCommand(data []byte) (Command, error) {
 	r := reader{b: data}
 	var c Command
@@ -209,6 +210,13 @@ func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail(errors.New("bad uvarint"))
+		return 0
+	}
+	// A varint whose last byte is zero (after the first) has padding: the
+	// same value has a shorter encoding. Only the minimal form is accepted,
+	// so a command has exactly one encoding and re-encodes to its bytes.
+	if n > 1 && r.b[n-1] == 0 {
+		r.fail(errors.New("non-minimal uvarint"))
 		return 0
 	}
 	r.b = r.b[n:]

@@ -206,8 +206,34 @@ func TestCommandRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeCommandRejectsNonMinimalVarint: a length or request id padded
+// with continuation bytes (0x81 0x00 for 1) decodes to the same command as
+// the minimal form; two encodings of one command would let the same entry
+// hash or compare differently, so only the minimal form is accepted.
+func TestDecodeCommandRejectsNonMinimalVarint(t *testing.T) {
+	minimal := EncodeCommand(Command{Op: OpSet, Key: "k", Value: "v", RequestID: 1})
+	if _, err := DecodeCommand(minimal); err != nil {
+		t.Fatalf("minimal form: %v", err)
+	}
+	padded := [][]byte{
+		// key length 1 as 0x81 0x00
+		{commandVersion, byte(OpSet), 0x81, 0x00, 'k', 1, 'v', 0, 0, 1},
+		// request id 1 as 0x81 0x80 0x00
+		{commandVersion, byte(OpSet), 1, 'k', 1, 'v', 0, 0, 0x81, 0x80, 0x00},
+		// request id 0 as 0x80 0x00
+		{commandVersion, byte(OpSet), 1, 'k', 1, 'v', 0, 0, 0x80, 0x00},
+	}
+	for _, b := range padded {
+		_, err := DecodeCommand(b)
+		if !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), "non-minimal") {
+			t.Errorf("%x: got %v, want a non-minimal uvarint error", b, err)
+		}
+	}
+}
+
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(EncodeCommand(Command{Op: OpSet, Key: "k", Value: "v"}))
+	f.Add([]byte{commandVersion, byte(OpSet), 1, 'k', 1, 'v', 0, 0, 0x80, 0x00})
 	f.Add(EncodeCommand(Command{Op: OpMembers, Members: []Member{{Name: "a"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
