@@ -22,7 +22,7 @@ import (
 // serve the request itself. Otherwise it has already answered: by
 // forwarding to the leader, or with no_leader / not_leader.
 func (a *API) leaderOrForward(c *gin.Context, body []byte, isRead bool) bool {
-	l := a.b.Leader()
+	l := a.leaderWithAddress(c.Request.Context())
 	if l.Self {
 		return true
 	}
@@ -109,6 +109,39 @@ func sameHost(c *gin.Context, apiAddr string) bool {
 		}
 	}
 	return false
+}
+
+// addressPoll is how often a follower that knows the leader but not yet
+// its API address looks again at the replicated member table.
+const addressPoll = 5 * time.Millisecond
+
+// leaderWithAddress returns the leader as this node knows it. When a
+// leader is known but its API address is not, it waits, up to the request
+// timeout, for the address to arrive: a new leader records its address in
+// the replicated member table as soon as it is elected, and a follower
+// learns who leads (from the leader's first message) a round trip before
+// that entry is applied here. Answering no_leader in that window would
+// fail the first write of every fresh cluster (issue 14).
+func (a *API) leaderWithAddress(ctx context.Context) LeaderInfo {
+	l := a.b.Leader()
+	if l.Self || l.Name == "" || l.APIAddr != "" {
+		return l
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	t := time.NewTicker(addressPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return l
+		case <-t.C:
+		}
+		l = a.b.Leader()
+		if l.Self || l.Name == "" || l.APIAddr != "" {
+			return l
+		}
+	}
 }
 
 // forward relays the request to the leader and its answer back verbatim.
