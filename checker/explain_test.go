@@ -64,7 +64,7 @@ func TestStaleReadShrinksToTheOperationsThatExplainIt(t *testing.T) {
 	if len(v.Faults) != 0 {
 		t.Errorf("faults %+v, want none (the partition starts later)", v.Faults)
 	}
-	for _, want := range []string{"get k3 → v19 at 0.25 s via node2 (process 2), but ", "completed at 0.", "no fault active"} {
+	for _, want := range []string{"get k3 → v19 at 0.250 s via node2 (process 2), but ", "completed at 0.", "no fault active"} {
 		if !strings.Contains(v.Sentence, want) {
 			t.Errorf("sentence %q lacks %q", v.Sentence, want)
 		}
