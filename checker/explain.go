@@ -69,7 +69,8 @@ const (
 
 // ShrinkOperations reduces ops, which Porcupine must find not
 // linearizable, to a smaller subset that is still a counterexample: it
-// drops chunks of operations (halves first, then smaller chunks, down to
+// keeps the shortest prefix (by invocation) that is one, so that the
+// violation named is the first, then drops chunks of operations (halves first, then smaller chunks, down to
 // single operations) and keeps every drop after which the rest is still
 // one. It stops when no single operation can be dropped (minimal is then
 // true) or when deadline passes (the zero time: no limit). A drop that
@@ -123,6 +124,24 @@ func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porc
 	} else if !bad {
 		anyStart = false
 	}
+	// The first violation: the shortest prefix, by invocation, that is
+	// still a counterexample (found by bisection; adding operations invoked
+	// later does not make an illegal prefix legal).
+	sort.SliceStable(cur, func(a, b int) bool { return cur[a].Call < cur[b].Call })
+	lo, hi := 1, len(cur) // cur[:hi] is a counterexample
+	for lo < hi {
+		mid := (lo + hi) / 2
+		bad, inTime := counterexample(cur[:mid])
+		if !inTime {
+			return cur[:hi], false
+		}
+		if bad {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	cur = cur[:hi]
 	chunk := max(len(cur)/2, 1)
 	for {
 		dropped := false

@@ -138,6 +138,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 						fmt.Fprintf(stderr, "%s: SKIPPED: %s\n", o.Scenario, o.Skipped)
 					} else {
 						fmt.Fprintf(stderr, "%s: %s (expected %s)%s\n", o.Scenario, o.Verdict, o.Expected, errSuffix(o.Err))
+						harness.PrintFirstViolation(stderr, o.Dir, o.Results)
 					}
 					outs = append(outs, o)
 				}
@@ -246,6 +247,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				return exitWith(cmd.ErrOrStderr(), 2, err)
 			}
 			fmt.Fprintf(stdout, "%s: %s (%d ops, %d faults) — %s\n", res.Scenario, res.Verdict, res.Ops, res.Faults, filepath.Join(out, "index.html"))
+			harness.PrintFirstViolation(stdout, out, res)
 			for _, w := range res.Warnings {
 				fmt.Fprintln(stdout, "warning:", w)
 			}
