@@ -68,8 +68,10 @@ func TestCheckExitCodes(t *testing.T) {
 	if out, code := execute(t, "check", good); code != 0 || !strings.Contains(out, "valid") {
 		t.Errorf("valid history: exit %d\n%s", code, out)
 	}
-	if out, code := execute(t, "check", bad); code != 1 || !strings.Contains(out, "invalid") {
-		t.Errorf("invalid history: exit %d\n%s", code, out)
+	if out, code := execute(t, "check", bad); code != 1 || !strings.Contains(out, "invalid") ||
+		!strings.Contains(out, "first violation: get k → never-written at 0.000 s (process 1), but put k a completed at 0.000 s (process 0); no fault active") ||
+		!strings.Contains(out, "timeline.html#ev-2") {
+		t.Errorf("invalid history: exit %d, or the first violation not named\n%s", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(bad+".check", "history.html")); err != nil {
 		t.Errorf("no visualization for the invalid history: %v", err)
