@@ -113,8 +113,8 @@ func WriteTimeline(w io.Writer, events []histories.Event) error {
 		}
 		top, bottom := y(op.Invoke.Time), y(end)
 		typ := op.Type()
-		p("<div id=\"ev-%d\" class=\"op %s\" style=\"left:%dpx;top:%.1fpx;height:%.1fpx;width:%dpx\" title=\"%s\">%s</div>\n",
-			op.InvokeIndex, typ, timelineAxisWidth+cols[op.Process]*timelineColWidth+2, top, math.Max(bottom-top, 2), timelineColWidth-10,
+		p("<div class=\"op %s\" id=\"ev-%d\" style=\"left:%dpx;top:%.1fpx;height:%.1fpx;width:%dpx\" title=\"%s\">%s</div>\n",
+			typ, op.InvokeIndex, timelineAxisWidth+cols[op.Process]*timelineColWidth+2, top, math.Max(bottom-top, 2), timelineColWidth-10,
 			html.EscapeString(opTitle(op, first)), html.EscapeString(opLabel(op)))
 	}
 	p("</div>\n</body></html>\n")

@@ -122,7 +122,8 @@ func TestListAndParseOnly(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(bad, []byte("duration: 1s\nnodse: 3\n"), 0o644)
-	if out, code := execute(t, "run", bad); code != 2 || !strings.Contains(out, "line 2") {
-		t.Errorf("bad scenario: exit %d\n%s", code, out)
+	if out, code := execute(t, "run", bad); code != 2 || !strings.Contains(out, "line 2") ||
+		!strings.Contains(out, "harness: ") || strings.Contains(out, "harness: harness:") {
+		t.Errorf("bad scenario: exit %d, or not prefixed by \"harness: \" exactly once\n%s", code, out)
 	}
 }
