@@ -76,6 +76,16 @@ func TestCheckExitCodes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(bad+".check", "history.html")); err != nil {
 		t.Errorf("no visualization for the invalid history: %v", err)
 	}
+	empty := filepath.Join(dir, "empty.edn")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := execute(t, "check", empty); code != 2 || !strings.Contains(out, "holds no client operations") {
+		t.Errorf("empty .edn: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(empty + ".check"); !os.IsNotExist(err) {
+		t.Errorf("empty .edn: %s.check written (%v)", empty, err)
+	}
 	if out, code := execute(t, "check", junk); code != 2 {
 		t.Errorf("junk: exit %d\n%s", code, out)
 	}
