@@ -42,11 +42,16 @@ type LinearizabilityResult struct {
 	FailedKeys  []string `json:"failed_keys,omitempty"`
 	UnknownKeys []string `json:"unknown_keys,omitempty"`
 	// PerKey holds every key's verdict, sorted by key.
-	PerKey   []KeyVerdict  `json:"per_key,omitempty"`
-	Timeout  time.Duration `json:"timeout_ns"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Error    string        `json:"error,omitempty"`
-	TimedOut bool          `json:"timed_out,omitempty"`
+	PerKey []KeyVerdict `json:"per_key,omitempty"`
+	// Violations name, for every failed key, a minimal set of its
+	// operations that cannot be linearized, in words and with times,
+	// nodes and the fault windows active then; the first violation (the
+	// one that ends earliest) first.
+	Violations []Violation   `json:"violations,omitempty"`
+	Timeout    time.Duration `json:"timeout_ns"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	Error      string        `json:"error,omitempty"`
+	TimedOut   bool          `json:"timed_out,omitempty"`
 }
 
 // CheckLinearizability checks the history against Model, one key at a time
@@ -120,6 +125,13 @@ func CheckLinearizability(events []histories.Event, timeout time.Duration) Linea
 		res.Verdict = Unknown
 	}
 	res.TimedOut = len(res.UnknownKeys) > 0
+	if len(res.FailedKeys) > 0 {
+		budget := shrinkTotalBudget
+		if timeout > 0 {
+			budget = max(timeout-time.Since(start), shrinkKeyBudget)
+		}
+		res.Violations = explainFailedKeys(events, parts, res, budget)
+	}
 	res.Elapsed = time.Since(start)
 	return res
 }

@@ -51,6 +51,8 @@ type OpMeta struct {
 	Node    string
 	Type    histories.Type
 	Error   string
+	// Event is the position of the invocation in the history.
+	Event int
 }
 
 // kvStep is the sequential specification of one key.
@@ -296,7 +298,7 @@ func operation(p histories.Op, infinity int64, client int) (porcupine.Operation,
 	default:
 		return porcupine.Operation{}, false, fmt.Errorf("%w: event %d: unknown operation %q", ErrBadHistory, p.InvokeIndex, p.F)
 	}
-	meta := OpMeta{Process: p.Process, Node: p.Invoke.Node, Type: typ}
+	meta := OpMeta{Process: p.Process, Node: p.Invoke.Node, Type: typ, Event: p.InvokeIndex}
 	ret := infinity
 	if typ == histories.OK {
 		ret = p.Complete.Time

@@ -113,8 +113,8 @@ func WriteTimeline(w io.Writer, events []histories.Event) error {
 		}
 		top, bottom := y(op.Invoke.Time), y(end)
 		typ := op.Type()
-		p("<div class=\"op %s\" style=\"left:%dpx;top:%.1fpx;height:%.1fpx;width:%dpx\" title=\"%s\">%s</div>\n",
-			typ, timelineAxisWidth+cols[op.Process]*timelineColWidth+2, top, math.Max(bottom-top, 2), timelineColWidth-10,
+		p("<div class=\"op %s\" id=\"ev-%d\" style=\"left:%dpx;top:%.1fpx;height:%.1fpx;width:%dpx\" title=\"%s\">%s</div>\n",
+			typ, op.InvokeIndex, timelineAxisWidth+cols[op.Process]*timelineColWidth+2, top, math.Max(bottom-top, 2), timelineColWidth-10,
 			html.EscapeString(opTitle(op, first)), html.EscapeString(opLabel(op)))
 	}
 	p("</div>\n</body></html>\n")
@@ -122,6 +122,7 @@ func WriteTimeline(w io.Writer, events []histories.Event) error {
 }
 
 const timelineCSS = `
+.op:target{outline:3px solid #d00;z-index:5;scroll-margin:40vh}
 body{font-family:system-ui,sans-serif;margin:16px;color:#222}
 h1{font-size:20px;margin:0 0 6px}
 .summary,.legend{font-size:13px;margin:4px 0}

@@ -2,12 +2,16 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"strings"
+
 	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/histories"
 )
 
 // TestPipelineAgainstFakeBackend runs whole scenarios against the fake
@@ -74,6 +78,7 @@ func TestPipelineAgainstFakeBackend(t *testing.T) {
 					t.Errorf("re-check of the run dir: %s, %v", res.Verdict, err)
 				}
 			} else {
+				checkFirstViolationShown(t, c.file, out)
 				res, _, err := CheckFile(filepath.Join(out.Dir, "history.edn"), 20*time.Second)
 				if err != nil || res.Verdict != c.want {
 					t.Errorf("check of history.edn: %v, %v", res, err)
@@ -177,5 +182,36 @@ func TestSimBackendScenarios(t *testing.T) {
 				t.Errorf("%s: %v", c.file, err)
 			}
 		}
+		if c.want == checker.Invalid {
+			checkFirstViolationShown(t, c.file, out)
+		}
+	}
+}
+
+// checkFirstViolationShown checks that an invalid run names its first
+// violation: a counterexample of 2-3 operations in results.json, its
+// sentence in index.html, and a timeline anchor on the violating read.
+func checkFirstViolationShown(t *testing.T, name string, out Outcome) {
+	t.Helper()
+	v := out.Results.FirstViolation()
+	if v == nil || len(v.Ops) < 2 || len(v.Ops) > 3 || v.Sentence == "" {
+		t.Fatalf("%s: first violation %+v, want a counterexample of 2-3 operations", name, v)
+	}
+	index, err := os.ReadFile(filepath.Join(out.Dir, "index.html"))
+	if err != nil || !strings.Contains(string(index), v.Sentence) {
+		t.Errorf("%s: index.html lacks the first violation %q (%v)", name, v.Sentence, err)
+	}
+	last := v.Ops[len(v.Ops)-1]
+	anchor := fmt.Sprintf("timeline.html#ev-%d", last.Event)
+	if !strings.Contains(string(index), anchor) {
+		t.Errorf("%s: index.html does not link %s", name, anchor)
+	}
+	timeline, err := os.ReadFile(filepath.Join(out.Dir, "timeline.html"))
+	if err != nil || !strings.Contains(string(timeline), fmt.Sprintf(`id="ev-%d"`, last.Event)) {
+		t.Errorf("%s: timeline.html has no operation ev-%d (%v)", name, last.Event, err)
+	}
+	_, evs, err := histories.ReadFile(filepath.Join(out.Dir, "history.jsonl"))
+	if err != nil || last.Event >= len(evs) || evs[last.Event].Type != histories.Invoke || evs[last.Event].Process != last.Process {
+		t.Errorf("%s: event %d is not the invocation of process %d's %s (%v)", name, last.Event, last.Process, last.F, err)
 	}
 }

@@ -3,16 +3,20 @@ package harness
 import (
 	"fmt"
 	"html/template"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/raftkv/raftkv/checker"
 )
 
 var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
-	"dur": func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() },
-	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
-	"ms":  func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
+	"dur":  func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() },
+	"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"ms":   func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
+	"secs": checker.Seconds,
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.R.Scenario}} — {{.R.Verdict}}</title>
 <style>
@@ -27,6 +31,14 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 <p>Expected: <b>{{if .R.Expected}}{{.R.Expected}}{{else}}valid{{end}}</b>
 {{if .Matches}}— as expected.{{else}}— <b>not what the scenario expects</b>.{{end}}
 Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
+{{with .R.Linearizability}}{{with .Violations}}<h2 id="first-violation">First violation</h2>
+{{with index . 0}}<p class="first"><b>{{.Sentence}}</b>{{if not .Minimal}} (shrinking ran out of time: some of these operations may not be needed){{end}}</p>{{end}}
+{{range $i, $v := .}}{{if $i}}<p>Key <code>{{$v.Key}}</code>: {{$v.Sentence}}</p>{{end}}
+<table><tr><th>key {{$v.Key}}</th><th>process</th><th>node</th><th>invoked</th><th>completed</th><th>outcome</th><th>see</th></tr>
+{{range $v.Ops}}<tr><td>{{.Words}}</td><td>{{.Process}}</td><td>{{.Node}}</td><td>{{secs .Invoke}}</td><td>{{if lt .Complete 0}}never{{else}}{{secs .Complete}}{{end}}</td><td>{{.Type}}</td>
+<td><a href="timeline.html#ev-{{.Event}}">timeline</a> · <a href="history.html">history (key {{.Key}})</a></td></tr>{{end}}
+{{with $v.Faults}}<tr><td colspan="7">faults active: {{range .}}<code>{{.F}}</code> {{secs .Start}}–{{secs .End}}{{with .Nodes}} on {{range .}}{{.}} {{end}}{{end}}; {{end}}</td></tr>{{else}}<tr><td colspan="7">no fault active</td></tr>{{end}}
+</table>{{end}}{{end}}{{end}}
 {{if .R.Reasons}}<ul>{{range .R.Reasons}}<li><b>{{.}}</b></li>{{end}}</ul>{{end}}
 <p>{{.R.Ops}} operations: {{.R.OK}} ok, {{.R.Fail}} fail, {{.R.Info}} info; {{.R.Faults}} fault window(s). Checked in {{.R.Elapsed}}.</p>
 <h2>Artifacts</h2>
@@ -60,7 +72,9 @@ Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
 
 type link struct{ Name, Href, Note string }
 
-// WriteIndex writes index.html: the verdict, the checks, availability per
+// WriteIndex writes index.html: the verdict, the first violation (the
+// shrunk counterexample of each non-linearizable key, in words, with links
+// to the operations in timeline.html), the checks, availability per
 // fault window, the plots and links to every artifact present in dir.
 func WriteIndex(dir string, r *Results) error {
 	exists := func(name string) bool {
@@ -112,4 +126,25 @@ func WriteIndex(dir string, r *Results) error {
 		return fmt.Errorf("harness: index: %w", err)
 	}
 	return nil
+}
+
+// FirstViolation is the counterexample of the non-linearizable key whose
+// violation ends first, or nil when linearizability found none.
+func (r *Results) FirstViolation() *checker.Violation {
+	if r == nil || r.Linearizability == nil || len(r.Linearizability.Violations) == 0 {
+		return nil
+	}
+	return &r.Linearizability.Violations[0]
+}
+
+// PrintFirstViolation writes the first violation in words and where to see
+// it in the run directory dir, or nothing when there is none.
+func PrintFirstViolation(w io.Writer, dir string, r *Results) {
+	v := r.FirstViolation()
+	if v == nil {
+		return
+	}
+	fmt.Fprintf(w, "first violation: %s\n", v.Sentence)
+	last := v.Ops[len(v.Ops)-1]
+	fmt.Fprintf(w, "  see %s#ev-%d and %s (key %s)\n", filepath.Join(dir, "timeline.html"), last.Event, filepath.Join(dir, "history.html"), v.Key)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -541,7 +542,8 @@ func readJSON(path string, v any) error {
 }
 
 // CheckFile checks a standalone history (.jsonl or Jepsen .edn) and writes
-// the results and renderings next to it, in <file>.check/.
+// the results and renderings next to it, in <file>.check/. A history with
+// no client operations is an error (nothing is written).
 func CheckFile(path string, timeout time.Duration) (*Results, string, error) {
 	var events []histories.Event
 	var h histories.Header
@@ -557,6 +559,11 @@ func CheckFile(path string, timeout time.Duration) (*Results, string, error) {
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrRun, err)
+	}
+	if !slices.ContainsFunc(events, func(e histories.Event) bool { return e.Kind == histories.KindOp }) {
+		// An empty file (or one cut before its first operation) proves
+		// nothing; calling it valid would hide a broken export.
+		return nil, "", fmt.Errorf("%w: %s holds no client operations", ErrRun, path)
 	}
 	out := path + ".check"
 	if err := os.MkdirAll(out, 0o755); err != nil {

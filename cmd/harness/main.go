@@ -39,7 +39,7 @@ func main() {
 	case errors.As(err, &ee):
 		os.Exit(ee.code)
 	default:
-		fmt.Fprintln(os.Stderr, "harness:", err)
+		fmt.Fprintln(os.Stderr, errLine(err))
 		os.Exit(2)
 	}
 }
@@ -138,6 +138,7 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 						fmt.Fprintf(stderr, "%s: SKIPPED: %s\n", o.Scenario, o.Skipped)
 					} else {
 						fmt.Fprintf(stderr, "%s: %s (expected %s)%s\n", o.Scenario, o.Verdict, o.Expected, errSuffix(o.Err))
+						harness.PrintFirstViolation(stderr, o.Dir, o.Results)
 					}
 					outs = append(outs, o)
 				}
@@ -168,8 +169,14 @@ func errSuffix(err error) string {
 }
 
 func exitWith(w io.Writer, code int, err error) error {
-	fmt.Fprintln(w, "harness:", err)
+	fmt.Fprintln(w, errLine(err))
 	return exitError{code}
+}
+
+// errLine is err as the command prints it: prefixed by "harness:" once,
+// even when the error comes from the harness package and says so already.
+func errLine(err error) string {
+	return "harness: " + strings.TrimPrefix(err.Error(), "harness: ")
 }
 
 // exitCode: 2 if any run failed or is unknown against its expectation,
@@ -246,6 +253,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				return exitWith(cmd.ErrOrStderr(), 2, err)
 			}
 			fmt.Fprintf(stdout, "%s: %s (%d ops, %d faults) — %s\n", res.Scenario, res.Verdict, res.Ops, res.Faults, filepath.Join(out, "index.html"))
+			harness.PrintFirstViolation(stdout, out, res)
 			for _, w := range res.Warnings {
 				fmt.Fprintln(stdout, "warning:", w)
 			}
@@ -253,7 +261,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout, "error:", firstLine(e))
 			}
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "harness:", err)
+				fmt.Fprintln(cmd.ErrOrStderr(), errLine(err))
 			}
 			switch {
 			case err != nil || res.Verdict == checker.Unknown:

@@ -68,11 +68,23 @@ func TestCheckExitCodes(t *testing.T) {
 	if out, code := execute(t, "check", good); code != 0 || !strings.Contains(out, "valid") {
 		t.Errorf("valid history: exit %d\n%s", code, out)
 	}
-	if out, code := execute(t, "check", bad); code != 1 || !strings.Contains(out, "invalid") {
-		t.Errorf("invalid history: exit %d\n%s", code, out)
+	if out, code := execute(t, "check", bad); code != 1 || !strings.Contains(out, "invalid") ||
+		!strings.Contains(out, "first violation: get k → never-written at 0.000 s (process 1), but put k a completed at 0.000 s (process 0); no fault active") ||
+		!strings.Contains(out, "timeline.html#ev-2") {
+		t.Errorf("invalid history: exit %d, or the first violation not named\n%s", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(bad+".check", "history.html")); err != nil {
 		t.Errorf("no visualization for the invalid history: %v", err)
+	}
+	empty := filepath.Join(dir, "empty.edn")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := execute(t, "check", empty); code != 2 || !strings.Contains(out, "holds no client operations") {
+		t.Errorf("empty .edn: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(empty + ".check"); !os.IsNotExist(err) {
+		t.Errorf("empty .edn: %s.check written (%v)", empty, err)
 	}
 	if out, code := execute(t, "check", junk); code != 2 {
 		t.Errorf("junk: exit %d\n%s", code, out)
@@ -120,7 +132,8 @@ func TestListAndParseOnly(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(bad, []byte("duration: 1s\nnodse: 3\n"), 0o644)
-	if out, code := execute(t, "run", bad); code != 2 || !strings.Contains(out, "line 2") {
-		t.Errorf("bad scenario: exit %d\n%s", code, out)
+	if out, code := execute(t, "run", bad); code != 2 || !strings.Contains(out, "line 2") ||
+		!strings.Contains(out, "harness: ") || strings.Contains(out, "harness: harness:") {
+		t.Errorf("bad scenario: exit %d, or not prefixed by \"harness: \" exactly once\n%s", code, out)
 	}
 }

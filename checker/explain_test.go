@@ -1,0 +1,127 @@
+package checker
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/histories"
+)
+
+// opEvents appends an operation's invoke and completion (typ) to evs.
+func opEvents(evs []histories.Event, proc int, node, f, key string, val, exp *string, call, ret int64, typ histories.Type, read *string) []histories.Event {
+	inv := histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: call, Process: proc, F: f, Key: key, Value: val, Expected: exp, Node: node}
+	done := histories.Event{Kind: histories.KindOp, Type: typ, Time: ret, Process: proc, F: f, Key: key, Node: node}
+	if f == histories.OpGet {
+		done.Value = read
+		found := read != nil
+		done.Found = &found
+	}
+	return append(evs, inv, done)
+}
+
+// staleReadHistory is a history of sequential, linearizable writes to k3
+// and reads of k0 by other processes, with one stale read of k3 in the
+// middle and a partition that starts after it.
+func staleReadHistory() []histories.Event {
+	var evs []histories.Event
+	ms := int64(time.Millisecond)
+	// p0 writes k3 = v0, v1, ... by cas, each 10 ms long.
+	evs = opEvents(evs, 0, "node0", histories.OpPut, "k3", histories.Str("v0"), nil, 0, 5*ms, histories.OK, nil)
+	for i := 1; i < 40; i++ {
+		evs = opEvents(evs, 0, "node0", histories.OpCas, "k3", histories.Str(fmt.Sprint("v", i)), histories.Str(fmt.Sprint("v", i-1)),
+			int64(i)*10*ms, int64(i)*10*ms+5*ms, histories.OK, nil)
+		// p1 reads k3 correctly after each write.
+		evs = opEvents(evs, 1, "node1", histories.OpGet, "k3", nil, nil, int64(i)*10*ms+6*ms, int64(i)*10*ms+8*ms, histories.OK, histories.Str(fmt.Sprint("v", i)))
+	}
+	// p2 reads v19 at 0.25 s, after cas v19→v20 completed at 0.205 s.
+	evs = opEvents(evs, 2, "node2", histories.OpGet, "k3", nil, nil, 250*ms-1*ms, 250*ms, histories.OK, histories.Str("v19"))
+	evs = append(evs, histories.Event{Kind: histories.KindNemesis, Type: histories.Start, Time: 300 * ms, F: "partition-halves", Nodes: []string{"node2"}})
+	evs = append(evs, histories.Event{Kind: histories.KindNemesis, Type: histories.Stop, Time: 350 * ms, F: "partition-halves"})
+	sort.SliceStable(evs, func(a, b int) bool { return evs[a].Time < evs[b].Time })
+	return evs
+}
+
+func TestStaleReadShrinksToTheOperationsThatExplainIt(t *testing.T) {
+	evs := staleReadHistory()
+	res := CheckLinearizability(evs, testTimeout)
+	if res.Verdict != Invalid || len(res.Violations) != 1 {
+		t.Fatalf("verdict %s, %d violations; want invalid with 1", res.Verdict, len(res.Violations))
+	}
+	v := res.Violations[0]
+	if !v.Minimal || len(v.Ops) < 2 || len(v.Ops) > 3 {
+		t.Fatalf("counterexample of %d ops (minimal %t), want 2-3: %+v", len(v.Ops), v.Minimal, v.Ops)
+	}
+	last := v.Ops[len(v.Ops)-1]
+	if last.F != histories.OpGet || last.Value != "v19" || last.Process != 2 || last.Node != "node2" {
+		t.Errorf("last operation %+v, want p2's get of v19", last)
+	}
+	if evs[last.Event].Process != 2 || evs[last.Event].Type != histories.Invoke {
+		t.Errorf("event index %d does not point at the read's invocation: %+v", last.Event, evs[last.Event])
+	}
+	if len(v.Faults) != 0 {
+		t.Errorf("faults %+v, want none (the partition starts later)", v.Faults)
+	}
+	for _, want := range []string{"get k3 → v19 at 0.250 s via node2 (process 2), but ", "completed at 0.", "no fault active"} {
+		if !strings.Contains(v.Sentence, want) {
+			t.Errorf("sentence %q lacks %q", v.Sentence, want)
+		}
+	}
+	// The counterexample itself must still be illegal.
+	ops, err := Operations(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub []histories.Event
+	keep := make(map[int]bool)
+	for _, o := range v.Ops {
+		keep[o.Event] = true
+	}
+	pairs, _ := histories.Pair(evs)
+	for _, p := range pairs {
+		if keep[p.InvokeIndex] {
+			sub = append(sub, p.Invoke, *p.Complete)
+		}
+	}
+	sort.SliceStable(sub, func(a, b int) bool { return sub[a].Time < sub[b].Time })
+	if r := CheckLinearizability(sub, testTimeout); r.Verdict != Invalid {
+		t.Errorf("the counterexample alone is %s, want invalid", r.Verdict)
+	}
+	if len(ops) < 80 {
+		t.Errorf("history of %d ops; the test needs noise to shrink", len(ops))
+	}
+	t.Logf("%s", v.Sentence)
+}
+
+func TestViolationNamesActiveFaults(t *testing.T) {
+	var evs []histories.Event
+	evs = append(evs, histories.Event{Kind: histories.KindNemesis, Type: histories.Start, Time: 0, F: "kill", Nodes: []string{"node1"}})
+	evs = opEvents(evs, 0, "node0", histories.OpPut, "k", histories.Str("a"), nil, 10, 20, histories.OK, nil)
+	evs = opEvents(evs, 1, "node1", histories.OpGet, "k", nil, nil, 30, 40, histories.OK, nil)
+	evs = append(evs, histories.Event{Kind: histories.KindNemesis, Type: histories.Stop, Time: 50, F: "kill"})
+	res := CheckLinearizability(evs, testTimeout)
+	if len(res.Violations) != 1 {
+		t.Fatalf("%d violations, want 1", len(res.Violations))
+	}
+	v := res.Violations[0]
+	if len(v.Ops) != 2 || len(v.Faults) != 1 || v.Faults[0].F != "kill" {
+		t.Fatalf("violation %+v", v)
+	}
+	if !strings.Contains(v.Sentence, "get k → not found") || !strings.Contains(v.Sentence, "put k a completed") ||
+		!strings.Contains(v.Sentence, "faults active: kill") {
+		t.Errorf("sentence %q", v.Sentence)
+	}
+}
+
+func TestShrinkStopsAtDeadline(t *testing.T) {
+	ops, err := Operations(staleReadHistory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, minimal := ShrinkOperations(ops, time.Now().Add(-time.Second))
+	if minimal || len(out) != len(ops) {
+		t.Errorf("past deadline: %d of %d ops, minimal %t; want all, not minimal", len(out), len(ops), minimal)
+	}
+}
