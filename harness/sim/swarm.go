@@ -58,21 +58,14 @@ type SwarmDraw struct {
 	Hold     string   `json:"hold"`
 	Jitter   string   `json:"jitter"`
 	Faults   []string `json:"faults"`
-	// Replication and election knobs of the nodes (kvservice.RaftOptions):
-	// 0 is the node's default.
-	MaxAppendBytes uint64 `json:"max_append_bytes"`
-	MaxInflight    int    `json:"max_inflight"`
-	PreVote        bool   `json:"pre_vote"`
-	CheckQuorum    bool   `json:"check_quorum"`
 }
 
 // String is the draw on one line (the trace's first).
 func (d *SwarmDraw) String() string {
 	return fmt.Sprintf("families %v; %d nodes, heartbeat %s, election %s, snapshot every %d; %d clients at %g/s on %d keys (≤%d per key), mix %+v; "+
-		"client timeout %s, server timeout %s, %d write attempt(s); network %s; faults every %s (hold %s, jitter %s): %s; max append bytes %d, max inflight %d, pre-vote %v, check-quorum %v",
+		"client timeout %s, server timeout %s, %d write attempt(s); network %s; faults every %s (hold %s, jitter %s): %s",
 		d.Families, d.Nodes, d.HeartbeatInterval, d.ElectionTimeout, d.SnapshotEvery, d.Clients, d.Rate, d.Keys, d.MaxClientsPerKey, d.Mix,
-		d.RequestTimeout, d.ServerTimeout, d.WriteAttempts, d.Network, d.Interval, d.Hold, d.Jitter, strings.Join(d.Faults, ", "),
-		d.MaxAppendBytes, d.MaxInflight, d.PreVote, d.CheckQuorum)
+		d.RequestTimeout, d.ServerTimeout, d.WriteAttempts, d.Network, d.Interval, d.Hold, d.Jitter, strings.Join(d.Faults, ", "))
 }
 
 // swarmFamily is one family of faults the swarm switches on or off as a
@@ -271,47 +264,16 @@ func drawSwarm(cfg Config) (Config, *SwarmDraw) {
 	interval := pick(r, ms(20), ms(100), ms(300), ms(1000))
 	hold := pick(r, ms(50), ms(200), ms(500), ms(1000), ms(2000))
 	jitter := pick(r, 0, ms(50), ms(300), ms(1000))
-	// Drawn last, so that the draws above stay what they were for every
-	// seed.
-	drawRaftKnobs(r, &c)
 	c.Nemesis = nemesis.Schedule{Interval: interval, Hold: hold, Jitter: jitter, Mode: "random", Faults: faults}
 
 	d := &SwarmDraw{Families: names, Nodes: c.Nodes, HeartbeatInterval: c.Node.HeartbeatInterval.D().String(),
 		ElectionTimeout: c.Node.ElectionTimeout.D().String(), SnapshotEvery: c.Node.SnapshotEvery,
 		Clients: c.Clients, Rate: c.Rate, Keys: c.Keys, MaxClientsPerKey: c.MaxClientsPerKey, Mix: c.Mix,
 		RequestTimeout: c.RequestTimeout.D().String(), ServerTimeout: c.ServerTimeout.String(), WriteAttempts: c.WriteAttempts,
-		Network: net.String(), Interval: interval.D().String(), Hold: hold.D().String(), Jitter: jitter.D().String(),
-		MaxAppendBytes: c.Node.MaxAppendBytes, MaxInflight: c.Node.MaxInflight,
-		PreVote: c.Node.PreVote == nil || *c.Node.PreVote, CheckQuorum: c.ReadMode == "lease" || c.Node.CheckQuorum == nil || *c.Node.CheckQuorum}
+		Network: net.String(), Interval: interval.D().String(), Hold: hold.D().String(), Jitter: jitter.D().String()}
 	for _, f := range faults {
 		d.Faults = append(d.Faults, fmt.Sprintf("%s×%d", f.String(), f.Weight))
 	}
 	slices.Sort(d.Families)
 	return c, d
-}
-
-// drawRaftKnobs draws the nodes' election knobs.
-//
-//   - Pre-vote and check-quorum each off at times: with them, a
-//     disruptive or partitioned candidate rarely gets to a real election,
-//     so the schedules of split votes, stale vote responses and deposed
-//     leaders that still send come up far less often.
-//   - Elections within two heartbeats at times: many short terms, split
-//     votes, and leases whose margin is all the safety there is.
-func drawRaftKnobs(r *rand.Rand, c *Config) {
-	// Not max_append_bytes or max_inflight yet: one entry per append, or
-	// one append in flight, with membership churn makes the correct build
-	// panic on a node that rejoined empty ("raft: tocommit(73) is out of
-	// range [lastIndex(0)]", swarm-lease seeds 128 and 155 when they were
-	// drawn), which must be understood before they are drawn.
-	off := false
-	if r.IntN(2) == 0 {
-		c.Node.PreVote = &off
-	}
-	if r.IntN(3) == 0 && c.ReadMode != "lease" {
-		c.Node.CheckQuorum = &off
-	}
-	if r.IntN(4) == 0 {
-		c.Node.ElectionTimeout = 2 * c.Node.HeartbeatInterval
-	}
 }
