@@ -17,6 +17,17 @@ type RaftOptions struct {
 	SnapshotLogRatio float64
 	// Seed seeds the core's randomized election timeouts.
 	Seed int64
+	// MaxAppendBytes bounds the entry bytes of one append message and
+	// MaxInflight the appends in flight to one follower (0: 1 MiB and
+	// 256). Small values make replication proceed in many small steps,
+	// as it does with large entries or a slow follower.
+	MaxAppendBytes uint64
+	MaxInflight    int
+	// NoPreVote and NoCheckQuorum turn those protections off (the harness
+	// explores both ways: pre-vote and check-quorum hide many election
+	// schedules, which a node run without them goes through). Lease reads
+	// need check-quorum, so LeaseReads keeps it on.
+	NoPreVote, NoCheckQuorum bool
 }
 
 // NodeConfig is the raft driver configuration a raftkv node runs with: the
@@ -32,15 +43,22 @@ func NodeConfig(o RaftOptions) node.Config {
 	if o.LeaseReads {
 		ro = raft.ReadOnlyLeaseBased
 	}
+	maxBytes, inflight := o.MaxAppendBytes, o.MaxInflight
+	if maxBytes == 0 {
+		maxBytes = 1 << 20
+	}
+	if inflight <= 0 {
+		inflight = 256
+	}
 	return node.Config{
 		Raft: raft.Config{
 			ID:              o.ID,
 			ElectionTick:    electionTick,
 			HeartbeatTick:   1,
-			MaxSizePerMsg:   1 << 20,
-			MaxInflightMsgs: 256,
-			CheckQuorum:     true,
-			PreVote:         true,
+			MaxSizePerMsg:   maxBytes,
+			MaxInflightMsgs: inflight,
+			CheckQuorum:     !o.NoCheckQuorum || o.LeaseReads,
+			PreVote:         !o.NoPreVote,
 			ReadOnlyOption:  ro,
 			Seed:            o.Seed,
 		},

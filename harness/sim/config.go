@@ -25,6 +25,15 @@ type NodeConfig struct {
 	ElectionTimeout   nemesis.Duration `yaml:"election_timeout,omitempty"`
 	HeartbeatInterval nemesis.Duration `yaml:"heartbeat_interval,omitempty"`
 	SnapshotEvery     uint64           `yaml:"snapshot_every,omitempty"`
+	// MaxAppendBytes and MaxInflight bound one append message's entry
+	// bytes and the appends in flight per follower (kvservice.RaftOptions;
+	// 0: the node's defaults).
+	MaxAppendBytes uint64 `yaml:"max_append_bytes,omitempty"`
+	MaxInflight    int    `yaml:"max_inflight,omitempty"`
+	// PreVote and CheckQuorum are on unless set to false (check-quorum
+	// stays on with lease reads, which need it).
+	PreVote     *bool `yaml:"pre_vote,omitempty"`
+	CheckQuorum *bool `yaml:"check_quorum,omitempty"`
 }
 
 // Config is what one simulated run needs. Its YAML form is a scenario file
@@ -171,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.ElectionTimeout <= c.Node.HeartbeatInterval {
 		bad("election_timeout %v must exceed heartbeat_interval %v", c.Node.ElectionTimeout.D(), c.Node.HeartbeatInterval.D())
+	}
+	if c.Node.MaxInflight < 0 {
+		bad("node.max_inflight %d must be >= 0", c.Node.MaxInflight)
 	}
 	if !c.Mix.Valid() {
 		bad("mix weights must be >= 0 and not all zero")

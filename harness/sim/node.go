@@ -180,6 +180,10 @@ func (n *snode) doStart() {
 		SnapshotEvery:     s.cfg.Node.SnapshotEvery,
 		SnapshotLogRatio:  1,
 		Seed:              int64(s.rng.Uint64() >> 1),
+		MaxAppendBytes:    s.cfg.Node.MaxAppendBytes,
+		MaxInflight:       s.cfg.Node.MaxInflight,
+		NoPreVote:         s.cfg.Node.PreVote != nil && !*s.cfg.Node.PreVote,
+		NoCheckQuorum:     s.cfg.Node.CheckQuorum != nil && !*s.cfg.Node.CheckQuorum,
 	})
 	cfg.Clock = n.clock
 	cfg.Store = observedStore{Store: n.disk, n: n}
