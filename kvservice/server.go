@@ -342,7 +342,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		faults = s
 		s.log.Warn("UNSAFE: fault injection is enabled (/fault routes are served)")
 	}
-	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client,
+	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, LeaderWait: 2 * cfg.ElectionTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client,
 		ForwardScheme: cfg.apiScheme(), Tokens: cfg.Tokens})
 	uiHandler, err := s.newUI(n)
 	if err != nil {

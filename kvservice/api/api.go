@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,11 @@ type Config struct {
 	// Tokens, if set, is the set of bearer tokens and their roles that the
 	// API requires; nil serves every request (a trusted network).
 	Tokens *Tokens
+	// LeaderWait is how long a request waits for this node to learn of a
+	// leader before answering no_leader (default 2s, at most
+	// RequestTimeout); about two election timeouts covers a fresh
+	// election's winner reaching every follower.
+	LeaderWait time.Duration
 }
 
 // API is the HTTP handler of one node.
@@ -50,13 +56,16 @@ type API struct {
 	b       Backend
 	faults  FaultBackend
 	timeout time.Duration
-	log     *slog.Logger
-	fwd     *http.Client
-	reg     *prometheus.Registry
-	metrics *metrics
-	engine  *gin.Engine
-	scheme  string
-	tokens  *Tokens
+	// leaderWait bounds how long a request waits for this node to learn
+	// of a leader before it answers no_leader.
+	leaderWait time.Duration
+	log        *slog.Logger
+	fwd        *http.Client
+	reg        *prometheus.Registry
+	metrics    *metrics
+	engine     *gin.Engine
+	scheme     string
+	tokens     *Tokens
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -79,6 +88,7 @@ func New(cfg Config) *API {
 	if a.timeout <= 0 {
 		a.timeout = 5 * time.Second
 	}
+	a.leaderWait = min(cmp.Or(cfg.LeaderWait, 2*time.Second), a.timeout)
 	if a.log == nil {
 		a.log = slog.Default()
 	}

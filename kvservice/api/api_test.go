@@ -32,6 +32,12 @@ type fakeBackend struct {
 	err      error // returned by Propose and Read when set
 	panicky  bool
 	members  []Member // Members() when set; otherwise this node alone
+	// learnLeader, when set, is what Leader() turns into after it has
+	// been asked learnAfter times: a node that learns of a leader while a
+	// request waits.
+	learnLeader *LeaderInfo
+	learnAfter  int
+	asked       int
 }
 
 func newFake(name string) *fakeBackend {
@@ -42,6 +48,10 @@ func (b *fakeBackend) Name() string { return b.name }
 func (b *fakeBackend) Leader() LeaderInfo {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.asked++
+	if b.learnLeader != nil && b.asked > b.learnAfter {
+		b.leader = *b.learnLeader
+	}
 	return b.leader
 }
 func (b *fakeBackend) Propose(ctx context.Context, c fsm.Command) (fsm.Result, error) {
@@ -400,6 +410,25 @@ func TestForwarding(t *testing.T) {
 	follower.mu.Unlock()
 	if a = do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`); a.status != 503 || a.errField("code") != CodeNoLeader || a.errField("definite") != true {
 		t.Fatalf("no leader: %d %s", a.status, a.raw)
+	}
+}
+
+// TestForwardWaitsForLeader: a follower that does not yet know the leader,
+// or knows it but not its API address, waits for it instead of answering
+// no_leader (a fresh cluster's first write, issue 14).
+func TestForwardWaitsForLeader(t *testing.T) {
+	leader := newFake("node1")
+	ls := newServer(t, leader, nil)
+	known := LeaderInfo{Name: "node1", APIAddr: strings.TrimPrefix(ls.URL, "http://")}
+	for _, before := range []LeaderInfo{{}, {Name: "node1"}} {
+		follower := newFake("node0")
+		follower.leader = before
+		follower.learnLeader = &known
+		follower.learnAfter = 3
+		fs := newServer(t, follower, nil)
+		if a := do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`); a.status != 200 || a.body["node"] != "node1" {
+			t.Fatalf("leader learnt while waiting (before: %+v): %d %s", before, a.status, a.raw)
+		}
 	}
 }
 

@@ -115,30 +115,41 @@ func sameHost(c *gin.Context, apiAddr string) bool {
 // its API address looks again at the replicated member table.
 const addressPoll = 5 * time.Millisecond
 
-// leaderWithAddress returns the leader as this node knows it. When a
-// leader is known but its API address is not, it waits, up to the request
-// timeout, for the address to arrive: a new leader records its address in
-// the replicated member table as soon as it is elected, and a follower
-// learns who leads (from the leader's first message) a round trip before
-// that entry is applied here. Answering no_leader in that window would
-// fail the first write of every fresh cluster (issue 14).
+// leaderWithAddress returns the leader as this node knows it, waiting
+// briefly when it cannot yet forward:
+//   - no leader is known: up to leaderWait. An election won elsewhere
+//     reaches this node with the winner's first message, which can come
+//     after another node already reports the leader; the wait is bounded
+//     by about one election so a node cut off from the cluster still
+//     answers no_leader (a definite failure) quickly.
+//   - a leader is known but not its API address: up to the request
+//     timeout. A new leader records its address in the replicated member
+//     table as soon as it is elected, and a follower learns who leads a
+//     round trip before that entry is applied here.
+//
+// Answering no_leader in either window would fail the first write of
+// every fresh cluster (issue 14).
 func (a *API) leaderWithAddress(ctx context.Context) LeaderInfo {
 	l := a.b.Leader()
-	if l.Self || l.Name == "" || l.APIAddr != "" {
+	if l.Self || l.APIAddr != "" {
 		return l
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	t := time.NewTicker(addressPoll)
 	defer t.Stop()
 	for {
+		if l.Name == "" && time.Since(start) >= a.leaderWait {
+			return l
+		}
 		select {
 		case <-ctx.Done():
 			return l
 		case <-t.C:
 		}
 		l = a.b.Leader()
-		if l.Self || l.Name == "" || l.APIAddr != "" {
+		if l.Self || l.APIAddr != "" {
 			return l
 		}
 	}
