@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/workload"
+	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/nemesis"
 )
 
@@ -92,7 +95,7 @@ func ParseScenario(data []byte, name string) (*Scenario, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: %s: empty file", ErrScenario, name)
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrScenario, name, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrScenario, name, withFieldHints(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -107,6 +110,47 @@ func ParseScenario(data []byte, name string) (*Scenario, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrScenario, name, err)
 	}
 	return &sc, nil
+}
+
+// unknownField matches the strict decoder's message for an unknown key.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// withFieldHints adds "did you mean" to the decoder's unknown-field
+// messages, from the yaml names of the struct type the message names.
+func withFieldHints(err error) error {
+	fields := yamlFields(reflect.TypeFor[Scenario](), map[string][]string{})
+	msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		return m + suggest.Hint(sub[1], fields[sub[2]])
+	})
+	return errors.New(msg)
+}
+
+// yamlFields maps each struct type reachable from t (by its Go name, as
+// the decoder prints it) to its fields' yaml names.
+func yamlFields(t reflect.Type, into map[string][]string) map[string][]string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return into
+	}
+	if _, seen := into[t.String()]; seen {
+		return into
+	}
+	into[t.String()] = nil
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		into[t.String()] = append(into[t.String()], name)
+		yamlFields(f.Type, into)
+	}
+	return into
 }
 
 // LoadScenario reads and parses a scenario file.

@@ -59,10 +59,12 @@ func TestParseScenarioStrictErrors(t *testing.T) {
 	cases := []struct {
 		name, src, want string
 	}{
-		{"unknown top-level field", "name: x\nduration: 1s\nclinets: 3\n", "line 3: field clinets not found"},
-		{"unknown nested field", "duration: 1s\nnode:\n  election_timeot: 1s\n", "line 3: field election_timeot not found"},
-		{"unknown fault field", "duration: 1s\nnemesis:\n  faults:\n    - fault: clock-rate\n      rat: 2\n", "line 5: field rat not found in fault spec"},
-		{"unknown fault", "duration: 1s\nnemesis:\n  faults: [partition-thirds]\n", "unknown fault"},
+		{"unknown top-level field", "name: x\nduration: 1s\nclinets: 3\n", `line 3: field clinets not found in type harness.Scenario (did you mean "clients"?)`},
+		{"unknown nested field", "duration: 1s\nnode:\n  election_timeot: 1s\n", `line 3: field election_timeot not found in type harness.NodeFlags (did you mean "election_timeout"?)`},
+		{"unknown fault field", "duration: 1s\nnemesis:\n  faults:\n    - fault: clock-rate\n      rat: 2\n", `line 5: field rat not found in fault spec (did you mean "rate"?)`},
+		{"unknown fault", "duration: 1s\nnemesis:\n  faults: [partition-thirds]\n", `line 3: nemesis: unknown fault: "partition-thirds"`},
+		{"misspelt fault", "duration: 1s\nnemesis:\n  faults:\n    - kill-one\n    - partition-isolate-leadr\n", `line 5: nemesis: unknown fault: "partition-isolate-leadr" (did you mean "partition-isolate-leader"?)`},
+		{"misspelt fault in a mapping", "duration: 1s\nnemesis:\n  faults:\n    - target: one\n      fault: kil-one\n", `line 5: nemesis: unknown fault: "kil-one" (did you mean "kill-one"?)`},
 		{"bad duration", "duration: fast\n", "line 1"},
 		{"wrong type", "duration: 1s\nnodes: three\n", "line 2"},
 		{"missing duration", "name: x\n", "duration must be > 0"},

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+
+	"github.com/raftkv/raftkv/internal/suggest"
 	"strings"
 	"sync"
 	"time"
@@ -100,11 +102,26 @@ func Catalog() []Info {
 	return out
 }
 
+// names lists every fault kind's name.
+func names() []string {
+	out := make([]string, 0, len(catalog))
+	for n := range catalog {
+		out = append(out, n)
+	}
+	return out
+}
+
+// unknownFault is the error for a fault name not in the catalog, with the
+// nearest known name when there is one.
+func unknownFault(name string) error {
+	return fmt.Errorf("%w: %q%s (harness list shows them all)", ErrUnknownFault, name, suggest.Hint(name, names()))
+}
+
 // New builds a fault from its spec.
 func New(s Spec) (Fault, error) {
 	e, ok := catalog[s.Fault]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownFault, s.Fault)
+		return nil, unknownFault(s.Fault)
 	}
 	return e.build(s)
 }

@@ -3,10 +3,13 @@ package nemesis
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/raftkv/raftkv/internal/suggest"
 )
 
 // Duration is a time.Duration written in YAML as "1.5s".
@@ -76,6 +79,9 @@ func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		*s = Spec{Fault: n.Value}
+		if _, ok := catalog[s.Fault]; !ok {
+			return fmt.Errorf("line %d: %w", n.Line, unknownFault(s.Fault))
+		}
 		return nil
 	case yaml.MappingNode:
 		if err := checkKnownKeys(n, reflect.TypeFor[Spec]()); err != nil {
@@ -90,6 +96,15 @@ func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
 		if s.Fault == "" {
 			return fmt.Errorf("line %d: fault spec without \"fault\"", n.Line)
 		}
+		if _, ok := catalog[s.Fault]; !ok {
+			line := n.Line
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "fault" {
+					line = n.Content[i+1].Line
+				}
+			}
+			return fmt.Errorf("line %d: %w", line, unknownFault(s.Fault))
+		}
 		return nil
 	default:
 		return fmt.Errorf("line %d: a fault is a name or a mapping", n.Line)
@@ -99,18 +114,18 @@ func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
 // checkKnownKeys reports the first key of mapping n that is not a yaml tag
 // of struct type t.
 func checkKnownKeys(n *yaml.Node, t reflect.Type) error {
-	known := map[string]bool{}
+	var known []string
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		known[name] = true
+		known = append(known, name)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
-		if !known[k.Value] {
-			return fmt.Errorf("line %d: field %s not found in fault spec", k.Line, k.Value)
+		if !slices.Contains(known, k.Value) {
+			return fmt.Errorf("line %d: field %s not found in fault spec%s", k.Line, k.Value, suggest.Hint(k.Value, known))
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/raftkv/raftkv/harness"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/internal/bugs"
+	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/nemesis"
 )
 
@@ -52,6 +53,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
+	root.SetFlagErrorFunc(suggest.FlagError)
 	root.SetErr(stderr)
 	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr))
 	return root
@@ -87,7 +89,16 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
 		Short: "Run scenarios and check their histories",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Run scenarios and check their histories. Each run writes a directory under
+--store with the history, the verdict (results.json) and the rendered report
+(index.html); an invalid run's report names the first violation.
+
+Exit codes:
+  0  every verdict is the one its scenario expects
+  1  a verdict differs from its expectation (a bug found, or a demo that passed)
+  2  a run failed to produce a verdict (bad scenario, cluster or check error,
+     unknown verdict), or bad usage`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var scs []*harness.Scenario
 			for _, a := range args {

@@ -121,6 +121,26 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
+// TestUsageHelp: a mistyped flag gets the nearest one; run's help lists the
+// exit codes; serve's help names its flag's type plainly (a backquoted
+// word in a usage string would become the type).
+func TestUsageHelp(t *testing.T) {
+	root := newRoot(&bytes.Buffer{}, &bytes.Buffer{})
+	root.SetArgs([]string{"run", "--sed", "1", "x.yaml"})
+	if err := root.Execute(); err == nil || errLine(err) != `harness: unknown flag: --sed (did you mean "seed"?)` {
+		t.Errorf("mistyped flag: %v", err)
+	}
+	out, _ := execute(t, "run", "--help")
+	for _, want := range []string{"Exit codes:", "0  every verdict", "1  a verdict differs", "2  a run failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --help lacks %q:\n%s", want, out)
+		}
+	}
+	if out, _ := execute(t, "serve", "--help"); !strings.Contains(out, "--store string") {
+		t.Errorf("serve --help flag line:\n%s", out)
+	}
+}
+
 func TestListAndParseOnly(t *testing.T) {
 	out, code := execute(t, "list", "../../harness/scenarios")
 	if code != 0 || !strings.Contains(out, "stale-reads") || !strings.Contains(out, "partition-majorities-ring") {

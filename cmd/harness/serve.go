@@ -50,7 +50,7 @@ func newServe(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&store, "store", "store", "the store directory that `harness run` wrote")
+	cmd.Flags().StringVar(&store, "store", "store", "the store directory that harness run wrote")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/raftkv/raftkv/internal/bugs"
+	"github.com/raftkv/raftkv/internal/suggest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -89,6 +90,7 @@ non-stale read by lease), stale (local state, may be stale).`,
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6060 (for profiling; off by default)")
 	o.sec.register(f)
 	_ = cmd.MarkFlagRequired("id")
+	cmd.SetFlagErrorFunc(suggest.FlagError)
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftkv/raftkv/internal/devcerts"
+	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/kvservice/api"
 	"github.com/raftkv/raftkv/kvservice/client"
 )
@@ -62,6 +63,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
+	root.SetFlagErrorFunc(suggest.FlagError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.endpoints, "endpoints", envOr("RAFTKV_ENDPOINTS", "localhost:8000,localhost:8001,localhost:8002"), "comma-separated API endpoints (env RAFTKV_ENDPOINTS)")
 	pf.StringVarP(&g.output, "output", "o", "simple", "output format: simple or json")

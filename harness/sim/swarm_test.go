@@ -172,3 +172,12 @@ func TestRetriesInSim(t *testing.T) {
 		t.Errorf("%s %v", res.Verdict, res.Reasons)
 	}
 }
+
+// TestSweepStatsString: the verdict counts read as words, not as a Go map.
+func TestSweepStatsString(t *testing.T) {
+	st := SweepStats{Scenario: "s", Runs: 3, Expect: "valid", ByVerdict: map[string]int{"valid": 2, "invalid": 1}}
+	got := st.String()
+	if !strings.Contains(got, ": 1 invalid, 2 valid; expected valid") || strings.Contains(got, "map[") {
+		t.Errorf("%s", got)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,7 +108,19 @@ func (st SweepStats) SimSpeed() float64 {
 
 func (st SweepStats) String() string {
 	return fmt.Sprintf("%s: %d runs in %v (%.0f runs/min, %.0f simulated s per wall s): %v; expected %s, %d mismatch(es)",
-		st.Scenario, st.Runs, st.Wall.Round(time.Millisecond), st.RunsPerMinute(), st.SimSpeed(), st.ByVerdict, st.Expect, len(st.Mismatched))
+		st.Scenario, st.Runs, st.Wall.Round(time.Millisecond), st.RunsPerMinute(), st.SimSpeed(), st.verdictCounts(), st.Expect, len(st.Mismatched))
+}
+
+// verdictCounts is "48 valid, 2 invalid", verdicts in a fixed order.
+func (st SweepStats) verdictCounts() string {
+	var parts []string
+	for _, v := range slices.Sorted(maps.Keys(st.ByVerdict)) {
+		parts = append(parts, fmt.Sprintf("%d %s", st.ByVerdict[v], v))
+	}
+	if len(parts) == 0 {
+		return "no verdicts"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Sweep runs cfg once per seed in seeds on workers goroutines (each run is
