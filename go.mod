@@ -3,6 +3,7 @@ module github.com/raftkv/raftkv
 go 1.26.0
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/chromedp/chromedp v0.23.0
 	github.com/florianl/go-nfqueue/v2 v2.0.0
@@ -17,8 +18,6 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	gonum.org/v1/plot v0.17.0
 )
-
-require github.com/agnivade/levenshtein v1.2.2
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
