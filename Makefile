@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build fuzz test test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
+.PHONY: all build fuzz test test-stress test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
 
 include docker/docker.mk
 
@@ -32,8 +32,17 @@ deps:
 
 # test is the one command that passes the tests (CI runs exactly this):
 # static checks, every Go test with the race detector, then the harness's CI
-# scenarios against real raftkv processes (and Docker containers).
-test: fmt-check vet tidy-check deps test-go test-bugs test-ci-scenarios test-sim test-mutate
+# scenarios against real raftkv processes (and Docker containers). Each
+# stage prints its time; a failure names its stage (scripts/stages.sh).
+TEST_STAGES := fmt-check vet tidy-check deps test-go test-bugs test-ci-scenarios test-sim test-mutate
+test:
+	@MAKE="$(MAKE)" scripts/stages.sh $(TEST_STAGES)
+
+# test-stress runs make test three times in a row (RUNS=3) while CPU hogs
+# keep both cores busy and the test cache is off: the suite must not depend
+# on scheduling speed (issue 14).
+test-stress:
+	scripts/test-stress.sh
 
 test-go:
 	$(GO) test -race -timeout 20m ./...
