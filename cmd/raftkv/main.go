@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/raftkv/raftkv/internal/bugs"
-	"github.com/raftkv/raftkv/internal/suggest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,12 +11,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftkv/raftkv/internal/bugs"
+	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/kvservice"
 	"github.com/raftkv/raftkv/kvservice/api"
 )
@@ -36,9 +37,16 @@ type options struct {
 }
 
 func main() {
+	// A crash prints every goroutine's stack: the one that panicked is
+	// rarely the whole story of a stuck or dying node.
+	debug.SetTraceback("all")
 	if err := newCommand().Execute(); err != nil {
+		// Every exit leaves a reason on stderr (the node's log), also when
+		// the error came before the logger was set up.
+		slog.Error("raftkv exiting", "code", 1, "err", err)
 		os.Exit(1)
 	}
+	slog.Info("raftkv exiting", "code", 0)
 }
 
 func newCommand() *cobra.Command {
@@ -184,7 +192,7 @@ func run(ctx context.Context, o options) error {
 	}
 	select {
 	case <-ctx.Done():
-		log.Info("signal received; shutting down")
+		log.Info("shutting down", "reason", context.Cause(ctx))
 		return srv.Close()
 	case <-srv.Done():
 		err := srv.Err()
