@@ -349,7 +349,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           ui.Mount(s.api.Handler(), uiHandler),
+		Handler:           ui.Mount(s.api.Handler(), ui.Protect(uiHandler, s.api.ReadGuard)),
 		ReadHeaderTimeout: min(apiReadHeaderTimeout, cmp.Or(cfg.APIReadTimeout, apiReadTimeout)),
 		ReadTimeout:       cmp.Or(cfg.APIReadTimeout, apiReadTimeout),
 		IdleTimeout:       apiIdleTimeout,
@@ -554,6 +554,8 @@ func (s *Server) newUI(n *node.Node) (http.Handler, error) {
 		Subscribe:  n.Subscribe,
 		RaftStatus: n.Status,
 		Client:     s.client,
+		Scheme:     s.cfg.apiScheme(),
+		Authorize:  s.authorize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the ui: %w", err)

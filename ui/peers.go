@@ -22,6 +22,22 @@ type HTTPPeers struct {
 	// Client (default: a client with no timeout of its own; the caller's
 	// context bounds each request).
 	Client *http.Client
+	// Scheme of the members' APIs: "http" (default) or "https" (Client
+	// then trusts their CA).
+	Scheme string
+	// Authorize, if set, adds this node's own credentials to a status
+	// fetch (a node started with --node-token). Requests made for a user
+	// (MemberRequest) carry the user's token instead (WithUserAuth).
+	Authorize func(*http.Request)
+}
+
+type userAuthKey struct{}
+
+// WithUserAuth returns ctx carrying the Authorization header of the user
+// a MemberRequest is made for: the member then checks the user's role,
+// never this node's.
+func WithUserAuth(ctx context.Context, authorization string) context.Context {
+	return context.WithValue(ctx, userAuthKey{}, authorization)
 }
 
 // maxPeerBody bounds what is read from a member's answer.
@@ -34,19 +50,23 @@ func (p HTTPPeers) client() *http.Client {
 	return http.DefaultClient
 }
 
-func baseURL(m Member) (string, error) {
+func (p HTTPPeers) baseURL(m Member) (string, error) {
 	if m.APIAddr == "" {
 		return "", fmt.Errorf("%w: %s", ErrNoAddress, m.ID)
 	}
 	if strings.HasPrefix(m.APIAddr, "http://") || strings.HasPrefix(m.APIAddr, "https://") {
 		return strings.TrimRight(m.APIAddr, "/"), nil
 	}
-	return "http://" + m.APIAddr, nil
+	scheme := p.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + m.APIAddr, nil
 }
 
 // MemberStatus fetches m's status.
 func (p HTTPPeers) MemberStatus(ctx context.Context, m Member) (NodeStatus, error) {
-	base, err := baseURL(m)
+	base, err := p.baseURL(m)
 	if err != nil {
 		return NodeStatus{}, err
 	}
@@ -74,6 +94,9 @@ func (p HTTPPeers) getStatus(ctx context.Context, url string) (NodeStatus, int, 
 	if err != nil {
 		return NodeStatus{}, 0, err
 	}
+	if p.Authorize != nil {
+		p.Authorize(req)
+	}
 	resp, err := p.client().Do(req)
 	if err != nil {
 		return NodeStatus{}, 0, err
@@ -95,7 +118,7 @@ func (p HTTPPeers) getStatus(ctx context.Context, url string) (NodeStatus, int, 
 
 // MemberRequest sends one request to m's API.
 func (p HTTPPeers) MemberRequest(ctx context.Context, m Member, method, path string, body []byte) (int, []byte, error) {
-	base, err := baseURL(m)
+	base, err := p.baseURL(m)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -109,6 +132,9 @@ func (p HTTPPeers) MemberRequest(ctx context.Context, m Member, method, path str
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth, _ := ctx.Value(userAuthKey{}).(string); auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := p.client().Do(req)
 	if err != nil {

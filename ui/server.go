@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -93,6 +94,11 @@ var upgrader = websocket.Upgrader{
 	// read the cluster's state through a visitor's browser.
 }
 
+// wsProtocol is the feed's WebSocket subprotocol (kvservice/api's
+// WebSocketProtocol; the token subprotocol beside it is checked by the
+// node's guard before the request gets here).
+const wsProtocol = "raftkv"
+
 // WebSocket timings.
 const (
 	writeWait  = 5 * time.Second
@@ -101,7 +107,14 @@ const (
 )
 
 func (l *Live) serveWS(c *gin.Context) {
-	conn, err := upgrader.Upgrade(c.Writer, c.Request, nil)
+	// A page that sends its API token offers two subprotocols, "raftkv"
+	// and the token's; the answer names "raftkv" only (a browser requires
+	// the answer to be one it offered).
+	var hdr http.Header
+	if slices.Contains(websocket.Subprotocols(c.Request), wsProtocol) {
+		hdr = http.Header{"Sec-Websocket-Protocol": {wsProtocol}}
+	}
+	conn, err := upgrader.Upgrade(c.Writer, c.Request, hdr)
 	if err != nil {
 		// Upgrade has already answered the request.
 		return
@@ -185,7 +198,10 @@ func (l *Live) proxyFault(c *gin.Context) {
 		}
 		body = b
 	}
-	status, resp, err := l.src.MemberRequest(c.Request.Context(), *target, c.Request.Method, "/fault/"+kind, body)
+	// The member checks the user's own token (fault injection needs the
+	// admin role there); this node's credentials are never lent to it.
+	ctx := WithUserAuth(c.Request.Context(), c.GetHeader("Authorization"))
+	status, resp, err := l.src.MemberRequest(ctx, *target, c.Request.Method, "/fault/"+kind, body)
 	if err != nil {
 		c.JSON(http.StatusBadGateway, errorBody("forward_failed", err.Error()))
 		return

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"mime"
 	"net/http"
@@ -132,14 +133,48 @@ func ParseTokens(data []byte) (*Tokens, error) {
 
 const roleKey = "raftkv.role"
 
-// bearer returns the token of an "Authorization: Bearer ..." header.
+// WebSocketProtocol is the subprotocol a node accepts on its WebSocket
+// feed. A browser cannot set headers on a WebSocket handshake, so the page
+// sends its token as a second subprotocol, WebSocketTokenPrefix followed by
+// the token in unpadded base64url; the node answers with WebSocketProtocol
+// only, never echoing the token.
+const (
+	WebSocketProtocol    = "raftkv"
+	WebSocketTokenPrefix = "raftkv.bearer."
+)
+
+// bearer returns the request's token: an "Authorization: Bearer ..."
+// header, or a WebSocket handshake's token subprotocol.
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if enc, ok := strings.CutPrefix(strings.TrimSpace(p), WebSocketTokenPrefix); ok {
+				if b, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+					return string(b)
+				}
+			}
+		}
+	}
 	return ""
 }
+
+// Guard wraps h (a handler beside the API, such as the web UI's data
+// endpoints) so that it answers only requests whose token has role need,
+// with the API's own 401 and 403 answers. Without configured tokens it
+// lets everything through, like the API.
+func (a *API) Guard(need Role, h http.Handler) http.Handler {
+	g := gin.New()
+	g.Use(a.authenticate(), a.need(need))
+	g.Any("/*path", gin.WrapH(h))
+	return g
+}
+
+// ReadGuard is Guard(RoleRead, h).
+func (a *API) ReadGuard(h http.Handler) http.Handler { return a.Guard(RoleRead, h) }
 
 // authenticate records the request's role. Without configured tokens every
 // request is admin (the trusted-network mode of a node started without

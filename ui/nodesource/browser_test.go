@@ -122,3 +122,32 @@ func TestBrowserRealCluster(t *testing.T) {
 		document.getElementById('cluster').dataset.leaderCount === '1'`)
 	browsertest.Screenshot(t, ctx, "real-cluster-after-transfer")
 }
+
+// TestBrowserTokens: a node with tokens serves its page to anyone, but the
+// live feed only to a token with the read role. Without one the page says
+// so in words; once the token is set in the page's field, the feed
+// connects and every member's status arrives (fetched with the node's own
+// token).
+func TestBrowserTokens(t *testing.T) {
+	ctx := browsertest.New(t)
+	toks := &api.Tokens{}
+	const admin, reader = "admin-0123456789abcdef", "reader-0123456789abcdef"
+	_ = toks.Add(admin, api.RoleAdmin)
+	_ = toks.Add(reader, api.RoleRead)
+	srvs := startCluster(t, func(c *kvservice.Config) { c.Tokens, c.NodeToken = toks, admin })
+	url := "http://" + srvs[0].APIAddr() + "/"
+	browsertest.Run(t, ctx, "open page", chromedp.Navigate(url))
+	browsertest.WaitFor(t, ctx, "the page says a token is needed", `(() => {
+		const c = document.getElementById('conn');
+		return c.dataset.state === 'unauthorized' && c.textContent.includes('needs a token with role read');
+	})()`)
+	browsertest.Screenshot(t, ctx, "tokens-refused")
+	browsertest.Run(t, ctx, "set the token",
+		browsertest.SetField(`#api-token`, reader),
+		chromedp.Click(chromedp.CSS(`#api-token-save`)))
+	browsertest.WaitFor(t, ctx, "the feed connects with every member reachable", `(() => {
+		const c = document.getElementById('cluster').dataset;
+		return c.connected === 'true' && c.members === '3' && c.unreachable === '0' && c.leaderCount === '1';
+	})()`)
+	browsertest.Screenshot(t, ctx, "tokens-accepted")
+}

@@ -53,7 +53,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 // the UI's proxy; and a stopped member shown unreachable.
 // startCluster starts three kvservice nodes in this process, with fault
 // injection on; they are closed when the test ends.
-func startCluster(t *testing.T) []*kvservice.Server {
+func startCluster(t *testing.T, tweaks ...func(*kvservice.Config)) []*kvservice.Server {
 	t.Helper()
 	addrs := freeAddrs(t, 3)
 	var peers []kvservice.Peer
@@ -68,12 +68,16 @@ func startCluster(t *testing.T) []*kvservice.Server {
 		}
 	})
 	for _, p := range peers {
-		s, err := kvservice.Start(context.Background(), kvservice.Config{
+		cfg := kvservice.Config{
 			Name: p.Name, RaftAddr: p.RaftAddr, APIAddr: "127.0.0.1:0", Cluster: peers,
 			DataDir: filepath.Join(dir, p.Name), ElectionTimeout: 500 * time.Millisecond,
 			HeartbeatInterval: 50 * time.Millisecond, NoSync: true, EnableFaults: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+		}
+		for _, tweak := range tweaks {
+			tweak(&cfg)
+		}
+		s, err := kvservice.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("start %s: %v", p.Name, err)
 		}

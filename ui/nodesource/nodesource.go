@@ -38,6 +38,11 @@ type Config struct {
 	// Client reaches the other members (default http.DefaultClient; the
 	// UI bounds each request with a context).
 	Client *http.Client
+	// Scheme of the members' APIs ("https" when they serve TLS).
+	Scheme string
+	// Authorize adds this node's credentials to its status fetches from
+	// other members (kvservice's --node-token); nil: none.
+	Authorize func(*http.Request)
 }
 
 // Source is a ui.Source over one node.
@@ -53,7 +58,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Status == nil || cfg.Members == nil {
 		return nil, ErrIncomplete
 	}
-	return &Source{HTTPPeers: ui.HTTPPeers{Client: cfg.Client}, cfg: cfg}, nil
+	return &Source{HTTPPeers: ui.HTTPPeers{Client: cfg.Client, Scheme: cfg.Scheme, Authorize: cfg.Authorize}, cfg: cfg}, nil
 }
 
 func member(m api.Member) ui.Member {

@@ -19,10 +19,15 @@ const cluster = document.getElementById('cluster');
 
 function connect() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws`);
+  // A browser cannot set headers on a WebSocket: the token travels as a
+  // second subprotocol (docs/security.md), base64url without padding.
+  const token = apiToken();
+  const protocols = token ? ['raftkv', 'raftkv.bearer.' + btoa(unescape(encodeURIComponent(token))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')] : undefined;
+  const ws = new WebSocket(`${proto}//${location.host}/ws`, protocols);
   state.ws = ws;
+  let opened = false;
   setConn('connecting');
-  ws.onopen = () => { state.retry = 0; setConn('open'); };
+  ws.onopen = () => { opened = true; state.retry = 0; setConn('open'); };
   ws.onmessage = (m) => {
     let msg;
     try { msg = JSON.parse(m.data); } catch (e) { return; }
@@ -31,6 +36,17 @@ function connect() {
   };
   ws.onclose = () => {
     setConn('closed');
+    // A refused handshake does not say why: ask the status endpoint, which
+    // answers 401/403 in words when the token is missing or too weak.
+    if (!opened) {
+      api('GET', '/ui/api/status').then((r) => {
+        if (r.status === 401 || r.status === 403) {
+          const msg = (r.body && r.body.error && r.body.error.message) || 'the node refused the token';
+          setConn('unauthorized');
+          document.getElementById('conn').textContent = 'no access: ' + msg + ' — set an API token (top right)';
+        }
+      }).catch(() => {});
+    }
     // Reconnect with a capped backoff; a new snapshot follows the reconnection.
     const delay = Math.min(5000, 250 * 2 ** state.retry++);
     setTimeout(connect, delay);
