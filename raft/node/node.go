@@ -422,7 +422,7 @@ func (n *Node) run() {
 func (n *Node) input(tickc <-chan time.Time) (stop bool) {
 	select {
 	case <-tickc:
-		n.d.Tick()
+		n.tick()
 	case m := <-n.stepc:
 		n.d.Step(m)
 	case p := <-n.propc:
@@ -441,11 +441,26 @@ func (n *Node) input(tickc <-chan time.Time) (stop bool) {
 	return false
 }
 
+// tick steps the messages that are already queued, then lets the clock's
+// time pass. After the loop was held up (a slow fsync, a machine too busy
+// to schedule it), the heartbeats and their acknowledgements that arrived
+// meanwhile are waiting in stepc while the clock owes several ticks at
+// once; firing those first would time out a follower that did hear its
+// leader, or make a leader step down for a quorum whose answers are
+// sitting in the queue (issue 14's churn on a busy machine). Only what is
+// queued now is taken, so a flood of messages cannot starve the clock.
+func (n *Node) tick() {
+	for range len(n.stepc) {
+		n.d.Step(<-n.stepc)
+	}
+	n.d.Tick()
+}
+
 // tryInput handles one input if one is ready.
 func (n *Node) tryInput(tickc <-chan time.Time) (ok, stop bool) {
 	select {
 	case <-tickc:
-		n.d.Tick()
+		n.tick()
 	case m := <-n.stepc:
 		n.d.Step(m)
 	case p := <-n.propc:

@@ -1243,3 +1243,80 @@ func TestSnapshotStagger(t *testing.T) {
 	n := &Driver{id: 99, confState: cs, cfg: Config{StaggerSnapshots: true}}
 	require.Equal(t, 1.0, n.snapshotStagger())
 }
+
+// TestQueuedMessagesBeforeOwedTicks: a leader whose loop was held up while
+// a follower's heartbeat acknowledgement arrived and its clock moved on by
+// a check-quorum round steps the queued acknowledgement before the owed
+// ticks, so it does not step down for a quorum that did answer (issue 14:
+// leaders lost on a busy machine). Ticking first would find the follower
+// inactive at the round's check and step down.
+func TestQueuedMessagesBeforeOwedTicks(t *testing.T) {
+	clk := NewManualClock(epoch)
+	var ticks atomic.Int64
+	cfg := Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Clock:        clk,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    []uint64{1, 2, 3},
+	}
+	n, err := start(cfg, testHooks{onTick: func() { ticks.Add(1) }})
+	require.NoError(t, err)
+	defer n.Stop()
+	state := func(want raft.StateType) {
+		t.Helper()
+		require.Eventually(t, func() bool { return n.Status().RaftState == want }, waitFor, pollEvery)
+	}
+	// Elected with node 2's (pre-)vote, which the test plays. The clock
+	// moves until the node campaigns (it cannot before it applied its
+	// bootstrap configuration).
+	require.Eventually(t, func() bool {
+		if n.Status().RaftState == raft.StatePreCandidate {
+			return true
+		}
+		clk.Advance(testTick)
+		return false
+	}, waitFor, pollEvery)
+	term := n.Status().Term + 1
+	n.Step(raft.Message{Type: raft.MsgPreVoteResp, From: 2, To: 1, Term: term})
+	state(raft.StateCandidate)
+	n.Step(raft.Message{Type: raft.MsgVoteResp, From: 2, To: 1, Term: term})
+	state(raft.StateLeader)
+	var mu sync.Mutex
+	var roles []raft.StateType
+	cancel := n.Subscribe(func(ev Event) {
+		if ev.Type == EventRoleChanged {
+			mu.Lock()
+			roles = append(roles, ev.Role)
+			mu.Unlock()
+		}
+	})
+	defer cancel()
+
+	// Rounds of check-quorum: node 2 acknowledges during each; in every
+	// other round the acknowledgement waits in the queue of a held loop
+	// while the clock passes the whole round.
+	for round := range 8 {
+		base := ticks.Load()
+		ack := raft.Message{Type: raft.MsgHeartbeatResp, From: 2, To: 1, Term: term}
+		if round%2 == 0 {
+			n.Step(ack)
+			clk.Advance(testElection * testTick)
+		} else {
+			release := make(chan struct{})
+			held := make(chan struct{})
+			n.reportc <- func(*Driver) { close(held); <-release }
+			<-held
+			n.Step(ack)
+			clk.Advance(testElection * testTick)
+			close(release)
+		}
+		require.Eventually(t, func() bool { return ticks.Load() == base+testElection }, waitFor, pollEvery)
+		require.Equal(t, raft.StateLeader, n.Status().RaftState, "round %d: the leader stepped down although node 2's acknowledgement was queued", round)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, roles, "role changes while leading")
+}
