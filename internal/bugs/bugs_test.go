@@ -2,6 +2,7 @@ package bugs
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -24,6 +25,9 @@ func TestCatalogue(t *testing.T) {
 	}
 	if _, err := Parse([]string{"no-such-bug"}); !errors.Is(err, ErrUnknown) {
 		t.Errorf("unknown name: %v", err)
+	}
+	if _, err := Parse([]string{"commit-old-trm"}); err == nil || !strings.Contains(err.Error(), `did you mean "commit-old-term"?`) {
+		t.Errorf("a typo gets no suggestion: %v", err)
 	}
 }
 

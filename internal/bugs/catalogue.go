@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/raftkv/raftkv/internal/suggest"
 )
 
 // ID names one planted bug (its --unsafe-bug value).
@@ -109,7 +111,11 @@ func Parse(names []string) ([]ID, error) {
 			continue
 		}
 		if _, ok := Lookup(ID(n)); !ok {
-			return nil, fmt.Errorf("%w %q (see `harness mutate --list`)", ErrUnknown, n)
+			known := make([]string, len(Catalogue))
+			for i, b := range Catalogue {
+				known[i] = string(b.ID)
+			}
+			return nil, fmt.Errorf("%w %q%s (see `harness mutate --list`)", ErrUnknown, n, suggest.Hint(n, known))
 		}
 		ids = append(ids, ID(n))
 	}
