@@ -273,7 +273,7 @@ func (l *Live) Collect(ctx context.Context) *Snapshot {
 			defer cancel()
 			st, err := l.src.MemberStatus(cctx, m)
 			if err != nil {
-				views[i] = MemberView{Member: m, Error: err.Error()}
+				views[i] = MemberView{Member: m, Error: describeUnreachable(err, l.opts.MemberTimeout)}
 				return
 			}
 			views[i] = MemberView{Member: m, Reachable: true, Status: &st, LastSeen: time.Now()}

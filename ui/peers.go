@@ -84,7 +84,10 @@ func (p HTTPPeers) MemberStatus(ctx context.Context, m Member) (NodeStatus, erro
 		return NodeStatus{}, err
 	}
 	if code != http.StatusOK {
-		return NodeStatus{}, fmt.Errorf("ui: %s: GET /status: HTTP %d", m.ID, code)
+		if code == http.StatusUnauthorized || code == http.StatusForbidden {
+			return NodeStatus{}, fmt.Errorf("it refused this node's credentials (HTTP %d): start every node with a --node-token the others accept", code)
+		}
+		return NodeStatus{}, fmt.Errorf("its status answered HTTP %d", code)
 	}
 	return st, nil
 }

@@ -151,3 +151,71 @@ func TestBrowserTokens(t *testing.T) {
 	})()`)
 	browsertest.Screenshot(t, ctx, "tokens-accepted")
 }
+
+// TestBrowserNodeDies: the page is served by a node that then dies. The
+// page stops showing it as the leader and says in words that it lost it,
+// moves to another member's page by itself, and there shows the dead node
+// as unreachable with the reason in words and its "make leader" button
+// disabled.
+func TestBrowserNodeDies(t *testing.T) {
+	ctx := browsertest.New(t)
+	srvs := startCluster(t)
+	// The page's node is the leader, the worst case for a frozen view.
+	var page *kvservice.Server
+	browsertest.Run(t, ctx, "open page", chromedp.Navigate("http://"+srvs[0].APIAddr()+"/"))
+	browsertest.WaitFor(t, ctx, "one leader, all reachable", `(() => {
+		const c = document.getElementById('cluster').dataset;
+		return c.connected === 'true' && c.members === '3' && c.leaderCount === '1' && c.unreachable === '0';
+	})()`)
+	leader := browsertest.Eval[string](t, ctx, `document.getElementById('cluster').dataset.leader`)
+	for _, s := range srvs {
+		if s.Status().ID == leader {
+			page = s
+		}
+	}
+	if page == nil {
+		t.Fatalf("leader %q is not one of the servers", leader)
+	}
+	browsertest.Run(t, ctx, "open the leader's page", chromedp.Navigate("http://"+page.APIAddr()+"/"))
+	browsertest.WaitFor(t, ctx, "connected to the leader's page", `(() => {
+		const c = document.getElementById('cluster').dataset;
+		return c.connected === 'true' && c.leader === '`+leader+`' && document.getElementById('self').textContent === '`+leader+`';
+	})()`)
+	deadAddr := page.APIAddr()
+	page.Close()
+
+	browsertest.WaitAcrossNavigation(t, ctx, "the page moved to a live member", `(() => {
+		const c = document.getElementById('cluster').dataset;
+		const self = document.getElementById('self').textContent;
+		return location.host !== '`+deadAddr+`' && c.connected === 'true' && self !== '' && self !== '`+leader+`';
+	})()`)
+	browsertest.WaitAcrossNavigation(t, ctx, "the dead node shown unreachable, in words, its button disabled", `(() => {
+		const r = document.querySelector('tr.member[data-id="`+leader+`"]');
+		return r && r.dataset.reachable === 'false' && r.dataset.role === 'unreachable' &&
+			r.querySelector('.err').textContent.includes('connection refused: the node is down') &&
+			!r.querySelector('.err').textContent.includes('dial tcp') &&
+			r.querySelector('button.transfer').disabled && !r.querySelector('button.remove').disabled;
+	})()`)
+	browsertest.Screenshot(t, ctx, "node-died")
+}
+
+// TestBrowserLostNodeSaysSo: while no other member answers either, the page
+// says plainly that it lost its node and no longer shows it as leader.
+func TestBrowserLostNodeSaysSo(t *testing.T) {
+	ctx := browsertest.New(t)
+	srvs := startCluster(t)
+	browsertest.Run(t, ctx, "open page", chromedp.Navigate("http://"+srvs[0].APIAddr()+"/"))
+	browsertest.WaitFor(t, ctx, "connected", `document.getElementById('cluster').dataset.connected === 'true' &&
+		document.getElementById('cluster').dataset.leaderCount === '1'`)
+	for _, s := range srvs {
+		s.Close()
+	}
+	browsertest.WaitFor(t, ctx, "the page says it lost its node", `(() => {
+		const c = document.getElementById('conn');
+		const cl = document.getElementById('cluster');
+		return c.dataset.state === 'lost' && c.textContent.includes('node0') && c.textContent.includes('stopped answering') &&
+			cl.dataset.leader === '' && cl.classList.contains('stale') &&
+			document.getElementById('cluster-summary').textContent.startsWith('leader unknown');
+	})()`)
+	browsertest.Screenshot(t, ctx, "node-lost")
+}

@@ -10,6 +10,7 @@ const state = {
   termSeen: {},       // member -> {term, since (ms)} : when the UI first saw the member's current term
   ws: null,
   retry: 0,
+  lost: null,         // {node, at}: the page's node stopped answering
 };
 
 const MAX_EVENTS = 200;
@@ -27,7 +28,7 @@ function connect() {
   state.ws = ws;
   let opened = false;
   setConn('connecting');
-  ws.onopen = () => { opened = true; state.retry = 0; setConn('open'); };
+  ws.onopen = () => { opened = true; state.retry = 0; state.lost = null; cluster.classList.remove('stale'); setConn('open'); };
   ws.onmessage = (m) => {
     let msg;
     try { msg = JSON.parse(m.data); } catch (e) { return; }
@@ -35,7 +36,8 @@ function connect() {
     else if (msg.type === 'event' && msg.event) onEvent(msg.event);
   };
   ws.onclose = () => {
-    setConn('closed');
+    if (opened || state.lost) lostNode();
+    else setConn('closed');
     // A refused handshake does not say why: ask the status endpoint, which
     // answers 401/403 in words when the token is missing or too weak.
     if (!opened) {
@@ -48,15 +50,76 @@ function connect() {
       }).catch(() => {});
     }
     // Reconnect with a capped backoff; a new snapshot follows the reconnection.
+    // After a few failed tries the page moves to another member it knows.
+    if (state.lost && state.retry >= 2) moveToAnotherMember();
     const delay = Math.min(5000, 250 * 2 ** state.retry++);
     setTimeout(connect, delay);
   };
+}
+
+// lostNode: the node serving this page stopped answering. Say so plainly,
+// and stop presenting its last figures as live: a dead leader must not
+// keep being shown as the leader.
+function lostNode() {
+  const self = state.snapshot ? state.snapshot.self : location.host;
+  if (!state.lost) state.lost = {node: self, at: new Date()};
+  cluster.classList.add('stale');
+  cluster.dataset.leader = '';
+  cluster.dataset.leaderCount = '0';
+  setConn('lost');
+  document.getElementById('conn').textContent =
+    `lost ${state.lost.node} (this page's node) at ${state.lost.at.toLocaleTimeString()}: it stopped answering; ` +
+    'the figures below are as of then · reconnecting…';
+  document.getElementById('cluster-summary').textContent =
+    `leader unknown: ${state.lost.node} went away at ${state.lost.at.toLocaleTimeString()}`;
+}
+
+// moveToAnotherMember opens the page of the first other member that
+// answers (its own UI; a page cannot read another origin's feed). The
+// token goes along in the URL fragment, which never reaches a server, as
+// localStorage is per origin.
+let moving = false;
+async function moveToAnotherMember() {
+  if (moving || !state.snapshot) return;
+  moving = true;
+  try {
+    const others = (state.snapshot.members || []).filter((m) => !m.self && m.api_addr);
+    for (const m of others) {
+      const base = memberURL(m.api_addr);
+      try {
+        const ctl = new AbortController();
+        const timer = setTimeout(() => ctl.abort(), 2000);
+        // no-cors: the answer is opaque, but it arriving at all means the
+        // member is up.
+        await fetch(base + '/healthz', {mode: 'no-cors', signal: ctl.signal, cache: 'no-store'});
+        clearTimeout(timer);
+      } catch (e) { continue; }
+      const conn = document.getElementById('conn');
+      conn.dataset.state = 'moving';
+      conn.dataset.target = m.id;
+      conn.textContent = `${state.lost.node} is down: moving to ${m.id} (${base})…`;
+      const token = apiToken();
+      location.assign(base + '/' + (token ? '#token=' + encodeURIComponent(token) : ''));
+      return;
+    }
+  } finally { moving = false; }
+}
+
+// memberURL is the base URL of a member's API as this browser reaches it:
+// an unspecified listen address (0.0.0.0, ::) means this page's host.
+function memberURL(addr) {
+  let host = addr, port = '';
+  const i = addr.lastIndexOf(':');
+  if (i > 0) { host = addr.slice(0, i); port = addr.slice(i + 1); }
+  if (host === '' || host === '0.0.0.0' || host === '[::]' || host === '::') host = location.hostname;
+  return `${location.protocol}//${host}${port ? ':' + port : ''}`;
 }
 
 function setConn(s) {
   const el = document.getElementById('conn');
   el.dataset.state = s;
   el.textContent = s === 'open' ? 'live' : s;
+  el.title = s === 'open' ? 'connected to this node\'s live feed' : '';
   cluster.dataset.connected = String(s === 'open');
 }
 
@@ -223,7 +286,11 @@ function renderTable(members, leader, top, now) {
     setText(c[6], st.applied ?? '—');
     setText(c[7], st.last_index ?? '—');
     setText(c[8], timer.text, timer.title);
-    tr.querySelector('button.transfer').disabled = !!(leader && leader.id === m.id);
+    // A member that does not answer cannot take leadership; removing it
+    // is exactly what an operator may want, so that stays enabled.
+    const tb = tr.querySelector('button.transfer');
+    tb.disabled = !m.reachable || !!(leader && leader.id === m.id);
+    tb.title = !m.reachable ? `${m.id} is unreachable: it cannot take leadership` : '';
   });
 }
 
@@ -329,6 +396,10 @@ function renderFaults(snap, members) {
     div.dataset.rules = String(rules.length);
     div.dataset.isolated = String(rules.length > 0 && rules.every((r) => r.drop));
     div.dataset.faultInjection = String(!!m.status?.fault_injection);
+    for (const b of div.querySelectorAll('button')) {
+      b.disabled = !m.reachable;
+      b.title = m.reachable ? '' : `${m.id} is unreachable: its faults cannot be changed`;
+    }
     const desc = rules.length ? ` ${rules.length} rule(s): ${rules.map((r) => `${r.peer}/${r.direction}${r.drop ? ' drop' : ''}${r.loss ? ` loss ${r.loss}` : ''}${r.delay_ms ? ` +${r.delay_ms}ms` : ''}`).join(', ')}` : ' no network faults';
     setText(div.querySelector('.desc'), desc + (clock ? ` · clock offset ${clock.offset_ms}ms rate ${clock.rate}` : ''));
   });

@@ -55,6 +55,14 @@ function mountTokenField() {
 }
 document.addEventListener('DOMContentLoaded', mountTokenField);
 
+// A page opened by another member's page (it moved here when its node
+// died) brings the token in the URL fragment: keep it, then drop it from
+// the address bar.
+if (location.hash.startsWith('#token=')) {
+  setAPIToken(decodeURIComponent(location.hash.slice('#token='.length)));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
 // api sends a JSON request and resolves to {status, body} (body parsed when JSON).
 async function api(method, url, body) {
   const init = {method, headers: {}};

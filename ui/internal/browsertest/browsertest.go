@@ -147,6 +147,29 @@ func WaitFor(t *testing.T, ctx context.Context, what, predicate string) {
 	}
 }
 
+// WaitAcrossNavigation is WaitFor for a predicate that becomes true on a
+// page the current one navigates to by itself: a poll cut short by the
+// navigation is started again on the new page, until 30s have passed.
+func WaitAcrossNavigation(t *testing.T, ctx context.Context, what, predicate string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err = chromedp.Run(pctx, chromedp.Poll[chromedp.Void](predicate,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		cancel()
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	Screenshot(t, ctx, "failed-"+what)
+	t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
+}
+
 // ArtifactsDir is $RAFTKV_ARTIFACTS or a fixed directory under the system
 // temporary directory, kept after the test so the screenshots can be seen.
 func ArtifactsDir(t *testing.T) string {
