@@ -38,6 +38,8 @@
 //
 // Renderings: WriteVisualization (Porcupine's HTML with fault windows as
 // annotations, failing keys only for an invalid result), WriteTimeline (a
-// self-contained Jepsen-style timeline), PlotLatency and PlotThroughput
+// self-contained Jepsen-style timeline: lanes per client slot, fault
+// windows labelled, violations marked, zoom; it draws only what is on
+// screen, so 100k operations open in seconds), PlotLatency and PlotThroughput
 // (gonum plots with fault windows shaded).
 package checker
