@@ -457,6 +457,40 @@ func TestVisualizationOfInvalidHistory(t *testing.T) {
 	if strings.Contains(html, `get(\"y\")`) {
 		t.Error("visualization draws key y, which is linearizable")
 	}
+	// raftkv's reading aids around Porcupine's page: the first violation
+	// in words, its counterexample drawn on its own (one link per
+	// operation), and the data the page's script needs.
+	v := res.Violations[0]
+	for _, want := range []string{
+		`<p id="rk-caption" class="rk-caption" data-key="x"><b>First violation</b> (key x): ` + htmlpkg.EscapeString(v.Sentence),
+		`<svg id="rk-cx"`, `<script id="rk-data" type="application/json">`, "<title>raftkv history (Porcupine)</title>",
+		"render(data)", // Porcupine's own drawing still runs
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("history.html lacks %s", want)
+		}
+	}
+	if n := strings.Count(html, `class="rk-cx-op `); n != len(v.Ops) {
+		t.Errorf("counterexample draws %d operations, want %d", n, len(v.Ops))
+	}
+	i := strings.Index(html, `<script id="rk-data" type="application/json">`)
+	j := strings.Index(html[i:], "</script>")
+	var side historySide
+	if err := json.Unmarshal([]byte(html[i+len(`<script id="rk-data" type="application/json">`):i+j]), &side); err != nil {
+		t.Fatal(err)
+	}
+	events := make(map[int]bool)
+	for _, op := range side.Ops {
+		events[op.Event] = true
+	}
+	for _, op := range v.Ops {
+		if !events[op.Event] {
+			t.Errorf("operation at event %d is not among the drawn operations %+v", op.Event, side.Ops)
+		}
+	}
+	if len(side.Clients) != 2 || side.Clients[0].Process != 0 || side.Clients[1].Process != 2 {
+		t.Errorf("rows %+v, want processes 0 and 2 (those with operations on x)", side.Clients)
+	}
 	if p := filepath.Join(t.TempDir(), "history.html"); os.WriteFile(p, buf.Bytes(), 0o644) != nil {
 		t.Fatal("write")
 	}

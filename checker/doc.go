@@ -37,7 +37,10 @@
 // Valid otherwise. Result is JSON-serialisable (results.json).
 //
 // Renderings: WriteVisualization (Porcupine's HTML with fault windows as
-// annotations, failing keys only for an invalid result), WriteTimeline (a
+// annotations, failing keys only for an invalid result, and around it the
+// first violation in words, its counterexample drawn on its own, a time
+// axis, sticky row labels and fault bands; it opens at the violation),
+// WriteTimeline (a
 // self-contained Jepsen-style timeline: lanes per client slot, fault
 // windows labelled, violations marked, zoom; it draws only what is on
 // screen, so 100k operations open in seconds), PlotLatency and PlotThroughput
