@@ -186,7 +186,18 @@
     if (selected !== ev) {
       const rr = e.rect.getBoundingClientRect();
       const x = rr.left + Math.min(rr.width / 2, 40), y = rr.top + rr.height / 2;
-      e.rect.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: x, clientY: y}));
+      // Porcupine fills its tooltip on mousemove (the states before and
+      // after the operation) and keeps it shown once clicked.
+      for (const type of ['mouseover', 'mousemove', 'click']) {
+        e.rect.dispatchEvent(new MouseEvent(type, {bubbles: true, clientX: x, clientY: y}));
+      }
+      // It places the tooltip at the event's pageX/pageY, which a
+      // synthetic event leaves unscrolled: put it beside the box.
+      const tip = canvasDiv.querySelector('.tooltip');
+      if (tip) {
+        tip.style.left = Math.min(rr.right + scrollX + 12, scrollX + innerWidth - tip.offsetWidth - 12) + 'px';
+        tip.style.top = (rr.bottom + scrollY + 12) + 'px';
+      }
       selected = ev;
     }
     const v = (S.violations || []).find((x) => x.ops.some((o) => o.event === ev));
