@@ -28,7 +28,7 @@ import (
 
 // simRun runs a simulation scenario of harness/scenarios/sim through the
 // harness (as `harness run` does) and serves its run directory.
-func simRun(t *testing.T, file string, seed int64) (string, harness.Outcome, *harness.Scenario) {
+func simRun(t *testing.T, file string, seed int64, want checker.Verdict) (string, harness.Outcome, *harness.Scenario) {
 	t.Helper()
 	sc, err := harness.LoadScenario(filepath.Join("..", "harness", "scenarios", "sim", file))
 	if err != nil {
@@ -36,8 +36,8 @@ func simRun(t *testing.T, file string, seed int64) (string, harness.Outcome, *ha
 	}
 	r := &harness.Runner{Opts: harness.RunOptions{Store: t.TempDir(), Seed: seed, SeedSet: true}}
 	out := r.Run(context.Background(), sc)
-	if out.Err != nil || out.Verdict != checker.Invalid || out.Results.FirstViolation() == nil {
-		t.Fatalf("%s seed %d: verdict %s, err %v: want an invalid run with a first violation", file, seed, out.Verdict, out.Err)
+	if out.Err != nil || out.Verdict != want || (want == checker.Invalid) != (out.Results.FirstViolation() != nil) {
+		t.Fatalf("%s seed %d: verdict %s, err %v: want %s (with a first violation if invalid)", file, seed, out.Verdict, out.Err, want)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(out.Dir)))
 	t.Cleanup(srv.Close)
@@ -68,7 +68,7 @@ func TestBrowserReportFirstViolation(t *testing.T) {
 		{"lease-clock-skew.yaml", 3},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			url, out, sc := simRun(t, c.file, c.seed)
+			url, out, sc := simRun(t, c.file, c.seed, checker.Invalid)
 			v := out.Results.FirstViolation()
 			ev := v.Ops[len(v.Ops)-1].Event
 			t.Logf("first violation: %s", v.Sentence)
@@ -177,6 +177,23 @@ func TestBrowserReportFirstViolation(t *testing.T) {
 				fmt.Sprintf(`document.body.dataset.rkReady === 'true' && document.body.dataset.rkTarget === '%d'`, ev))
 			browsertest.WaitFor(t, ctx, "violating operation in view without fragment", inView(mark, axisBottom, lanesRight))
 		})
+	}
+}
+
+// TestBrowserReportValidRun: the pages of a valid run have nothing to jump
+// to, open at the start and still draw their lanes, axis and fault bands.
+func TestBrowserReportValidRun(t *testing.T) {
+	url, _, sc := simRun(t, "partitions.yaml", 3, checker.Valid)
+	ctx := browsertest.New(t)
+	browsertest.Run(t, ctx, "timeline", chromedp.Navigate(url+"/timeline.html"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"] #heads`)))
+	if got := browsertest.Eval[string](t, ctx, `[document.querySelectorAll('#heads .head').length, document.querySelectorAll('.violation').length, document.getElementById('jump').disabled, scrollY, timeline.faults.length > 0].join()`); got != fmt.Sprintf("%d,0,true,0,true", sc.Clients) {
+		t.Errorf("valid timeline: lanes, violations, jump disabled, scrollY, has faults = %s", got)
+	}
+	browsertest.Run(t, ctx, "history", chromedp.Navigate(url+"/history.html"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-rk-ready="true"] #rk-axis`)))
+	if got := browsertest.Eval[string](t, ctx, `[document.body.dataset.rkTarget === undefined, scrollY, document.getElementById('rk-jump').disabled, document.querySelectorAll('#rk-lanes .rk-client').length > 0, document.querySelectorAll('#rk-axis .rk-time').length > 1, document.querySelectorAll('.rk-band').length > 0].join()`); got != "true,0,true,true,true,true" {
+		t.Errorf("valid history: no target, scrollY, jump disabled, row labels, axis, fault bands = %s", got)
 	}
 }
 
