@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	htmlpkg "html"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -456,6 +457,40 @@ func TestVisualizationOfInvalidHistory(t *testing.T) {
 	if strings.Contains(html, `get(\"y\")`) {
 		t.Error("visualization draws key y, which is linearizable")
 	}
+	// raftkv's reading aids around Porcupine's page: the first violation
+	// in words, its counterexample drawn on its own (one link per
+	// operation), and the data the page's script needs.
+	v := res.Violations[0]
+	for _, want := range []string{
+		`<p id="rk-caption" class="rk-caption" data-key="x"><b>First violation</b> (key x): ` + htmlpkg.EscapeString(v.Sentence),
+		`<svg id="rk-cx"`, `<script id="rk-data" type="application/json">`, "<title>raftkv history (Porcupine)</title>",
+		"render(data)", // Porcupine's own drawing still runs
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("history.html lacks %s", want)
+		}
+	}
+	if n := strings.Count(html, `class="rk-cx-op `); n != len(v.Ops) {
+		t.Errorf("counterexample draws %d operations, want %d", n, len(v.Ops))
+	}
+	i := strings.Index(html, `<script id="rk-data" type="application/json">`)
+	j := strings.Index(html[i:], "</script>")
+	var side historySide
+	if err := json.Unmarshal([]byte(html[i+len(`<script id="rk-data" type="application/json">`):i+j]), &side); err != nil {
+		t.Fatal(err)
+	}
+	events := make(map[int]bool)
+	for _, op := range side.Ops {
+		events[op.Event] = true
+	}
+	for _, op := range v.Ops {
+		if !events[op.Event] {
+			t.Errorf("operation at event %d is not among the drawn operations %+v", op.Event, side.Ops)
+		}
+	}
+	if len(side.Clients) != 2 || side.Clients[0].Process != 0 || side.Clients[1].Process != 2 {
+		t.Errorf("rows %+v, want processes 0 and 2 (those with operations on x)", side.Clients)
+	}
 	if p := filepath.Join(t.TempDir(), "history.html"); os.WriteFile(p, buf.Bytes(), 0o644) != nil {
 		t.Fatal("write")
 	}
@@ -604,21 +639,22 @@ func TestRenderings(t *testing.T) {
 	sort.SliceStable(big, func(a, b int) bool { return big[a].Time < big[b].Time })
 	for name, h := range map[string][]histories.Event{"small": evs, "big": big, "empty": nil} {
 		var buf bytes.Buffer
-		if err := WriteTimeline(&buf, h); err != nil {
+		if err := WriteTimeline(&buf, h, nil); err != nil {
 			t.Fatal(err)
 		}
 		s := buf.String()
 		if !strings.HasPrefix(s, "<!DOCTYPE html>") || !strings.HasSuffix(s, "</html>\n") {
 			t.Errorf("%s: timeline is not a whole HTML page", name)
 		}
-		if strings.Contains(s, "http://") || strings.Contains(s, "https://") || strings.Contains(s, "<script") {
+		if strings.Contains(s, "http://") || strings.Contains(s, "https://") || strings.Contains(s, "<script src") {
 			t.Errorf("%s: timeline is not self-contained", name)
 		}
-		if name != "empty" && (!strings.Contains(s, `class="fault f0"`) || !strings.Contains(s, "partition-halves")) {
-			t.Errorf("%s: timeline lacks the fault window", name)
+		d := timelineOf(t, s)
+		if name != "empty" && (len(d.Faults) != 1 || d.Faults[0].Label != "partition-halves [n1]") {
+			t.Errorf("%s: timeline faults %+v, want the partition window", name, d.Faults)
 		}
-		if name == "small" && (!strings.Contains(s, `class="op ok"`) || !strings.Contains(s, "put x=2") || !strings.Contains(s, "kill [n1]")) {
-			t.Errorf("small timeline lacks operations or the kill:\n%s", s)
+		if name == "small" && (d.Ops.Type[:3] != "ooo" || !slices.Contains(d.Ops.Label, "put x=2") || len(d.Points) != 1 || d.Points[0].Label != "kill [n1]") {
+			t.Errorf("small timeline lacks operations or the kill: %+v", d)
 		}
 		// Rendering is slow under -race: one format per history.
 		for _, ext := range map[string][]string{"small": {".png"}, "big": {".svg"}, "empty": {".png"}}[name] {
@@ -645,42 +681,136 @@ func TestRenderings(t *testing.T) {
 	}
 }
 
+// timelineOf reads the data timeline.html draws.
+func timelineOf(t *testing.T, page string) timelineData {
+	t.Helper()
+	const open = `<script id="data" type="application/json">`
+	i := strings.Index(page, open)
+	j := strings.Index(page[max(i, 0):], "</script>")
+	if i < 0 || j < 0 {
+		t.Fatal("timeline has no data")
+	}
+	var d timelineData
+	if err := json.Unmarshal([]byte(page[i+len(open):i+j]), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestTimelineCaps(t *testing.T) {
 	var evs []histories.Event
-	for i := range MaxTimelineOps + 500 {
+	const limit = 2000
+	for i := range limit + 500 {
 		p, at := i%4, int64(i)*10
 		evs = append(evs,
 			histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: at, Process: p, F: histories.OpGet, Key: "k"},
 			histories.Event{Kind: histories.KindOp, Type: histories.OK, Time: at + 5, Process: p, F: histories.OpGet, Key: "k"})
 	}
 	var buf bytes.Buffer
-	if err := WriteTimeline(&buf, evs); err != nil {
+	if err := writeTimeline(&buf, evs, nil, limit); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(buf.String(), `<div class="op `); n != MaxTimelineOps {
-		t.Fatalf("%d boxes drawn, want %d", n, MaxTimelineOps)
+	if d := timelineOf(t, buf.String()); len(d.Ops.Inv) != limit || d.Total != limit+500 {
+		t.Fatalf("%d of %d operations drawn, want %d of %d", len(d.Ops.Inv), d.Total, limit, limit+500)
 	}
-	if !strings.Contains(buf.String(), fmt.Sprintf("showing the first %d operations", MaxTimelineOps)) {
+	if !strings.Contains(buf.String(), fmt.Sprintf("showing the first %d operations", limit)) {
 		t.Fatal("timeline does not say it was capped")
 	}
+}
 
-	// Many short-lived processes (each retired after an info) share lanes.
-	evs = nil
-	for p := range 3 * MaxTimelineProcesses {
-		at := int64(p/2) * 100 // two processes live at a time
-		evs = append(evs,
-			histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: at, Process: p, F: histories.OpPut, Key: "k", Value: histories.Str("v")},
-			histories.Event{Kind: histories.KindOp, Type: histories.Info, Time: at + 50, Process: p, F: histories.OpPut, Key: "k", Value: histories.Str("v")})
+// TestTimelineLanesAreClientSlots: lanes are client slots, as many as the
+// run's concurrency however many processes the clients went through.
+func TestTimelineLanesAreClientSlots(t *testing.T) {
+	// history has 3 clients doing 40 operations each, at their own pace;
+	// every fifth times out and its client continues as process next(p).
+	history := func(next func(p, c int) int) ([]histories.Event, [][]int) {
+		var evs []histories.Event
+		procs := make([][]int, 3)
+		fresh := 3
+		for c := range 3 {
+			p, at := c, int64(c)
+			procs[c] = []int{p}
+			for i := range 40 {
+				typ := histories.OK
+				if i%5 == 4 {
+					typ = histories.Info
+				}
+				evs = append(evs,
+					histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: at, Process: p, F: histories.OpPut, Key: "k", Value: histories.Str("v")},
+					histories.Event{Kind: histories.KindOp, Type: typ, Time: at + 7, Process: p, F: histories.OpPut, Key: "k", Value: histories.Str("v")})
+				at += int64(10 + 3*c)
+				if typ == histories.Info && i < 39 {
+					if next != nil {
+						p = next(p, c)
+					} else {
+						p, fresh = fresh, fresh+1
+					}
+					procs[c] = append(procs[c], p)
+				}
+			}
+		}
+		sort.SliceStable(evs, func(a, b int) bool { return evs[a].Time < evs[b].Time })
+		return evs, procs
 	}
-	buf.Reset()
-	if err := WriteTimeline(&buf, evs); err != nil {
+	for _, c := range []struct {
+		name   string
+		next   func(p, c int) int
+		jepsen bool
+	}{
+		{"one counter (raftkv's harness)", nil, false},
+		{"jepsen (p + concurrency)", func(p, _ int) int { return p + 3 }, true},
+	} {
+		evs, procs := history(c.next)
+		var buf bytes.Buffer
+		if err := WriteTimeline(&buf, evs, nil); err != nil {
+			t.Fatal(err)
+		}
+		d := timelineOf(t, buf.String())
+		if len(d.Lanes) != 3 || d.JepsenThreads != c.jepsen {
+			t.Fatalf("%s: lanes %v (jepsen %t), want 3 lanes (jepsen %t)", c.name, d.Lanes, d.JepsenThreads, c.jepsen)
+		}
+		// No two operations of a lane overlap.
+		for i := range d.Ops.Inv {
+			for j := i + 1; j < len(d.Ops.Inv) && d.Ops.Inv[j] <= d.Ops.End[i]; j++ {
+				if d.Ops.Lane[i] == d.Ops.Lane[j] && d.Ops.Inv[j] < d.Ops.End[i] {
+					t.Fatalf("%s: operations %d and %d overlap in lane %d", c.name, i, j, d.Ops.Lane[i])
+				}
+			}
+		}
+		// With Jepsen's numbering a client's processes are its thread.
+		for _, ps := range procs {
+			for i, p := range d.Ops.Proc {
+				if c.jepsen && slices.Contains(ps, p) && d.Ops.Lane[i] != ps[0]%3 {
+					t.Errorf("%s: process %d in lane %d, want Jepsen's thread %d", c.name, p, d.Ops.Lane[i], ps[0]%3)
+				}
+			}
+		}
+	}
+}
+
+// TestTimelineMarksViolations: the counterexample's operations are in the
+// page as #ev-N anchors, the first violation in words.
+func TestTimelineMarksViolations(t *testing.T) {
+	evs := load(t, "lost-write.jsonl")
+	res := CheckLinearizability(evs, testTimeout)
+	if len(res.Violations) != 1 {
+		t.Fatalf("%d violations", len(res.Violations))
+	}
+	var buf bytes.Buffer
+	if err := WriteTimeline(&buf, evs, res.Violations); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(buf.String(), `<div class="op `); n != 3*MaxTimelineProcesses {
-		t.Fatalf("%d boxes drawn, want all %d", n, 3*MaxTimelineProcesses)
+	s := buf.String()
+	for _, op := range res.Violations[0].Ops {
+		if !strings.Contains(s, fmt.Sprintf(`<div class="violation" id="ev-%d"`, op.Event)) {
+			t.Errorf("no anchor for event %d", op.Event)
+		}
 	}
-	if n := strings.Count(buf.String(), `<div class="head"`); n != 2 {
-		t.Fatalf("%d columns, want 2 lanes", n)
+	if !strings.Contains(s, htmlpkg.EscapeString(res.Violations[0].Sentence)) || strings.Contains(s, `id="jump" type="button" disabled`) {
+		t.Error("the first violation is not named, or cannot be jumped to")
+	}
+	if d := timelineOf(t, s); len(d.Violations) != 1 || len(d.Violations[0].Events) != len(res.Violations[0].Ops) {
+		t.Errorf("violations %+v", d.Violations)
 	}
 }
 

@@ -37,7 +37,12 @@
 // Valid otherwise. Result is JSON-serialisable (results.json).
 //
 // Renderings: WriteVisualization (Porcupine's HTML with fault windows as
-// annotations, failing keys only for an invalid result), WriteTimeline (a
-// self-contained Jepsen-style timeline), PlotLatency and PlotThroughput
+// annotations, failing keys only for an invalid result, and around it the
+// first violation in words, its counterexample drawn on its own, a time
+// axis, sticky row labels and fault bands; it opens at the violation),
+// WriteTimeline (a
+// self-contained Jepsen-style timeline: lanes per client slot, fault
+// windows labelled, violations marked, zoom; it draws only what is on
+// screen, so 100k operations open in seconds), PlotLatency and PlotThroughput
 // (gonum plots with fault windows shaded).
 package checker

@@ -125,3 +125,29 @@ func TestShrinkStopsAtDeadline(t *testing.T) {
 		t.Errorf("past deadline: %d of %d ops, minimal %t; want all, not minimal", len(out), len(ops), minimal)
 	}
 }
+
+// TestCounterexampleDrawing: history.html's drawing of a counterexample has
+// one linked row per operation, the last in red, an operation whose outcome
+// is unknown running to the right edge, and the fault windows named.
+func TestCounterexampleDrawing(t *testing.T) {
+	ms := int64(time.Millisecond)
+	evs := opEvents(nil, 0, "node0", histories.OpPut, "k3", histories.Str("a"), nil, 10*ms, 20*ms, histories.Info, nil)
+	evs = opEvents(evs, 1, "node1", histories.OpGet, "k3", nil, nil, 30*ms, 31*ms, histories.OK, histories.Str("b"))
+	ops, err := Operations(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := describeViolation("k3", ops, true, []histories.Window{{F: "partition-halves", Nodes: []string{"node1"}, Start: 25 * ms, End: 40 * ms}})
+	svg := counterexampleSVG(v)
+	for _, want := range []string{
+		`<a href="#ev-0" class="rk-cx-op info" data-event="0">`,
+		`<a href="#ev-2" class="rk-cx-op ok rk-cx-last" data-event="2">`,
+		`text-anchor="end">?</text>`, // the put's outcome is unknown
+		"partition-halves [node1]",
+		"get k3 → b", "put k3 a", "process 1 · node1",
+	} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("counterexample drawing lacks %s:\n%s", want, svg)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package checker
 
 import (
 	"bufio"
+	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -13,134 +15,218 @@ import (
 	"github.com/raftkv/raftkv/histories"
 )
 
-// Timeline limits: beyond them the timeline draws the first operations
-// (by invocation) and says how many it left out.
-const (
-	MaxTimelineOps       = 20000
-	MaxTimelineProcesses = 128
-	timelineMaxHeight    = 40000.0 // px
-	timelineMinHeight    = 600.0
-	timelineColWidth     = 130
-	timelineAxisWidth    = 90
-	timelineHeaderHeight = 28
-)
+// MaxTimelineOps caps the operations timeline.html carries: beyond it the
+// timeline draws the first operations (by invocation) and says how many
+// it left out. The page draws only what is on screen, so the cap bounds
+// the file (about 60 bytes per operation), not the drawing.
+const MaxTimelineOps = 500_000
 
-// WriteTimeline writes a self-contained Jepsen-style timeline (plain
-// HTML/CSS, no scripts or external resources): one column per process,
-// time flowing down, each operation a box from its invocation to its
-// completion, colored by outcome (ok blue, fail pink, info orange; an
-// operation that never completed runs to the end), with its description
-// and details in a tooltip. Fault windows are shaded bands across all
-// columns, labelled with the fault and its nodes; point faults are lines.
-// Large histories are capped at MaxTimelineOps operations and
-// MaxTimelineProcesses columns.
-func WriteTimeline(w io.Writer, events []histories.Event) error {
+//go:embed assets/timeline.js
+var timelineJS string
+
+//go:embed assets/timeline.css
+var timelineCSS string
+
+// timelineData is what timeline.html's script draws. Operations are
+// columns (one array per field, ordered by invocation) so that 100k of
+// them stay a few megabytes of JSON that the browser parses at once.
+type timelineData struct {
+	Total int   `json:"total"` // operations in the history
+	First int64 `json:"first"` // time of the first event (ns)
+	Last  int64 `json:"last"`  // time of the last event (ns)
+	// Lanes are client slots: Lanes[i] lists the processes drawn in lane i.
+	Lanes [][]int `json:"lanes"`
+	// JepsenThreads is true when lanes are process mod len(Lanes).
+	JepsenThreads bool `json:"jepsenThreads"`
+	Ops           struct {
+		Inv   []int64  `json:"inv"`   // invocation time, ns since First
+		Cmp   []int64  `json:"cmp"`   // completion time, ns since First; -1 never completed
+		End   []int64  `json:"end"`   // where the box ends (Cmp, or the next operation of the lane, or Last)
+		Lane  []int    `json:"lane"`  // index into Lanes
+		Proc  []int    `json:"proc"`  // process
+		Event []int    `json:"event"` // invocation's index in the history (anchor #ev-N)
+		Type  string   `json:"type"`  // one letter per operation: o(k), f(ail), i(nfo)
+		Label []string `json:"label"` // "get k1 → v"
+		Node  []int    `json:"node"`  // index into Nodes, -1 none
+	} `json:"ops"`
+	Nodes []string `json:"nodes"`
+	// Errors holds the error text of failed and info operations, by
+	// operation index.
+	Errors     map[int]string      `json:"errors,omitempty"`
+	Faults     []timelineFault     `json:"faults"`
+	Points     []timelineFault     `json:"points"`
+	Violations []timelineViolation `json:"violations"`
+}
+
+type timelineFault struct {
+	Label  string `json:"label"`
+	Detail string `json:"detail,omitempty"`
+	Start  int64  `json:"start"` // ns since First
+	End    int64  `json:"end"`
+	Open   bool   `json:"open,omitempty"`
+	Slot   int    `json:"slot"` // label column, so that overlapping windows' labels do not overlap
+}
+
+type timelineViolation struct {
+	Key      string `json:"key"`
+	Sentence string `json:"sentence"`
+	// Events are the counterexample's operations (anchors #ev-N); the last
+	// is the one invoked last (in a stale read, the read).
+	Events []int `json:"events"`
+}
+
+// WriteTimeline writes timeline.html: a Jepsen-style timeline of every
+// operation, time flowing down, one lane per client slot (see
+// timelineLanes), each operation a box from its invocation to its
+// completion colored by outcome (ok blue, fail pink, info orange), fault
+// windows as bands labelled where they are, point faults as lines, and
+// the operations of violations (the counterexamples
+// CheckLinearizability found; nil for none) outlined in red, with a
+// control that jumps to the first. The page has zoom controls and draws
+// only the part on screen (a canvas under a few DOM overlays), so a
+// 100k-operation history opens in seconds. #ev-N (N: an invocation's index
+// in the history) scrolls to that operation and highlights it. The page
+// is self-contained: its script and style are inline.
+func WriteTimeline(w io.Writer, events []histories.Event, violations []Violation) error {
+	return writeTimeline(w, events, violations, MaxTimelineOps)
+}
+
+func writeTimeline(w io.Writer, events []histories.Event, violations []Violation, maxOps int) error {
 	pairs, _ := histories.Pair(events) // draw what pairs; the checkers report the rest
 	first, last := histories.Bounds(events)
-	span := float64(max(last-first, 1))
-
-	total := len(pairs)
-	if len(pairs) > MaxTimelineOps {
-		pairs = pairs[:MaxTimelineOps]
+	d := timelineData{Total: len(pairs), First: first, Last: last - first, Errors: map[int]string{}}
+	// The page finds what is on screen by binary search over invocations.
+	sort.SliceStable(pairs, func(a, b int) bool { return pairs[a].Invoke.Time < pairs[b].Invoke.Time })
+	if len(pairs) > maxOps {
+		pairs = pairs[:maxOps]
 	}
-	cols, headers := timelineColumns(pairs, last)
-	var drawn []histories.Op
-	for _, p := range pairs {
-		if _, ok := cols[p.Process]; ok {
-			drawn = append(drawn, p)
+	lane, lanes, jepsen := timelineLanes(pairs)
+	d.Lanes, d.JepsenThreads = lanes, jepsen
+
+	nodes := make(map[string]int)
+	var types strings.Builder
+	lastInLane := make([]int, len(lanes)) // op index + 1
+	n := len(pairs)
+	o := &d.Ops
+	o.Inv, o.Cmp, o.End, o.Lane, o.Proc, o.Event, o.Label, o.Node =
+		make([]int64, n), make([]int64, n), make([]int64, n), make([]int, n), make([]int, n), make([]int, n), make([]string, n), make([]int, n)
+	for i, p := range pairs {
+		o.Inv[i], o.Cmp[i], o.End[i] = p.Invoke.Time-first, -1, last-first
+		if p.Complete != nil {
+			o.Cmp[i], o.End[i] = p.Complete.Time-first, p.Complete.Time-first
+			if p.Complete.Error != "" {
+				d.Errors[i] = p.Complete.Error
+			}
+		}
+		l := lane[p.Process]
+		if j := lastInLane[l] - 1; j >= 0 && o.Cmp[j] < 0 {
+			// An operation that never completed ends, on screen, where
+			// its lane's next operation starts.
+			o.End[j] = max(o.Inv[j], o.Inv[i])
+		}
+		lastInLane[l] = i + 1
+		o.Lane[i], o.Proc[i], o.Event[i], o.Label[i] = l, p.Process, p.InvokeIndex, opLabel(p)
+		switch p.Type() {
+		case histories.OK:
+			types.WriteByte('o')
+		case histories.Fail:
+			types.WriteByte('f')
+		default:
+			types.WriteByte('i')
+		}
+		node := p.Invoke.Node
+		if p.Complete != nil && p.Complete.Node != "" {
+			node = p.Complete.Node
+		}
+		o.Node[i] = -1
+		if node != "" {
+			id, ok := nodes[node]
+			if !ok {
+				id = len(d.Nodes)
+				nodes[node] = id
+				d.Nodes = append(d.Nodes, node)
+			}
+			o.Node[i] = id
 		}
 	}
-	height := math.Min(timelineMaxHeight, math.Max(timelineMinHeight, 28*float64(len(drawn))/float64(max(len(headers), 1))))
-	y := func(t int64) float64 { return timelineHeaderHeight + float64(t-first)/span*height }
-	width := timelineAxisWidth + timelineColWidth*max(len(headers), 1)
+	o.Type = types.String()
+
+	var slotEnd []int64
+	for _, win := range histories.FaultWindows(events) {
+		f := timelineFault{Label: faultLabel(win.F, win.Nodes), Detail: win.Detail, Start: win.Start - first, End: win.End - first, Open: win.Open}
+		f.Slot = len(slotEnd)
+		for s, e := range slotEnd {
+			if e < f.Start {
+				f.Slot = s
+				break
+			}
+		}
+		if f.Slot == len(slotEnd) {
+			slotEnd = append(slotEnd, 0)
+		}
+		slotEnd[f.Slot] = f.End
+		d.Faults = append(d.Faults, f)
+	}
+	for _, e := range events {
+		if e.Kind == histories.KindNemesis && e.Type == histories.Info {
+			d.Points = append(d.Points, timelineFault{Label: faultLabel(e.F, e.Nodes), Detail: e.Detail, Start: e.Time - first, End: e.Time - first})
+		}
+	}
+	for _, v := range violations {
+		tv := timelineViolation{Key: v.Key, Sentence: v.Sentence}
+		for _, op := range v.Ops {
+			tv.Events = append(tv.Events, op.Event)
+		}
+		d.Violations = append(d.Violations, tv)
+	}
+	if d.Faults == nil {
+		d.Faults = []timelineFault{}
+	}
+	if d.Points == nil {
+		d.Points = []timelineFault{}
+	}
+	if d.Violations == nil {
+		d.Violations = []timelineViolation{}
+	}
+	data, err := json.Marshal(d) // escapes <, > and &: safe inside <script>
+	if err != nil {
+		return fmt.Errorf("checker: timeline: %w", err)
+	}
 
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	p("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>raftkv timeline</title>\n<style>%s</style></head><body>\n", timelineCSS)
-	p("<h1>History timeline</h1>\n<p class=\"summary\">%d operations over %s", total, fmtDur(last-first))
-	if len(drawn) < total {
-		p(" — showing the first %d operations", len(drawn))
-		if len(drawn) < len(pairs) {
-			p(" of the processes that fit in %d columns", MaxTimelineProcesses)
+	p("<header id=\"top\"><h1>History timeline</h1>\n<p class=\"summary\">%d operations over %s by %d client slot(s)", d.Total, fmtDur(last-first), len(lanes))
+	if n < d.Total {
+		p(" — showing the first %d operations", n)
+	}
+	p(".</p>\n")
+	if len(violations) > 0 {
+		v := violations[0]
+		p("<p id=\"first-violation\" class=\"violation-text\"><b>First violation</b> (key %s): %s</p>\n", html.EscapeString(v.Key), html.EscapeString(v.Sentence))
+	}
+	p("<p class=\"controls\"><button id=\"jump\" type=\"button\"%s>jump to first violation</button> ", map[bool]string{true: "", false: " disabled"}[len(violations) > 0])
+	p("<button id=\"zoom-out\" type=\"button\" title=\"zoom out (-)\">−</button> <button id=\"zoom-in\" type=\"button\" title=\"zoom in (+)\">+</button> <button id=\"zoom-fit\" type=\"button\" title=\"whole run on one screen\">fit</button> <span id=\"zoom-label\"></span></p>\n")
+	p("<p class=\"legend\"><span class=\"key k-ok\">ok</span> <span class=\"key k-fail\">fail</span> <span class=\"key k-info\">info (outcome unknown)</span> <span class=\"key k-fault\">fault window</span> <span class=\"key k-violation\">violation</span> Time flows down; each lane is a client slot: a client runs one operation at a time, and one that times out continues as a new process, drawn in a free slot. Hover a box for details, click it to link to it; Ctrl+wheel zooms.</p></header>\n")
+	p("<div id=\"tl\"><div id=\"heads\"></div>")
+	// The counterexamples' operations are in the page from the start, so
+	// that #ev-N anchors to them exist before the script runs.
+	for vi, v := range d.Violations {
+		for _, ev := range v.Events {
+			p("<div class=\"violation\" id=\"ev-%d\" data-event=\"%d\" data-violation=\"%d\"></div>", ev, ev, vi)
 		}
 	}
-
-	p(".</p>\n<p class=\"legend\"><span class=\"op ok\">ok</span> <span class=\"op fail\">fail</span> <span class=\"op info\">info</span> <span class=\"fault-key\">fault window</span> Time flows down; hover a box for details.</p>\n")
-	p("<div class=\"tl\" style=\"width:%dpx;height:%.0fpx\">\n", width, height+timelineHeaderHeight+20)
-
-	// Time axis.
-	step := niceStep(span / (height / 80))
-	for t := 0.0; t <= span; t += step {
-		top := timelineHeaderHeight + t/span*height
-		p("<div class=\"tick\" style=\"top:%.1fpx;width:%dpx\"><span>%s</span></div>\n", top, width, fmtDur(int64(t)))
-	}
-	// Fault windows and point faults, under the operations.
-	for i, win := range histories.FaultWindows(events) {
-		top, bottom := y(win.Start), y(win.End)
-		label := win.F
-		if len(win.Nodes) > 0 {
-			label += " [" + strings.Join(win.Nodes, " ") + "]"
-		}
-		title := fmt.Sprintf("%s\n%s – %s", label, fmtDur(win.Start-first), fmtDur(win.End-first))
-		if win.Detail != "" {
-			title += "\n" + win.Detail
-		}
-		if win.Open {
-			title += "\n(still active at the end)"
-		}
-		p("<div class=\"fault f%d\" style=\"top:%.1fpx;height:%.1fpx;left:%dpx;width:%dpx\" title=\"%s\"><span>%s</span></div>\n",
-			i%4, top, math.Max(bottom-top, 2), timelineAxisWidth, width-timelineAxisWidth, html.EscapeString(title), html.EscapeString(label))
-	}
-	for _, e := range events {
-		if e.Kind == histories.KindNemesis && e.Type == histories.Info {
-			label := e.F
-			if len(e.Nodes) > 0 {
-				label += " [" + strings.Join(e.Nodes, " ") + "]"
-			}
-			p("<div class=\"point\" style=\"top:%.1fpx;left:%dpx;width:%dpx\" title=\"%s\"><span>%s</span></div>\n",
-				y(e.Time), timelineAxisWidth, width-timelineAxisWidth, html.EscapeString(label+"\n"+e.Detail), html.EscapeString(label))
-		}
-	}
-	// Column headers.
-	for i, h := range headers {
-		p("<div class=\"head\" style=\"left:%dpx;width:%dpx\" title=\"%s\">%s</div>\n", timelineAxisWidth+i*timelineColWidth, timelineColWidth-6, html.EscapeString(h), html.EscapeString(h))
-	}
-	// Operations.
-	for _, op := range drawn {
-		end := last
-		if op.Complete != nil {
-			end = op.Complete.Time
-		}
-		top, bottom := y(op.Invoke.Time), y(end)
-		typ := op.Type()
-		p("<div class=\"op %s\" id=\"ev-%d\" style=\"left:%dpx;top:%.1fpx;height:%.1fpx;width:%dpx\" title=\"%s\">%s</div>\n",
-			typ, op.InvokeIndex, timelineAxisWidth+cols[op.Process]*timelineColWidth+2, top, math.Max(bottom-top, 2), timelineColWidth-10,
-			html.EscapeString(opTitle(op, first)), html.EscapeString(opLabel(op)))
-	}
-	p("</div>\n</body></html>\n")
+	p("</div>\n<canvas id=\"canvas\"></canvas><div id=\"tip\" hidden></div>\n")
+	p("<script id=\"data\" type=\"application/json\">%s</script>\n<script>%s</script>\n</body></html>\n", data, timelineJS)
 	return bw.Flush()
 }
 
-const timelineCSS = `
-.op:target{outline:3px solid #d00;z-index:5;scroll-margin:40vh}
-body{font-family:system-ui,sans-serif;margin:16px;color:#222}
-h1{font-size:20px;margin:0 0 6px}
-.summary,.legend{font-size:13px;margin:4px 0}
-.legend .op{position:static;display:inline-block;padding:1px 8px;height:auto}
-.fault-key{background:rgba(255,90,60,.18);padding:1px 8px;border:1px dashed #d55}
-.tl{position:relative;border-top:1px solid #ccc;margin-top:8px}
-.tick{position:absolute;left:0;border-top:1px solid #eee;font-size:10px;color:#888}
-.tick span{position:absolute;left:2px;top:-6px;background:#fff}
-.head{position:absolute;top:0;height:22px;font-size:12px;font-weight:600;text-align:center;background:#f4f4f4;border:1px solid #ddd;line-height:22px;z-index:3}
-.fault{position:absolute;border-top:1px dashed #d55;border-bottom:1px dashed #d55;z-index:0}
-.fault span{position:absolute;right:4px;top:1px;font-size:11px;color:#a22;font-weight:600}
-.f0{background:rgba(255,90,60,.14)}.f1{background:rgba(160,80,255,.12)}.f2{background:rgba(40,160,90,.12)}.f3{background:rgba(230,170,0,.14)}
-.point{position:absolute;border-top:2px solid #c33;z-index:1}
-.point span{position:absolute;right:4px;top:-14px;font-size:11px;color:#c33}
-.op{position:absolute;box-sizing:border-box;font-size:10px;line-height:11px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding:0 3px;border-radius:2px;z-index:2;border:1px solid rgba(0,0,0,.25)}
-.op:hover{z-index:4;outline:2px solid #333}
-.ok{background:#6db6fe}.fail{background:#feb5da}.info{background:#ffaa26}
-`
+func faultLabel(f string, nodes []string) string {
+	if len(nodes) > 0 {
+		return f + " [" + strings.Join(nodes, " ") + "]"
+	}
+	return f
+}
 
 func opLabel(op histories.Op) string {
 	var b strings.Builder
@@ -170,26 +256,92 @@ func opLabel(op histories.Op) string {
 	return s
 }
 
-func opTitle(op histories.Op, first int64) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s — %s\nprocess %d", opLabel(op), op.Type(), op.Process)
-	if op.Invoke.Node != "" {
-		fmt.Fprintf(&b, ", node %s", op.Invoke.Node)
-	}
-	fmt.Fprintf(&b, "\ninvoked %s", fmtDur(op.Invoke.Time-first))
-	if op.Complete != nil {
-		fmt.Fprintf(&b, "\ncompleted %s (%s)", fmtDur(op.Complete.Time-first), fmtDur(op.Complete.Time-op.Invoke.Time))
-		if op.Complete.Error != "" {
-			fmt.Fprintf(&b, "\nerror: %s", op.Complete.Error)
-		}
-	} else {
-		b.WriteString("\nnever completed")
-	}
-	return b.String()
-}
-
 func fmtDur(ns int64) string {
 	return time.Duration(ns).Round(time.Microsecond).String()
+}
+
+// timelineLanes gives every process a lane, a client slot: a client runs
+// one operation at a time and, after an info (its outcome unknown),
+// continues as a new process, so the number of slots is the number of
+// processes alive at once — the run's concurrency. When the processes are
+// numbered as in Jepsen (a retired process p is followed by p+concurrency),
+// the slot is Jepsen's thread, process mod concurrency, and jepsen is true.
+// Otherwise (raftkv's harness numbers new processes from one counter, and
+// the history does not say which client a new process belongs to)
+// processes are packed in order of their first invocation, each into the
+// free lane that was freed last, a new lane only when none is free: the
+// lanes are then slots, not necessarily the clients themselves. A process
+// is alive from its first invocation to its last completion; an
+// invocation that never completed does not keep its lane.
+func timelineLanes(ops []histories.Op) (lane map[int]int, lanes [][]int, jepsen bool) {
+	type life struct {
+		proc       int
+		start, end int64
+	}
+	lives := make(map[int]*life)
+	var order []*life
+	for _, op := range ops {
+		end := op.Invoke.Time
+		if op.Complete != nil {
+			end = op.Complete.Time
+		}
+		l := lives[op.Process]
+		if l == nil {
+			l = &life{proc: op.Process, start: op.Invoke.Time, end: end}
+			lives[op.Process] = l
+			order = append(order, l)
+		}
+		l.start, l.end = min(l.start, op.Invoke.Time), max(l.end, end)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].start != order[j].start {
+			return order[i].start < order[j].start
+		}
+		return order[i].proc < order[j].proc
+	})
+	lane = make(map[int]int, len(order))
+	var laneEnd []int64
+	for _, l := range order {
+		best := -1
+		for i, e := range laneEnd {
+			if e <= l.start && (best < 0 || e > laneEnd[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			best = len(laneEnd)
+			laneEnd = append(laneEnd, 0)
+			lanes = append(lanes, nil)
+		}
+		laneEnd[best] = l.end
+		lane[l.proc] = best
+		lanes[best] = append(lanes[best], l.proc)
+	}
+	// Jepsen's numbering: process mod concurrency never puts two live
+	// processes in one lane.
+	if c := len(lanes); c > 0 && len(order) > c {
+		modEnd := make([]int64, c)
+		started := make([]bool, c)
+		ok := true
+		for _, l := range order {
+			s := ((l.proc % c) + c) % c
+			if started[s] && modEnd[s] > l.start {
+				ok = false
+				break
+			}
+			started[s], modEnd[s] = true, l.end
+		}
+		if ok {
+			lanes = make([][]int, c)
+			for _, l := range order {
+				s := ((l.proc % c) + c) % c
+				lane[l.proc] = s
+				lanes[s] = append(lanes[s], l.proc)
+			}
+			return lane, lanes, true
+		}
+	}
+	return lane, lanes, false
 }
 
 // niceStep rounds a raw interval up to 1, 2 or 5 times a power of ten.
@@ -204,76 +356,4 @@ func niceStep(raw float64) float64 {
 		}
 	}
 	return 10 * pow
-}
-
-// timelineColumns gives each process a column. When there are more
-// processes than MaxTimelineProcesses (a Jepsen-style harness retires a
-// process after an info and continues with a new one), processes share
-// lanes: a process takes the first lane whose previous process finished
-// before it started. Processes that fit in no lane are left out.
-func timelineColumns(ops []histories.Op, last int64) (map[int]int, []string) {
-	type life struct {
-		proc       int
-		start, end int64
-	}
-	lives := make(map[int]*life)
-	var order []*life
-	for _, op := range ops {
-		end := last
-		if op.Complete != nil {
-			end = op.Complete.Time
-		}
-		l := lives[op.Process]
-		if l == nil {
-			l = &life{proc: op.Process, start: op.Invoke.Time, end: end}
-			lives[op.Process] = l
-			order = append(order, l)
-		}
-		l.start, l.end = min(l.start, op.Invoke.Time), max(l.end, end)
-	}
-	cols := make(map[int]int, len(order))
-	if len(order) <= MaxTimelineProcesses {
-		sort.Slice(order, func(i, j int) bool { return order[i].proc < order[j].proc })
-		headers := make([]string, len(order))
-		for i, l := range order {
-			cols[l.proc] = i
-			headers[i] = fmt.Sprintf("process %d", l.proc)
-		}
-		return cols, headers
-	}
-	sort.Slice(order, func(i, j int) bool { return order[i].start < order[j].start })
-	var laneEnd []int64
-	var laneProcs [][]int
-	for _, l := range order {
-		lane := -1
-		for i, e := range laneEnd {
-			if e < l.start {
-				lane = i
-				break
-			}
-		}
-		if lane < 0 {
-			if len(laneEnd) == MaxTimelineProcesses {
-				continue
-			}
-			lane = len(laneEnd)
-			laneEnd = append(laneEnd, 0)
-			laneProcs = append(laneProcs, nil)
-		}
-		laneEnd[lane] = l.end
-		laneProcs[lane] = append(laneProcs[lane], l.proc)
-		cols[l.proc] = lane
-	}
-	headers := make([]string, len(laneProcs))
-	for i, ps := range laneProcs {
-		h := fmt.Sprintf("process %d", ps[0])
-		if len(ps) > 1 {
-			h = fmt.Sprintf("processes %d, %d", ps[0], ps[1])
-		}
-		if len(ps) > 2 {
-			h += ", …"
-		}
-		headers[i] = h
-	}
-	return cols, headers
 }

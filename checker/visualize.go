@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -63,6 +64,13 @@ func VisualizedKeys(events []histories.Event, res LinearizabilityResult) []strin
 // runs out, the partial linearizations found so far are drawn. As in
 // CheckLinearizability, info writes whose value nothing observed are left
 // out of the search; they are drawn on their process's row as annotations.
+//
+// Porcupine's page is kept whole (its data stays the source of the
+// drawing) and raftkv's reading aids are added around it (see history.go):
+// the first of res.Violations in words, its counterexample drawn on its
+// own, a time axis, row labels (process and client slot) that stay in view,
+// fault windows as named bands, and the page opens scrolled to the first
+// violation's last operation, or to #ev-N.
 func WriteVisualization(w io.Writer, events []histories.Event, res LinearizabilityResult) error {
 	ops, err := Operations(events)
 	if err != nil {
@@ -79,13 +87,19 @@ func WriteVisualization(w io.Writer, events []histories.Event, res Linearizabili
 			sub = append(sub, op)
 		}
 	}
-	denseClients(sub)
+	procs := denseClients(sub)
 	sub, pruned := pruneUnobservedInfo(sub)
 	model := Model()
 	_, info := porcupine.CheckOperationsVerbose(model, sub, min(max(res.Timeout, visualizationMinBudget), visualizationMaxBudget))
-	info.AddAnnotations(annotations(events, sub, res))
+	notes := annotations(events, sub, res)
+	info.AddAnnotations(notes)
 	info.AddAnnotations(prunedAnnotations(pruned))
-	if err := porcupine.Visualize(model, info, w); err != nil {
+	var page bytes.Buffer
+	if err := porcupine.Visualize(model, info, &page); err != nil {
+		return fmt.Errorf("checker: visualize: %w", err)
+	}
+	side := historySideData(events, draw, procs, sub, notes, pruned, res)
+	if err := writeReadableHistory(w, page.Bytes(), side, historyHeader(side, res)); err != nil {
 		return fmt.Errorf("checker: visualize: %w", err)
 	}
 	return nil
@@ -163,8 +177,9 @@ func faultDetails(nodes []string, detail string) string {
 }
 
 // denseClients renumbers ClientId over the drawn operations only, so that
-// the visualization has one row per process that appears in it.
-func denseClients(ops []porcupine.Operation) {
+// the visualization has one row per process that appears in it; row i is
+// process procs[i].
+func denseClients(ops []porcupine.Operation) (procs []int) {
 	var ids []int
 	seen := make(map[int]bool)
 	for _, op := range ops {
@@ -178,9 +193,14 @@ func denseClients(ops []porcupine.Operation) {
 	for i, id := range ids {
 		rank[id] = i
 	}
+	procs = make([]int, len(ids))
 	for i := range ops {
 		ops[i].ClientId = rank[ops[i].ClientId]
+		if m, ok := ops[i].Metadata.(OpMeta); ok {
+			procs[ops[i].ClientId] = m.Process
+		}
 	}
+	return procs
 }
 
 // prunedColor marks info writes left out of the search.

@@ -255,7 +255,7 @@ func Render(dir string, events []histories.Event, r *Results) error {
 		lin = *r.Linearizability
 	}
 	render("history.html", toFile("history.html", func(f *os.File) error { return checker.WriteVisualization(f, events, lin) }))
-	render("timeline.html", toFile("timeline.html", func(f *os.File) error { return checker.WriteTimeline(f, events) }))
+	render("timeline.html", toFile("timeline.html", func(f *os.File) error { return checker.WriteTimeline(f, events, lin.Violations) }))
 	render("latency.png", func() error { return checker.PlotLatency(filepath.Join(dir, "latency.png"), events) })
 	render("throughput.png", func() error { return checker.PlotThroughput(filepath.Join(dir, "throughput.png"), events) })
 	return errors.Join(errs...)

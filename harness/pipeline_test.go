@@ -190,7 +190,8 @@ func TestSimBackendScenarios(t *testing.T) {
 
 // checkFirstViolationShown checks that an invalid run names its first
 // violation: a counterexample of 2-3 operations in results.json, its
-// sentence in index.html, and a timeline anchor on the violating read.
+// sentence in index.html, and links to the violating read in timeline.html
+// and history.html.
 func checkFirstViolationShown(t *testing.T, name string, out Outcome) {
 	t.Helper()
 	v := out.Results.FirstViolation()
@@ -202,9 +203,11 @@ func checkFirstViolationShown(t *testing.T, name string, out Outcome) {
 		t.Errorf("%s: index.html lacks the first violation %q (%v)", name, v.Sentence, err)
 	}
 	last := v.Ops[len(v.Ops)-1]
-	anchor := fmt.Sprintf("timeline.html#ev-%d", last.Event)
-	if !strings.Contains(string(index), anchor) {
-		t.Errorf("%s: index.html does not link %s", name, anchor)
+	for _, page := range []string{"timeline.html", "history.html"} {
+		anchor := fmt.Sprintf(`href="%s#ev-%d"`, page, last.Event)
+		if !strings.Contains(string(index), anchor) {
+			t.Errorf("%s: index.html does not link %s", name, anchor)
+		}
 	}
 	timeline, err := os.ReadFile(filepath.Join(out.Dir, "timeline.html"))
 	if err != nil || !strings.Contains(string(timeline), fmt.Sprintf(`id="ev-%d"`, last.Event)) {

@@ -17,6 +17,7 @@ var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
 	"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
 	"ms":   func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
 	"secs": checker.Seconds,
+	"last": func(ops []checker.ViolationOp) int { return len(ops) - 1 },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.R.Scenario}} — {{.R.Verdict}}</title>
 <style>
@@ -32,11 +33,12 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 {{if .Matches}}— as expected.{{else}}— <b>not what the scenario expects</b>.{{end}}
 Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
 {{with .R.Linearizability}}{{with .Violations}}<h2 id="first-violation">First violation</h2>
-{{with index . 0}}<p class="first"><b>{{.Sentence}}</b>{{if not .Minimal}} (shrinking ran out of time: some of these operations may not be needed){{end}}</p>{{end}}
+{{with index . 0}}<p class="first"><b>{{.Sentence}}</b>{{if not .Minimal}} (shrinking ran out of time: some of these operations may not be needed){{end}}</p>
+{{with index .Ops (last .Ops)}}<p>See it <a class="fv-timeline" href="timeline.html#ev-{{.Event}}">in the timeline</a> and <a class="fv-history" href="history.html#ev-{{.Event}}">in the linearizability history</a>.</p>{{end}}{{end}}
 {{range $i, $v := .}}{{if $i}}<p>Key <code>{{$v.Key}}</code>: {{$v.Sentence}}</p>{{end}}
 <table><tr><th>key {{$v.Key}}</th><th>process</th><th>node</th><th>invoked</th><th>completed</th><th>outcome</th><th>see</th></tr>
 {{range $v.Ops}}<tr><td>{{.Words}}</td><td>{{.Process}}</td><td>{{.Node}}</td><td>{{secs .Invoke}}</td><td>{{if lt .Complete 0}}never{{else}}{{secs .Complete}}{{end}}</td><td>{{.Type}}</td>
-<td><a href="timeline.html#ev-{{.Event}}">timeline</a> · <a href="history.html">history (key {{.Key}})</a></td></tr>{{end}}
+<td><a href="timeline.html#ev-{{.Event}}">timeline</a> · <a href="history.html#ev-{{.Event}}">history (key {{.Key}})</a></td></tr>{{end}}
 {{with $v.Faults}}<tr><td colspan="7">faults active: {{range .}}<code>{{.F}}</code> {{secs .Start}}–{{secs .End}}{{with .Nodes}} on {{range .}}{{.}} {{end}}{{end}}; {{end}}</td></tr>{{else}}<tr><td colspan="7">no fault active</td></tr>{{end}}
 </table>{{end}}{{end}}{{end}}
 {{if .R.Reasons}}<ul>{{range .R.Reasons}}<li><b>{{.}}</b></li>{{end}}</ul>{{end}}
@@ -84,7 +86,7 @@ func WriteIndex(dir string, r *Results) error {
 	var links []link
 	for _, a := range []link{
 		{"history.html", "history.html", "Porcupine visualization (linearizations, where it broke)"},
-		{"timeline.html", "timeline.html", "timeline of every operation by process, with fault windows"},
+		{"timeline.html", "timeline.html", "timeline of every operation by client slot, with fault windows and the violations marked"},
 		{"results.json", "results.json", "verdicts and details"},
 		{"history.jsonl", "history.jsonl", "the history (source of truth)"},
 		{"history.edn", "history.edn", "the history in Jepsen's EDN"},
@@ -146,5 +148,5 @@ func PrintFirstViolation(w io.Writer, dir string, r *Results) {
 	}
 	fmt.Fprintf(w, "first violation: %s\n", v.Sentence)
 	last := v.Ops[len(v.Ops)-1]
-	fmt.Fprintf(w, "  see %s#ev-%d and %s (key %s)\n", filepath.Join(dir, "timeline.html"), last.Event, filepath.Join(dir, "history.html"), v.Key)
+	fmt.Fprintf(w, "  see %s#ev-%d and %s#ev-%d (key %s)\n", filepath.Join(dir, "timeline.html"), last.Event, filepath.Join(dir, "history.html"), last.Event, v.Key)
 }

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -225,6 +226,10 @@ func TestBrowserRunsJumpToFirstError(t *testing.T) {
 	browsertest.Run(t, ctx, "jump", chromedp.Click(chromedp.CSS(`#jump`)),
 		chromedp.WaitReady(chromedp.CSS(`#jump[data-state="done"]`)))
 	browsertest.WaitFor(t, ctx, "first error in view", firstErrorInView)
+	// The note names the operation the first error falls on, in words.
+	if note := browsertest.Eval[string](t, ctx, `document.getElementById('jump-note').textContent`); !strings.HasPrefix(note, "first error: get() → 3 (row 0) cannot come next") {
+		t.Errorf("jump note %q", note)
+	}
 	browsertest.Screenshot(t, ctx, "jumped")
 
 	// The list's "first error" link opens the run and jumps by itself.

@@ -85,7 +85,10 @@
 //     data-verdict (a verdict, "running" or "incomplete").
 //   - #run: data-loaded, data-verdict, data-failed-keys; #history-frame
 //     data-loaded; #jump: data-state (idle, pending, done, none,
-//     unavailable), data-x.
+//     unavailable), data-x (a plain Porcupine page: the first illegal
+//     linearization point) or data-event (a history.html of raftkv's
+//     checker: the first violation's operation); #jump-note says it in
+//     words.
 //   - #live (a run without results.json): data-state (none, running,
 //     stopped, finished), data-live-ops (completions read so far), data-ok,
 //     data-fail, data-info, data-windows, data-offset, data-polls; in

@@ -81,14 +81,26 @@ function errorPoints(doc) {
     .sort((a, b) => Number(a.getAttribute('x1')) - Number(b.getAttribute('x1')));
 }
 
-// jumpToFirstError scrolls the history to its first illegal linearization
-// point and selects it. It uses Porcupine's own "jump to first error" link
-// when the page has one (it also highlights the partial linearization),
-// and scrolls to the mark itself otherwise.
+// jumpToFirstError scrolls the history to its first error and says in
+// words what it is. A history.html rendered by raftkv's checker names its
+// first violation and jumps to it itself (window.raftkvHistory); for a
+// plain Porcupine page the first illegal linearization point is scrolled
+// to and selected with Porcupine's own "jump to first error" link (it also
+// highlights the partial linearization), and the operation it falls on is
+// named.
 async function jumpToFirstError() {
   if (!frameReady) return;
   jumpBtn.dataset.state = 'pending';
   const doc = await frameReady;
+  const rk = doc.defaultView && doc.defaultView.raftkvHistory;
+  if (rk && rk.first !== null && rk.first !== undefined) {
+    rk.jumpTo(rk.first);
+    frame.scrollIntoView({block: 'start'});
+    jumpBtn.dataset.state = 'done';
+    jumpBtn.dataset.event = String(rk.first);
+    jumpNote.textContent = `first violation: ${rk.sentence}`;
+    return;
+  }
   const points = errorPoints(doc);
   if (points.length === 0) {
     jumpBtn.dataset.state = 'none';
@@ -107,7 +119,25 @@ async function jumpToFirstError() {
   target.classList.add('raftkv-first-error');
   jumpBtn.dataset.state = 'done';
   jumpBtn.dataset.x = target.getAttribute('x1');
-  jumpNote.textContent = `first illegal linearization point at x=${Math.round(Number(target.getAttribute('x1')))} of ${points.length}`;
+  const op = operationAt(doc, target);
+  jumpNote.textContent = (op ? `first error: ${op.text} (row ${op.row}) cannot come next in any order of the operations before it` :
+    'first error marked') + ` — ${points.length} illegal linearization point(s) drawn`;
+}
+
+// operationAt finds the operation box of Porcupine's drawing that an
+// illegal linearization point falls on: its description and row.
+function operationAt(doc, point) {
+  const x = Number(point.getAttribute('x1'));
+  const y = (Number(point.getAttribute('y1')) + Number(point.getAttribute('y2'))) / 2;
+  const num = (e, a) => Number(e.getAttribute(a));
+  const box = [...doc.querySelectorAll('rect.target-rect')].find((r) =>
+    x >= num(r, 'x') - 1 && x <= num(r, 'x') + num(r, 'width') + 1 && y >= num(r, 'y') && y <= num(r, 'y') + num(r, 'height'));
+  if (!box) return null;
+  const cx = num(box, 'x') + num(box, 'width') / 2, cy = num(box, 'y') + num(box, 'height') / 2;
+  const text = [...doc.querySelectorAll('text.history-text')].find((t) =>
+    Math.abs(num(t, 'x') - cx) < 1 && Math.abs(num(t, 'y') - cy) < 1);
+  // Porcupine's rows: 10 px of padding, then 30 px boxes 15 px apart.
+  return text ? {text: text.textContent, row: Math.round((num(box, 'y') - 10) / 45)} : null;
 }
 
 // ---------- live view of a running run ----------

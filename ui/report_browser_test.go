@@ -1,0 +1,316 @@
+package ui_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/raftkv/raftkv/checker"
+	"github.com/raftkv/raftkv/harness"
+	"github.com/raftkv/raftkv/histories"
+	"github.com/raftkv/raftkv/ui/internal/browsertest"
+)
+
+// The report browser tests open the pages a harness run renders
+// (index.html, history.html, timeline.html) in chromium, for invalid runs
+// of the simulation's demonstration scenarios: they follow the first
+// violation's links and check that each page lands on the violating
+// operation, scrolled into view and marked.
+
+// simRun runs a simulation scenario of harness/scenarios/sim through the
+// harness (as `harness run` does) and serves its run directory.
+func simRun(t *testing.T, file string, seed int64, want checker.Verdict) (string, harness.Outcome, *harness.Scenario) {
+	t.Helper()
+	sc, err := harness.LoadScenario(filepath.Join("..", "harness", "scenarios", "sim", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &harness.Runner{Opts: harness.RunOptions{Store: t.TempDir(), Seed: seed, SeedSet: true}}
+	out := r.Run(context.Background(), sc)
+	if out.Err != nil || out.Verdict != want || (want == checker.Invalid) != (out.Results.FirstViolation() != nil) {
+		t.Fatalf("%s seed %d: verdict %s, err %v: want %s (with a first violation if invalid)", file, seed, out.Verdict, out.Err, want)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(out.Dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL, out, sc
+}
+
+// inView is a predicate: the element matching sel is rendered and lies
+// inside the viewport below a sticky header of top px and right of a
+// sticky column of left px (its left part, if it is wider than the room).
+func inView(sel string, top, left string) string {
+	return fmt.Sprintf(`(() => {
+	const e = document.querySelector(%q);
+	if (!e) return false;
+	const r = e.getBoundingClientRect();
+	if (r.width === 0 && r.height === 0) return false;
+	const top = %s, left = %s;
+	return r.top >= top - 1 && r.bottom <= innerHeight + 1 && r.left >= left - 1 && r.left < innerWidth &&
+		(r.right <= innerWidth + 1 || r.width > innerWidth - left);
+})()`, sel, top, left)
+}
+
+func TestBrowserReportFirstViolation(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		seed int64
+	}{
+		{"stale-reads.yaml", 3},
+		{"lease-clock-skew.yaml", 3},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			url, out, sc := simRun(t, c.file, c.seed, checker.Invalid)
+			v := out.Results.FirstViolation()
+			ev := v.Ops[len(v.Ops)-1].Event
+			t.Logf("first violation: %s", v.Sentence)
+			ctx := browsertest.New(t)
+
+			browsertest.Run(t, ctx, "index", chromedp.Navigate(url+"/index.html"),
+				chromedp.WaitVisible(chromedp.CSS(`#first-violation`)),
+				chromedp.WaitVisible(chromedp.CSS(`a.fv-timeline`)))
+			if got := browsertest.Eval[string](t, ctx, `document.querySelector('p.first b').textContent`); got != v.Sentence {
+				t.Errorf("index.html names %q, want %q", got, v.Sentence)
+			}
+			browsertest.Screenshot(t, ctx, "index")
+
+			// The timeline: the link lands on the violating operation,
+			// scrolled into view below the lane headers and marked.
+			// (Waiting for an element of the new page lets the navigation finish
+			// before polling.)
+			browsertest.Run(t, ctx, "timeline link", chromedp.Click(chromedp.CSS(`a.fv-timeline`)),
+				chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"] #heads`)))
+			browsertest.WaitFor(t, ctx, "timeline at the violation",
+				fmt.Sprintf(`document.body.dataset.ready === 'true' && document.body.dataset.target === '%d'`, ev))
+			target := fmt.Sprintf(`#ev-%d.target.violation`, ev)
+			browsertest.WaitFor(t, ctx, "violating operation in view", inView(target, "26", "0"))
+			browsertest.Screenshot(t, ctx, "timeline")
+			if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#heads .head').length`); n != sc.Clients {
+				t.Errorf("timeline has %d lanes, want the concurrency %d", n, sc.Clients)
+			}
+			if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('.violation').length`); n != len(v.Ops) && len(out.Results.Linearizability.Violations) == 1 {
+				t.Errorf("%d operations marked as violating, want %d", n, len(v.Ops))
+			}
+			// Every fault window's label is on screen when its band is.
+			faults := browsertest.Eval[int](t, ctx, `timeline.faults.length`)
+			if faults == 0 {
+				t.Fatal("the run has no fault window")
+			}
+			for i := range faults {
+				browsertest.Eval[bool](t, ctx, fmt.Sprintf(`(() => {
+					const f = timeline.faults[%d], tl = document.getElementById('tl');
+					scrollTo(0, tl.getBoundingClientRect().top + scrollY + timeline.Y((f.start + f.end) / 2) - innerHeight / 2);
+					return true;
+				})()`, i))
+				label := fmt.Sprintf(`.fault-label[data-fault="%d"]`, i)
+				browsertest.WaitFor(t, ctx, fmt.Sprintf("fault %d label in view", i), inView(label, "26", "0"))
+				if i == 0 {
+					browsertest.Screenshot(t, ctx, "timeline-fault")
+				}
+			}
+
+			// The history: the same link target in Porcupine's view, with
+			// the row labels and the time axis still in view.
+			browsertest.Run(t, ctx, "index again", chromedp.Navigate(url+"/index.html"),
+				chromedp.WaitVisible(chromedp.CSS(`a.fv-history`)),
+				chromedp.Click(chromedp.CSS(`a.fv-history`)),
+				chromedp.WaitVisible(chromedp.CSS(`body[data-rk-ready="true"] #rk-axis`)))
+			browsertest.WaitFor(t, ctx, "history at the violation",
+				fmt.Sprintf(`document.body.dataset.rkReady === 'true' && document.body.dataset.rkTarget === '%d'`, ev))
+			mark := fmt.Sprintf(`.rk-target[data-event="%d"]`, ev)
+			axisBottom := `document.getElementById('rk-axis').getBoundingClientRect().bottom`
+			lanesRight := `document.getElementById('rk-lanes').getBoundingClientRect().right`
+			browsertest.WaitFor(t, ctx, "violating operation in view in history.html", inView(mark, axisBottom, lanesRight))
+			if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#rk-cx a.rk-cx-op').length`); n != len(v.Ops) {
+				t.Errorf("the counterexample draws %d operations, want %d", n, len(v.Ops))
+			}
+			if got := browsertest.Eval[string](t, ctx, `document.getElementById('rk-caption').textContent`); got != fmt.Sprintf("First violation (key %s): %s", v.Key, v.Sentence) {
+				t.Errorf("history caption %q", got)
+			}
+			browsertest.Screenshot(t, ctx, "history")
+			// Scrolled to the far right and down, the row labels and the
+			// time axis are still on screen.
+			browsertest.Eval[bool](t, ctx, `(scrollTo(document.documentElement.scrollWidth, document.documentElement.scrollHeight), true)`)
+			browsertest.WaitFor(t, ctx, "row labels and time axis in view when scrolled",
+				`scrollX > 0 && document.getElementById('rk-lanes').getBoundingClientRect().left === 0 &&
+				document.querySelector('#rk-lanes .rk-client').getBoundingClientRect().right > 0 &&
+				document.getElementById('rk-axis').getBoundingClientRect().top >= 0 &&
+				document.getElementById('rk-axis').getBoundingClientRect().bottom <= innerHeight`)
+
+			// The runs browser's jump says the first violation in words.
+			if c.file == "stale-reads.yaml" {
+				store := filepath.Dir(filepath.Dir(out.Dir))
+				id, err := filepath.Rel(store, out.Dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs := newServer(t, false, store)
+				browsertest.Run(t, ctx, "run page", chromedp.Navigate(runs.URL+"/runs/run?id="+filepath.ToSlash(id)),
+					chromedp.WaitVisible(chromedp.CSS(`#run[data-loaded="true"][data-verdict="invalid"]`)),
+					chromedp.WaitReady(chromedp.CSS(`#history-frame[data-loaded="true"]`)),
+					chromedp.Click(chromedp.CSS(`#jump`)),
+					chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#jump[data-state="done"][data-event="%d"]`, ev))))
+				if got := browsertest.Eval[string](t, ctx, `document.getElementById('jump-note').textContent`); got != "first violation: "+v.Sentence {
+					t.Errorf("run page jump note %q", got)
+				}
+				browsertest.WaitFor(t, ctx, "violation in view in the run page's frame", `(() => {
+					const f = document.getElementById('history-frame'), d = f.contentDocument;
+					const e = d.querySelector('.rk-target[data-event="`+fmt.Sprint(ev)+`"]');
+					if (!e) return false;
+					const r = e.getBoundingClientRect();
+					return r.left >= 0 && r.left < f.contentWindow.innerWidth && r.top >= 0 && r.bottom <= f.contentWindow.innerHeight;
+				})()`)
+			}
+
+			// Without a fragment, history.html opens at the first violation.
+			browsertest.Run(t, ctx, "history without fragment", chromedp.Navigate(url+"/history.html"),
+				chromedp.WaitVisible(chromedp.CSS(`body[data-rk-ready="true"] #rk-axis`)))
+			browsertest.WaitFor(t, ctx, "history opens at the violation",
+				fmt.Sprintf(`document.body.dataset.rkReady === 'true' && document.body.dataset.rkTarget === '%d'`, ev))
+			browsertest.WaitFor(t, ctx, "violating operation in view without fragment", inView(mark, axisBottom, lanesRight))
+		})
+	}
+}
+
+// TestBrowserReportValidRun: the pages of a valid run have nothing to jump
+// to, open at the start and still draw their lanes, axis and fault bands.
+func TestBrowserReportValidRun(t *testing.T) {
+	url, _, sc := simRun(t, "partitions.yaml", 3, checker.Valid)
+	ctx := browsertest.New(t)
+	browsertest.Run(t, ctx, "timeline", chromedp.Navigate(url+"/timeline.html"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"] #heads`)))
+	if got := browsertest.Eval[string](t, ctx, `[document.querySelectorAll('#heads .head').length, document.querySelectorAll('.violation').length, document.getElementById('jump').disabled, scrollY, timeline.faults.length > 0].join()`); got != fmt.Sprintf("%d,0,true,0,true", sc.Clients) {
+		t.Errorf("valid timeline: lanes, violations, jump disabled, scrollY, has faults = %s", got)
+	}
+	browsertest.Run(t, ctx, "history", chromedp.Navigate(url+"/history.html"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-rk-ready="true"] #rk-axis`)))
+	if got := browsertest.Eval[string](t, ctx, `[document.body.dataset.rkTarget === undefined, scrollY, document.getElementById('rk-jump').disabled, document.querySelectorAll('#rk-lanes .rk-client').length > 0, document.querySelectorAll('#rk-axis .rk-time').length > 1, document.querySelectorAll('.rk-band').length > 0].join()`); got != "true,0,true,true,true,true" {
+		t.Errorf("valid history: no target, scrollY, jump disabled, row labels, axis, fault bands = %s", got)
+	}
+}
+
+// TestBrowserTimelineOf100kOperations renders the timeline of a generated
+// 100k-operation history (8 clients, timeouts that start new processes,
+// fault windows) and checks that the page is ready, zooms out to the
+// whole run and jumps to an operation within generous deadlines.
+func TestBrowserTimelineOf100kOperations(t *testing.T) {
+	const ops, clients = 100_000, 8
+	events := bigHistory(ops, clients)
+	path := filepath.Join(t.TempDir(), "timeline.html")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checker.WriteTimeline(f, events, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(path))))
+	t.Cleanup(srv.Close)
+	ctx := browsertest.New(t)
+
+	start := time.Now()
+	browsertest.Run(t, ctx, "open", chromedp.Navigate(srv.URL+"/timeline.html"))
+	waitLong(t, ctx, "timeline ready", `document.body.dataset.ready === 'true'`)
+	t.Logf("100k-operation timeline ready %v after navigation (the page's script took %s ms)",
+		time.Since(start).Round(time.Millisecond), browsertest.Eval[string](t, ctx, `document.body.dataset.renderMs`))
+	if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#heads .head').length`); n != clients {
+		t.Errorf("%d lanes, want %d", n, clients)
+	}
+
+	// The whole run on one screen draws every operation in one frame.
+	frames := browsertest.Eval[string](t, ctx, `document.body.dataset.frames`)
+	start = time.Now()
+	browsertest.Run(t, ctx, "fit", chromedp.Click(chromedp.CSS(`#zoom-fit`)))
+	waitLong(t, ctx, "whole run drawn", fmt.Sprintf(`document.body.dataset.frames !== %q && Number(document.body.dataset.drawn) === %d`, frames, ops))
+	t.Logf("whole run drawn in %v", time.Since(start).Round(time.Millisecond))
+	browsertest.Screenshot(t, ctx, "fit")
+
+	// An operation in the middle, by its anchor.
+	ev := ops // the invocation of operation ops/2 is about event ops
+	for events[ev].Type != histories.Invoke {
+		ev++
+	}
+	browsertest.Run(t, ctx, "jump", chromedp.Navigate(fmt.Sprintf("%s/timeline.html#ev-%d", srv.URL, ev)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"] #heads`)))
+	waitLong(t, ctx, "operation in the middle", fmt.Sprintf(`document.body.dataset.target === '%d'`, ev))
+	browsertest.WaitFor(t, ctx, "target in view", inView(fmt.Sprintf(`#ev-%d.target`, ev), "26", "0"))
+	browsertest.Screenshot(t, ctx, "middle")
+}
+
+// waitLong polls a JavaScript predicate for up to a minute: long enough
+// for a loaded two-core machine, short of hiding a page that hangs.
+func waitLong(t *testing.T, ctx context.Context, what, predicate string) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 70*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		browsertest.Screenshot(t, ctx, "failed-"+what)
+		t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
+	}
+}
+
+// bigHistory generates n operations by the given number of clients: each
+// runs one operation at a time (0.2-3 ms, 0-2 ms apart); one in a hundred
+// times out (info) and the client continues as a new process, as the
+// harness's clients do. A fault window opens every two seconds for one.
+func bigHistory(n, clients int) []histories.Event {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type client struct {
+		proc int
+		at   int64
+	}
+	cs := make([]client, clients)
+	next := 0
+	for i := range cs {
+		cs[i] = client{proc: next}
+		next++
+	}
+	var evs []histories.Event
+	for i := range n {
+		c := &cs[i%clients]
+		c.at += int64(rng.IntN(2_000_000))
+		key := fmt.Sprintf("k%d", rng.IntN(10))
+		val := fmt.Sprintf("v%d", i)
+		dur := int64(200_000 + rng.IntN(2_800_000))
+		inv := histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: c.at, Process: c.proc, F: histories.OpPut, Key: key, Value: &val, Node: "n1"}
+		done := inv
+		done.Time = c.at + dur
+		if rng.IntN(100) == 0 {
+			done.Type, done.Error = histories.Info, "timeout"
+		} else {
+			done.Type = histories.OK
+		}
+		evs = append(evs, inv, done)
+		c.at += dur
+		if done.Type == histories.Info {
+			c.proc = next
+			next++
+		}
+	}
+	var end int64
+	for _, c := range cs {
+		end = max(end, c.at)
+	}
+	for t := int64(1e9); t+1e9 < end; t += 2e9 {
+		evs = append(evs,
+			histories.Event{Kind: histories.KindNemesis, Type: histories.Start, Time: t, F: "partition-halves", Nodes: []string{"n1"}},
+			histories.Event{Kind: histories.KindNemesis, Type: histories.Stop, Time: t + 1e9, F: "partition-halves"})
+	}
+	// A history is in time order (stable: an invocation stays before its
+	// completion).
+	sort.SliceStable(evs, func(a, b int) bool { return evs[a].Time < evs[b].Time })
+	return evs
+}
