@@ -26,6 +26,12 @@ var (
 	ErrStorageClosed = errors.New("raft: storage closed")
 	// ErrInvalidConfChange: ConfChange.Unmarshal was given malformed bytes.
 	ErrInvalidConfChange = errors.New("raft: invalid encoded conf change")
+	// ErrInvalidMessage: Step was given a message that breaks an invariant
+	// no genuine peer breaks (a heartbeat's commit beyond this log's end,
+	// entries that are not contiguous or whose term is ahead of the
+	// leader's, a snapshot without a configuration, ...). It was dropped
+	// before it changed anything, and logged; see RawNode.Step.
+	ErrInvalidMessage = errors.New("raft: invalid message dropped")
 	// ErrInvalidConfig: NewRawNode was given an unusable Config.
 	ErrInvalidConfig = errors.New("raft: invalid config")
 )
