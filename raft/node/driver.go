@@ -61,6 +61,9 @@ type Driver struct {
 	// Counters for tests and metrics (read from other goroutines).
 	readRounds atomic.Uint64
 	earlySent  atomic.Uint64 // messages a leader sent before persisting
+	// invalidDropped counts messages the core dropped as invalid
+	// (raft.ErrInvalidMessage); the core logs each one.
+	invalidDropped atomic.Uint64
 
 	hooks testHooks
 }
@@ -264,12 +267,22 @@ func (d *Driver) ConfState() raft.ConfState { return d.confState }
 func (d *Driver) Status() raft.Status { return d.rn.Status() }
 
 // Step hands a message from a peer to the core; a message the core refuses
-// (from an unknown peer, say) is logged and dropped.
+// (from an unknown peer, say) is logged and dropped. Invalid messages
+// (raft.ErrInvalidMessage) are counted: the core already logged them as
+// warnings.
 func (d *Driver) Step(m raft.Message) {
-	if err := d.rn.Step(m); err != nil {
+	err := d.rn.Step(m)
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrInvalidMessage):
+		d.invalidDropped.Add(1)
+	default:
 		d.logger.Debug("step failed", "type", m.Type, "from", m.From, "err", err)
 	}
 }
+
+// InvalidDropped is how many messages the core dropped as invalid.
+func (d *Driver) InvalidDropped() uint64 { return d.invalidDropped.Load() }
 
 // ReportUnreachable and ReportSnapshot pass the transport's hints on.
 func (d *Driver) ReportUnreachable(id uint64) { d.rn.ReportUnreachable(id) }
