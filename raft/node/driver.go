@@ -94,6 +94,12 @@ type Trace struct {
 	// Committed sees each committed entry as it is handed to apply (also
 	// the ones a restored snapshot already covers).
 	Committed func(raft.Entry)
+	// InvalidMessage sees each message the core dropped as invalid
+	// (raft.ErrInvalidMessage) with the core's error. Where nothing forges
+	// messages (the simulation), a drop means a node's own state is wrong:
+	// a heartbeat committing beyond a follower's log is a follower that
+	// lost entries it acknowledged.
+	InvalidMessage func(raft.Message, error)
 }
 
 // Outcome is how a proposal ended: the state machine's result (or the
@@ -276,6 +282,9 @@ func (d *Driver) Step(m raft.Message) {
 	case err == nil:
 	case errors.Is(err, raft.ErrInvalidMessage):
 		d.invalidDropped.Add(1)
+		if d.env.Trace.InvalidMessage != nil {
+			d.env.Trace.InvalidMessage(m, err)
+		}
 	default:
 		d.logger.Debug("step failed", "type", m.Type, "from", m.From, "err", err)
 	}
