@@ -17,7 +17,12 @@
 // name). Start refuses a data
 // directory written for another cluster or another node, and a log that
 // boltstore reports as corrupt (ErrCorrupt), with a message naming the
-// problem: a node never serves a state it cannot trust.
+// problem: a node never serves a state it cannot trust. With identity.json
+// present, a missing, empty or stateless raft.db is a lost log, not a new
+// node (boltstore.Options.RequireState), and is refused too: a member that
+// starts with an empty log votes for candidates missing what it
+// acknowledged. These refusals (ErrCorruptData) end with the recovery (see
+// docs/security.md) and write nothing.
 //
 // Member addresses. Raft membership (voters, learners) is raft's ConfState;
 // names and addresses live in the state machine's members table, so they

@@ -68,6 +68,10 @@ func newServerMetrics(s *Server) *serverMetrics {
 			Name: "raftkv_read_index_rounds_total",
 			Help: "Read-index rounds started by this node; concurrent reads share a round, so raftkv_read_index_total / this is the batching factor.",
 		}, func() float64 { return float64(s.node.Load().ReadRounds()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "raftkv_raft_invalid_messages_dropped_total",
+			Help: "Messages from peers that the raft core dropped because they broke an invariant no genuine peer breaks (each is logged as a warning).",
+		}, func() float64 { return float64(s.node.Load().InvalidMessages()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "raftkv_kv_keys", Help: "Keys in the state machine."}, func() float64 {
 			return float64(s.fsm.Len())
 		}),

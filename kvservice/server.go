@@ -270,10 +270,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 
-	bs, err := boltstore.Open(dbPath, boltstore.Options{NoSync: cfg.NoSync})
+	// A member's identity without its log is a lost log, not a new node.
+	bs, err := boltstore.Open(dbPath, boltstore.Options{NoSync: cfg.NoSync, RequireState: haveIdent})
 	if err != nil {
-		if errors.Is(err, boltstore.ErrCorrupt) {
-			return nil, fmt.Errorf("%w: %v (refusing to start: move the data directory away and join the node again)", ErrCorruptData, err)
+		if uerr := untrustedDataDir(cfg.Name, cfg.DataDir, err); uerr != nil {
+			return nil, uerr
 		}
 		return nil, fmt.Errorf("opening the raft log: %w", err)
 	}
@@ -329,6 +330,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.Logger = s.log.With("component", "raft")
 	n, err := node.Start(ncfg)
 	if err != nil {
+		if uerr := untrustedDataDir(cfg.Name, cfg.DataDir, err); uerr != nil {
+			return nil, uerr
+		}
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	s.node.Store(n)

@@ -79,6 +79,27 @@
 //     never count toward a quorum. A leader removed from the configuration
 //     steps down.
 //
+// # Messages are not trusted
+//
+// RawNode.Step checks every message from the network before it changes
+// anything, and drops (logging a warning, returning ErrInvalidMessage) one
+// that breaks an invariant no genuine peer breaks: a sender of 0 or this
+// node, a missing or overflowing term or index, a heartbeat whose commit
+// index is beyond this log's end (never clamped: a commit is only safe up
+// to what the leader knows this log matches), an append whose entries are
+// not contiguous after its previous entry, go back in term or are ahead of
+// the message's term, or cannot be applied (unknown type, undecodable
+// configuration change), a snapshot without a term, index or voter, and
+// responses a leader cannot have asked for (an index beyond its log, a
+// reject hint beyond the rejected index, a heartbeat tick from its
+// future). Requests from nodes outside the configuration are handled as
+// Raft says (a node being added does not know the leader yet; a vote
+// request from a non-member is answered); responses from them are refused
+// (ErrStepPeerNotFound). The core's own invariant panics remain for states
+// only local corruption can produce, which the stores check when they open
+// (raft/boltstore) and the service refuses at start (kvservice). FuzzStep
+// steps arbitrary messages into a running cluster to keep it that way.
+//
 // MemoryStorage is the in-memory LogStore used by tests and the simulation.
 //
 // Learners answer a vote request if they get one: a candidate only asks the

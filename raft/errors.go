@@ -26,6 +26,17 @@ var (
 	ErrStorageClosed = errors.New("raft: storage closed")
 	// ErrInvalidConfChange: ConfChange.Unmarshal was given malformed bytes.
 	ErrInvalidConfChange = errors.New("raft: invalid encoded conf change")
+	// ErrInvalidMessage: Step was given a message that breaks an invariant
+	// no genuine peer breaks (a heartbeat's commit beyond this log's end,
+	// entries that are not contiguous or whose term is ahead of the
+	// leader's, a snapshot without a configuration, ...). It was dropped
+	// before it changed anything, and logged; see RawNode.Step.
+	ErrInvalidMessage = errors.New("raft: invalid message dropped")
+	// ErrCorruptStorage: NewRawNode found the storage's state contradicting
+	// itself (a hard state committing beyond the last index, a snapshot
+	// beyond the last index): the log lost entries this node had, so
+	// starting would act on state it does not have.
+	ErrCorruptStorage = errors.New("raft: storage state is inconsistent")
 	// ErrInvalidConfig: NewRawNode was given an unusable Config.
 	ErrInvalidConfig = errors.New("raft: invalid config")
 )

@@ -228,6 +228,15 @@ func newRaft(c *Config) (*raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: storage initial state: %w", err)
 	}
+	// Caught here rather than by the invariant panics they would reach
+	// later (loadState, commitTo): only local corruption or a lost log
+	// produces them, so they are an error at start, not a crash at the
+	// first message.
+	if first, last := raftlog.firstIndex(), raftlog.lastIndex(); first-1 > last {
+		return nil, fmt.Errorf("%w: first index %d is beyond the last index %d + 1", ErrCorruptStorage, first, last)
+	} else if hs.Commit > last {
+		return nil, fmt.Errorf("%w: hard state commits %d but the log ends at %d", ErrCorruptStorage, hs.Commit, last)
+	}
 	r := &raft{
 		id:                 c.ID,
 		lead:               None,

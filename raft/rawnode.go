@@ -184,18 +184,32 @@ func (rn *RawNode) ApplyConfChange(cc ConfChange) ConfState {
 	return rn.raft.applyConfChange(cc)
 }
 
-// Step feeds a message from the network to the node.
+// Step feeds a message from the network to the node. A message that breaks
+// an invariant no genuine peer breaks is dropped before it changes
+// anything: the core logs it (a warning naming the sender, the type and
+// what is wrong) and Step returns an error wrapping ErrInvalidMessage. The
+// network and the peers are not trusted to keep the core's invariants; the
+// core's own invariant panics are left for states only local corruption
+// can cause, and the stores check those at open.
 func (rn *RawNode) Step(m Message) error {
+	r := rn.raft
 	if IsLocal(m.Type) {
 		return ErrStepLocalMsg
 	}
 	if !m.Type.Valid() {
-		return fmt.Errorf("raft: invalid message type %d", uint8(m.Type))
+		r.logger.Warningf("raft: %x dropped invalid message: type=%d from=%x term=%d reason=%q", r.id, uint8(m.Type), m.From, m.Term, "unknown message type")
+		return fmt.Errorf("%w: unknown message type %d from %x", ErrInvalidMessage, uint8(m.Type), m.From)
 	}
-	if IsResponse(m.Type) && m.Type != MsgReadIndexResp && rn.raft.trk.progress[m.From] == nil {
+	if why := r.checkMessage(m); why != "" {
+		r.logger.Warningf("raft: %x dropped invalid message: type=%s from=%x term=%d reason=%q", r.id, m.Type, m.From, m.Term, why)
+		return fmt.Errorf("%w: %s from %x at term %d: %s", ErrInvalidMessage, m.Type, m.From, m.Term, why)
+	}
+	if IsResponse(m.Type) && m.Type != MsgReadIndexResp && r.trk.progress[m.From] == nil {
+		// A removed member's late answer, usually: routine, not an attack.
+		r.logger.Debugf("raft: %x dropped %s from %x at term %d: no progress for it (not a member)", r.id, m.Type, m.From, m.Term)
 		return ErrStepPeerNotFound
 	}
-	return rn.raft.Step(m)
+	return r.Step(m)
 }
 
 // ReadIndex requests a linearizable read point (thesis §6.4). The answer, a

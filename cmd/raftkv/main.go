@@ -60,7 +60,9 @@ Node names: the i-th entry of --cluster is node<i> (or name=host:port).
 Raft IDs are the FNV-1a hash of the name. The data directory keeps the
 raft log (raft.db), its snapshots (raft.db.snap/) and the cluster
 identity (identity.json); a data
-directory from another cluster or a corrupt log is refused. Restart a node
+directory from another cluster, a corrupt log, or an identity whose log is
+missing or empty is refused (the process exits 1 with the file, the problem
+and the recovery). Restart a node
 with the flags it was first started with: an initial member with the same
 --cluster list, a joined member with --join (its data directory makes it
 skip joining). A node whose data directory was lost should be removed

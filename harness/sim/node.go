@@ -201,6 +201,12 @@ func (n *snode) doStart() {
 			ReadRound: func(ctx []byte) { s.chk.ObserveReadRequest(string(ctx)) },
 			ReadState: func(rs raft.ReadState) { s.observe(s.chk.ObserveReadState(n.id, rs)) },
 			Committed: func(e raft.Entry) { s.observe(s.chk.ObserveCommitted(n.drv.Term(), e)) },
+			// The simulation forges no message: one the core drops as
+			// invalid shows a node whose state is wrong (a follower that
+			// lost entries it acknowledged), which used to be a panic.
+			InvalidMessage: func(m raft.Message, err error) {
+				s.observe(fmt.Errorf("%s dropped a message from a real peer as invalid: %v", n.name, err))
+			},
 		},
 	})
 	must(err)

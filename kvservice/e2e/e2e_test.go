@@ -429,4 +429,22 @@ func TestRefusesForeignOrCorruptData(t *testing.T) {
 	if log := startExpectFailure(t, corrupt); !strings.Contains(log, "corrupt") {
 		t.Fatalf("no clear refusal of a corrupt log:\n%s", log)
 	}
+
+	// The log gone, the identity left: a lost log, not a new node. The
+	// process exits non-zero with the recovery, and creates no raft.db.
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	lost := c.newProc(t.TempDir(), "node0", p.raftPort, p.apiPort)
+	lost.dataDir = p.dataDir
+	lost.args = append(lost.args, "--cluster", c.peers)
+	log := startExpectFailure(t, lost)
+	for _, want := range []string{"raft.db does not exist", "raftkvctl members remove node0"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("refusal of a lost log does not say %q:\n%s", want, log)
+		}
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Fatalf("a refused start created %s (%v)", db, err)
+	}
 }

@@ -288,6 +288,23 @@ func TestOpenDetectsCorruption(t *testing.T) {
 			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 300, Term: 3}}, snapFileName(3, 300, 1))
 			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
 		}, "snapshot index 300 is beyond the last index 210"},
+		{"every entry after the snapshot lost", func(t *testing.T, path string) {
+			var keys [][]byte
+			for i := uint64(11); i <= 210; i++ {
+				keys = append(keys, key(i))
+			}
+			withBolt(t, path, del(bucketEntries, keys...))
+		}, "hard state commit 150 is beyond the last index 10"},
+		{"snapshot newer than the log's end, no entries between", func(t *testing.T, path string) {
+			var keys [][]byte
+			for i := uint64(11); i <= 210; i++ {
+				keys = append(keys, key(i))
+			}
+			withBolt(t, path, del(bucketEntries, keys...))
+			withBolt(t, path, put(bucketMeta, keyHardState, encodeHardState(raft.HardState{Term: 3, Commit: 10})))
+			sm := newSnapMeta(raft.Snapshot{Data: []byte("snapshot-data"), Metadata: raft.SnapshotMetadata{Index: 120, Term: 3}}, snapFileName(3, 120, 1))
+			withBolt(t, path, put(bucketMeta, keySnapMeta, encodeSnapMeta(sm)))
+		}, "snapshot index 120 is beyond the last index 10"},
 		{"compacted log without a snapshot", func(t *testing.T, path string) {
 			withBolt(t, path, del(bucketMeta, keySnapMeta))
 		}, "log compacted to 10 but there is no snapshot"},
@@ -435,4 +452,64 @@ func TestRandomDamageIsDetectedOrHarmless(t *testing.T) {
 	}
 	t.Logf("%d of 80 damaged files rejected, the rest damaged only free pages", detected)
 	require.NotZero(t, detected)
+}
+
+// With RequireState, Open refuses a store that holds nothing, whether the
+// file is missing, empty, a bbolt file without the store's buckets, or an
+// initialized store that never got an entry, hard state or snapshot, and
+// it creates and writes nothing. A store with state opens as usual.
+func TestOpenRequireState(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		msg   string
+	}{
+		{"missing file", func(t *testing.T, path string) {}, "does not exist"},
+		{"empty file", func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(path, nil, 0o600))
+		}, "is empty (0 bytes)"},
+		{"bbolt file without buckets", func(t *testing.T, path string) {
+			withBolt(t, path, func(*bolt.Tx) error { return nil })
+		}, "holds no log entry, hard state or snapshot"},
+		{"initialized store without state", func(t *testing.T, path string) {
+			s, err := Open(path, Options{})
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+		}, "holds no log entry, hard state or snapshot"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "raft.db")
+			tc.setup(t, path)
+			before := dirContents(t, dir)
+			_, snapDirErr := os.Stat(snapDirPath(path))
+			s, err := Open(path, Options{RequireState: true})
+			if err == nil {
+				s.Close()
+			}
+			require.ErrorIs(t, err, ErrNoState)
+			require.ErrorContains(t, err, path)
+			require.ErrorContains(t, err, tc.msg)
+			require.Equal(t, before, dirContents(t, dir), "a refused Open changed the files")
+			if os.IsNotExist(snapDirErr) {
+				_, err := os.Stat(snapDirPath(path))
+				require.ErrorIs(t, err, os.ErrNotExist, "a refused Open created the snapshot directory")
+			}
+		})
+	}
+	t.Run("store with state", func(t *testing.T) {
+		s, err := Open(writeStore(t), Options{RequireState: true})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	})
+	t.Run("store with only a hard state", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "raft.db")
+		s, err := Open(path, Options{})
+		require.NoError(t, err)
+		require.NoError(t, s.Save(raft.HardState{Term: 1, Vote: 2}, nil, raft.Snapshot{}, true))
+		require.NoError(t, s.Close())
+		s, err = Open(path, Options{RequireState: true})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	})
 }

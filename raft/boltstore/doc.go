@@ -55,6 +55,9 @@
 //     wrapping ErrCorrupt, naming the path and the problem, rather than
 //     serve a store it cannot trust; that includes reading the snapshot
 //     data file once. Entries and Snapshot check CRCs again on every read.
+//     With Options.RequireState it also refuses (ErrNoState), before
+//     creating or writing anything, a store that holds nothing: the caller
+//     knows the node had a log, so an empty one was lost.
 //   - FirstIndex, LastIndex, Term and InitialState are answered from an
 //     in-memory copy (terms as runs of equal terms, O(elections) memory),
 //     without a bbolt transaction.

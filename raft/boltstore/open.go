@@ -37,7 +37,10 @@ import (
 //     its metadata (the file is read once).
 //
 // Any failure is an error wrapping ErrCorrupt that names the path and the
-// problem: the store is never served half-trusted. Only once the store is
+// problem: the store is never served half-trusted. With
+// Options.RequireState, a missing file, an empty one, or a store holding no
+// entry, hard state or snapshot is refused with ErrNoState, before anything
+// is created or written. Only once the store is
 // verified does Open remove the snapshot directory's leftovers: temporary
 // files and snapshot files the metadata does not reference (a crash after
 // a snapshot file was written but before its metadata was committed, or
@@ -58,6 +61,13 @@ func Open(path string, opts Options) (*Store, error) {
 		if pre, err = precheck(path, fi.Size(), timeout); err != nil {
 			return nil, err
 		}
+		if opts.RequireState && (pre.fresh || pre.st.empty()) {
+			return nil, fmt.Errorf("%w: %s holds no log entry, hard state or snapshot", ErrNoState, path)
+		}
+	case err == nil && opts.RequireState:
+		return nil, fmt.Errorf("%w: %s is empty (0 bytes)", ErrNoState, path)
+	case errors.Is(err, fs.ErrNotExist) && opts.RequireState:
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoState, path)
 	case err == nil || errors.Is(err, fs.ErrNotExist):
 	default:
 		return nil, fmt.Errorf("boltstore: %w", err)

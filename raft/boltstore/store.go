@@ -21,6 +21,10 @@ var (
 	// format version, a CRC mismatch, a gap in the log, or metadata that
 	// contradicts the log. The message names what is wrong and the path.
 	ErrCorrupt = errors.New("boltstore: corrupt store")
+	// ErrNoState is returned by Open with Options.RequireState when the
+	// store holds nothing: the file is missing or empty (0 bytes), or it
+	// holds no entry, hard state or snapshot. Nothing was written.
+	ErrNoState = errors.New("boltstore: store holds no raft state")
 	// ErrClosed is returned by every method called after Close.
 	ErrClosed = errors.New("boltstore: store closed")
 )
@@ -58,6 +62,13 @@ type Options struct {
 	// InitialMmapSize is passed to bbolt: a large enough map avoids the
 	// remaps (which block readers) while the file grows.
 	InitialMmapSize int
+	// RequireState makes Open refuse (ErrNoState), before writing
+	// anything, a store that holds nothing, instead of creating an empty
+	// one. The caller knows the node has state (kvservice: its identity
+	// file says it is a member): an empty log then means the log was lost,
+	// and a node that starts with an empty log votes for candidates that
+	// miss entries it acknowledged.
+	RequireState bool
 }
 
 // state is the in-memory copy of everything but the entries' data. It is
@@ -71,6 +82,12 @@ type state struct {
 	mark  marker
 	last  uint64
 	terms termRuns // the terms of [mark.index+1, last]
+}
+
+// empty reports whether the store holds nothing at all: no entry (ever:
+// the compaction marker is at 0), no hard state, no snapshot.
+func (st *state) empty() bool {
+	return st.last == 0 && st.mark.index == 0 && st.snap.Index == 0 && st.hs == (raft.HardState{})
 }
 
 func (st *state) termAt(i uint64) uint64 {

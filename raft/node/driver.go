@@ -61,6 +61,9 @@ type Driver struct {
 	// Counters for tests and metrics (read from other goroutines).
 	readRounds atomic.Uint64
 	earlySent  atomic.Uint64 // messages a leader sent before persisting
+	// invalidDropped counts messages the core dropped as invalid
+	// (raft.ErrInvalidMessage); the core logs each one.
+	invalidDropped atomic.Uint64
 
 	hooks testHooks
 }
@@ -91,6 +94,12 @@ type Trace struct {
 	// Committed sees each committed entry as it is handed to apply (also
 	// the ones a restored snapshot already covers).
 	Committed func(raft.Entry)
+	// InvalidMessage sees each message the core dropped as invalid
+	// (raft.ErrInvalidMessage) with the core's error. Where nothing forges
+	// messages (the simulation), a drop means a node's own state is wrong:
+	// a heartbeat committing beyond a follower's log is a follower that
+	// lost entries it acknowledged.
+	InvalidMessage func(raft.Message, error)
 }
 
 // Outcome is how a proposal ended: the state machine's result (or the
@@ -264,12 +273,25 @@ func (d *Driver) ConfState() raft.ConfState { return d.confState }
 func (d *Driver) Status() raft.Status { return d.rn.Status() }
 
 // Step hands a message from a peer to the core; a message the core refuses
-// (from an unknown peer, say) is logged and dropped.
+// (from an unknown peer, say) is logged and dropped. Invalid messages
+// (raft.ErrInvalidMessage) are counted: the core already logged them as
+// warnings.
 func (d *Driver) Step(m raft.Message) {
-	if err := d.rn.Step(m); err != nil {
+	err := d.rn.Step(m)
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrInvalidMessage):
+		d.invalidDropped.Add(1)
+		if d.env.Trace.InvalidMessage != nil {
+			d.env.Trace.InvalidMessage(m, err)
+		}
+	default:
 		d.logger.Debug("step failed", "type", m.Type, "from", m.From, "err", err)
 	}
 }
+
+// InvalidDropped is how many messages the core dropped as invalid.
+func (d *Driver) InvalidDropped() uint64 { return d.invalidDropped.Load() }
 
 // ReportUnreachable and ReportSnapshot pass the transport's hints on.
 func (d *Driver) ReportUnreachable(id uint64) { d.rn.ReportUnreachable(id) }

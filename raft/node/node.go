@@ -253,6 +253,11 @@ func (n *Node) Status() raft.Status {
 // the reads served, it shows how well concurrent reads are batched.
 func (n *Node) ReadRounds() uint64 { return n.d.readRounds.Load() }
 
+// InvalidMessages is how many messages from peers the core dropped because
+// they broke an invariant no genuine peer breaks (raft.ErrInvalidMessage);
+// each was logged as a warning.
+func (n *Node) InvalidMessages() uint64 { return n.d.InvalidDropped() }
+
 // SoftState returns the leader and role as of the last loop iteration,
 // without copying the whole status (the API asks on every request).
 func (n *Node) SoftState() raft.SoftState { return n.status.Load().SoftState }

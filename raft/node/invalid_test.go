@@ -1,0 +1,36 @@
+package node
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// A message the core drops as invalid is counted and shown to
+// Trace.InvalidMessage (the simulation turns it into a violation); a valid
+// one is neither.
+func TestDriverCountsInvalidMessages(t *testing.T) {
+	var seen []error
+	d, err := NewDriver(Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    []uint64{1, 2, 3},
+	}, DriverEnv{Trace: Trace{InvalidMessage: func(_ raft.Message, err error) { seen = append(seen, err) }}})
+	require.NoError(t, err)
+
+	d.Step(raft.Message{Type: raft.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 1})
+	require.Zero(t, d.InvalidDropped())
+	require.Empty(t, seen)
+
+	d.Step(raft.Message{Type: raft.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 1000})
+	require.EqualValues(t, 1, d.InvalidDropped())
+	require.Len(t, seen, 1)
+	require.True(t, errors.Is(seen[0], raft.ErrInvalidMessage), "%v", seen[0])
+	require.Contains(t, seen[0].Error(), "commit 1000 is beyond the last index 3")
+}
