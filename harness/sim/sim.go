@@ -366,6 +366,15 @@ func (s *sim) finishTrace() {
 	}
 }
 
+// nameOfID names a raft id, "" when unknown; an earlier incarnation's ID
+// names the node too.
+func (s *sim) nameOfID(id uint64) string {
+	if n := s.byID[id]; n != nil {
+		return n.name
+	}
+	return ""
+}
+
 // nameOf names a raft id ("-" for none).
 func (s *sim) nameOf(id uint64) string {
 	if n := s.byID[id]; n != nil {
