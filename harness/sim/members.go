@@ -126,7 +126,7 @@ func (s *sim) join(n *snode) {
 // the process, which drops them as raft/transport does).
 func (s *sim) newIncarnation(n *snode) {
 	old := n.id
-	n.id = kvservice.NewRaftID(n.name, s.rng.Uint64, func(id uint64) bool { return s.byID[id] != nil })
+	n.id = kvservice.NewRaftID(n.name, s.ids.Uint64, func(id uint64) bool { return s.byID[id] != nil })
 	s.byID[n.id] = n
 	s.tracef("%s: new incarnation, raft id %x (was %x)", n.name, n.id, old)
 }
