@@ -2,7 +2,6 @@ package kvservice
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -188,13 +187,27 @@ func (s *Server) Members() api.MembersResponse {
 
 // AddMember implements api.Backend: a new member is added as a learner (the
 // leader promotes it later); an existing member only has its addresses
-// updated.
+// updated. CheckJoin decides which, and refuses a removed raft ID, another
+// member's raft ID, and a new raft ID under a current member's name (409,
+// with the remedy in the message). A request without a raft ID can only
+// update a current member's addresses.
 func (s *Server) AddMember(ctx context.Context, req api.AddMemberRequest) (api.MembersResponse, error) {
 	n := s.node.Load()
-	id := RaftID(req.ID)
-	m := fsm.Member{Name: req.ID, RaftID: id, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, StayLearner: req.Learner}
 	st := n.Status()
-	if v, l := inConf(st.Config, id); v || l {
+	id := req.RaftID
+	if id == raft.None {
+		if id = s.idOf(st.Config, req.ID); id == raft.None {
+			return api.MembersResponse{}, api.Errorf(api.CodeBadRequest,
+				"%q is not a member, and the request names no raft_id: a new member joins by starting it with an empty data directory and --join (it picks its own raft id)", req.ID)
+		}
+	}
+	member, err := CheckJoin(s.memberView(st.Config), req.ID, id)
+	if err != nil {
+		s.log.Warn("join refused", "member", req.ID, "raft_id", fmt.Sprintf("%x", id), "err", err)
+		return api.MembersResponse{}, joinError(err)
+	}
+	m := fsm.Member{Name: req.ID, RaftID: id, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, StayLearner: req.Learner}
+	if member {
 		if old, ok := s.fsm.Member(id); !ok || old != m {
 			if _, err := n.Propose(ctx, fsm.EncodeCommand(fsm.Command{Op: fsm.OpMembers, Members: []fsm.Member{m}})); err != nil {
 				return api.MembersResponse{}, s.apiErr(err)
@@ -203,21 +216,34 @@ func (s *Server) AddMember(ctx context.Context, req api.AddMemberRequest) (api.M
 		}
 		return s.Members(), nil
 	}
-	b, _ := json.Marshal(m)
-	if _, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: id, Context: b}); err != nil {
+	if _, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: id, Context: MemberContext(m)}); err != nil {
 		return api.MembersResponse{}, s.apiErr(err)
 	}
 	s.log.Info("member added as learner", "member", req.ID, "raft_id", fmt.Sprintf("%x", id), "raft_addr", req.RaftAddr, "api_addr", req.APIAddr, "stay_learner", req.Learner)
 	return s.Members(), nil
 }
 
-// RemoveMember implements api.Backend.
+// joinError words CheckJoin's refusals for the API.
+func joinError(err error) error {
+	switch {
+	case errors.Is(err, ErrMemberExists):
+		return api.Errorf(api.CodeMemberExists, "%v", err)
+	case errors.Is(err, ErrRaftIDRemoved):
+		return api.Errorf(api.CodeRaftIDRemoved, "%v", err)
+	case errors.Is(err, ErrRaftIDInUse):
+		return api.Errorf(api.CodeRaftIDInUse, "%v", err)
+	}
+	return api.Errorf(api.CodeBadRequest, "%v", err)
+}
+
+// RemoveMember implements api.Backend. Its raft ID is remembered as
+// removed by every replica when the change applies (RecordConfChange).
 func (s *Server) RemoveMember(ctx context.Context, name string) error {
 	n := s.node.Load()
-	id := s.idOf(name)
 	st := n.Status()
+	id := s.idOf(st.Config, name)
 	v, l := inConf(st.Config, id)
-	if !v && !l {
+	if id == raft.None || (!v && !l) {
 		return api.Errorf(api.CodeNotFound, "%q is not a member", name)
 	}
 	if v && len(st.Config.Voters) == 1 {
@@ -226,7 +252,7 @@ func (s *Server) RemoveMember(ctx context.Context, name string) error {
 	if _, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeRemoveNode, NodeID: id}); err != nil {
 		return s.apiErr(err)
 	}
-	s.log.Info("member removed", "member", name)
+	s.log.Info("member removed", "member", name, "raft_id", fmt.Sprintf("%x", id))
 	return nil
 }
 
@@ -247,8 +273,8 @@ func (s *Server) TransferLeader(ctx context.Context, name string) (string, error
 			return "", api.Errorf(api.CodeBadRequest, "no other voter to transfer leadership to")
 		}
 	} else {
-		to = s.idOf(name)
-		if v, _ := inConf(st.Config, to); !v {
+		to = s.idOf(st.Config, name)
+		if v, _ := inConf(st.Config, to); to == raft.None || !v {
 			return "", api.Errorf(api.CodeBadRequest, "%q is not a voter", name)
 		}
 	}

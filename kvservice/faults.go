@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/raftkv/raftkv/kvservice/api"
@@ -65,10 +66,12 @@ func (s *Server) DisarmFailpoint() {
 func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
 	out := make([]transport.FaultRule, 0, len(rules))
 	for _, r := range rules {
-		var peer uint64
+		// A name may have had several raft IDs (a member that was removed
+		// and joined again): the rule covers every one known here.
+		peers := []uint64{0}
 		if r.Peer != "*" {
-			peer = s.idOf(r.Peer)
-			if _, ok := s.memberInfo(peer); !ok {
+			peers = s.faultIDs(r.Peer)
+			if len(peers) == 0 {
 				return api.Errorf(api.CodeBadRequest, "unknown peer %q", r.Peer)
 			}
 		}
@@ -79,8 +82,10 @@ func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
 		case "out":
 			dir = transport.Out
 		}
-		out = append(out, transport.FaultRule{Peer: peer, Direction: dir, Drop: r.Drop, Loss: r.Loss,
-			Delay: time.Duration(r.DelayMS) * time.Millisecond, Jitter: time.Duration(r.JitterMS) * time.Millisecond})
+		for _, peer := range peers {
+			out = append(out, transport.FaultRule{Peer: peer, Direction: dir, Drop: r.Drop, Loss: r.Loss,
+				Delay: time.Duration(r.DelayMS) * time.Millisecond, Jitter: time.Duration(r.JitterMS) * time.Millisecond})
+		}
 	}
 	if err := s.tr.SetFaults(out); err != nil {
 		return api.Errorf(api.CodeBadRequest, "%v", err)
@@ -145,4 +150,18 @@ func (s *Server) Faults() api.FaultState {
 	}
 	s.fpMu.Unlock()
 	return fs
+}
+
+// faultIDs returns every raft ID name is known to have had here: current,
+// static and removed ones (a fault rule names a node, whatever its
+// incarnation).
+func (s *Server) faultIDs(name string) []uint64 {
+	ids := s.idsNamed(name)
+	for id, n := range s.fsm.RemovedIDs() {
+		if n == name {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }

@@ -23,9 +23,12 @@ var (
 	ErrBadConfig = errors.New("kvservice: bad configuration")
 )
 
-// RaftID maps a member name to its raft ID: the 64-bit FNV-1a hash of the
-// name cut to its low 53 bits (so the ID survives JSON numbers in
-// JavaScript), with 0 (raft.None) replaced by 1.
+// RaftID maps a member name to the raft ID it has as an initial member
+// (one listed in --cluster): the 64-bit FNV-1a hash of the name cut to its
+// low 53 bits (so the ID survives JSON numbers in JavaScript), with 0
+// (raft.None) replaced by 1. The initial members derive each other's IDs
+// this way; a node that joins picks a fresh ID (NewRaftID), so elsewhere a
+// name maps to an ID through the member table, never through this hash.
 func RaftID(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -83,7 +86,9 @@ func ClusterID(peers []Peer) uint64 {
 	return 1
 }
 
-// identity is identity.json in the data directory.
+// identity is identity.json in the data directory. RaftID is the ID of
+// this incarnation: RaftID(Node) for an initial member, the one picked at
+// join time (NewRaftID) for a node that joined.
 type identity struct {
 	Format    int    `json:"format"`
 	ClusterID string `json:"cluster_id"` // hex
@@ -113,7 +118,7 @@ func readIdentity(dir string) (identity, bool, error) {
 	if err != nil {
 		return id, false, err
 	}
-	if err := json.Unmarshal(b, &id); err != nil || id.Format != 1 || id.Node == "" {
+	if err := json.Unmarshal(b, &id); err != nil || id.Format != 1 || id.Node == "" || id.RaftID == 0 {
 		return id, false, fmt.Errorf("%w: %s is unreadable (%v)", ErrCorruptData, filepath.Join(dir, identityFile), err)
 	}
 	if _, err := parseClusterID(id.ClusterID); err != nil {

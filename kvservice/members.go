@@ -2,6 +2,7 @@ package kvservice
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,18 +21,29 @@ import (
 // JoinTimeout bounds how long a joining node keeps asking to be added.
 const JoinTimeout = 2 * time.Minute
 
-// join asks the cluster at cfg.Join to add this node, retrying while the
-// cluster has no leader or another change is in flight.
+// MemberExistsWait is how long a joining node keeps asking while the
+// leader answers that its name is still a member under another raft ID: a
+// removal that the previous leader applied may not be applied yet by a new
+// one. Past it the node gives up with the leader's message (remove the old
+// member first).
+const MemberExistsWait = 10 * time.Second
+
+// join asks the cluster at cfg.Join to add this node under its new raft ID
+// (s.id), retrying while the cluster has no leader or another change is in
+// flight. Should the leader find the ID taken (a current or removed
+// member's; unlikely with 53 random bits), it picks another.
 func (s *Server) join(ctx context.Context) error {
 	if _, port, err := net.SplitHostPort(s.cfg.RaftAddr); err != nil || port == "0" {
 		return fmt.Errorf("%w: joining needs a concrete raft address, got %q", ErrBadConfig, s.cfg.RaftAddr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
-	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftAddr: s.cfg.RaftAddr, APIAddr: s.apiAddr, Learner: s.cfg.JoinAsLearner})
 	url := strings.TrimRight(s.cfg.Join, "/") + "/cluster/members"
 	backoff := 200 * time.Millisecond
+	var existsSince time.Time
+	tried := map[uint64]bool{}
 	for attempt := 1; ; attempt++ {
+		body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftID: s.id, RaftAddr: s.cfg.RaftAddr, APIAddr: s.apiAddr, Learner: s.cfg.JoinAsLearner})
 		resp, status, err := s.postJSON(ctx, url, body)
 		if err == nil && status == http.StatusOK {
 			var mr api.MembersResponse
@@ -48,11 +60,33 @@ func (s *Server) join(ctx context.Context) error {
 				s.static[m.RaftID] = fsm.Member{Name: m.ID, RaftID: m.RaftID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr}
 			}
 			s.staticMu.Unlock()
-			s.log.Info("joined the cluster as a learner", "via", s.cfg.Join, "cluster_id", mr.ClusterID, "members", len(mr.Members))
+			s.log.Info("joined the cluster as a learner", "via", s.cfg.Join, "raft_id", fmt.Sprintf("%x", s.id), "cluster_id", mr.ClusterID, "members", len(mr.Members))
 			return nil
 		}
 		if err == nil && status >= 400 && status < 500 {
-			return fmt.Errorf("join: %s refused: %d %s", url, status, bytes.TrimSpace(resp))
+			var eb api.ErrorBody
+			_ = json.Unmarshal(resp, &eb)
+			code := ""
+			if eb.Error != nil {
+				code = eb.Error.Code
+			}
+			switch {
+			case code == api.CodeRaftIDInUse || code == api.CodeRaftIDRemoved:
+				tried[s.id] = true
+				s.id = NewRaftID(s.cfg.Name, RandomNonce, func(id uint64) bool { return tried[id] || id == RaftID(s.cfg.Name) })
+				s.log.Warn("join: raft id taken; picked another", "raft_id", fmt.Sprintf("%x", s.id), "answer", string(bytes.TrimSpace(resp)))
+				continue
+			case code == api.CodeMemberExists && (existsSince.IsZero() || time.Since(existsSince) < cmp.Or(s.cfg.memberExistsWait, MemberExistsWait)):
+				if existsSince.IsZero() {
+					existsSince = time.Now()
+				}
+				err = fmt.Errorf("%d %s", status, bytes.TrimSpace(resp))
+			case code == api.CodeMemberExists:
+				return fmt.Errorf("%w: join: %s refused: %s (this node's data directory %s is new: the cluster still has a member named %q; remove it, then start this node again)",
+					ErrWrongCluster, url, eb.Error.Message, s.cfg.DataDir, s.cfg.Name)
+			default:
+				return fmt.Errorf("join: %s refused: %d %s", url, status, bytes.TrimSpace(resp))
+			}
 		}
 		if err == nil {
 			err = fmt.Errorf("%d %s", status, bytes.TrimSpace(resp))
@@ -150,7 +184,7 @@ func (s *Server) promoteLearners(n *node.Node, st raft.Status) {
 		}
 		var b []byte
 		if m, ok := s.fsm.Member(id); ok {
-			b, _ = json.Marshal(m)
+			b = MemberContext(m)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: b})
@@ -181,7 +215,7 @@ func (s *Server) registerSelf() {
 		return
 	}
 	old, _ := s.fsm.Member(s.id)
-	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, Learner: old.StayLearner})
+	body, _ := json.Marshal(api.AddMemberRequest{ID: s.cfg.Name, RaftID: s.id, RaftAddr: s.raftAddr, APIAddr: s.apiAddr, Learner: old.StayLearner})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.apiScheme()+"://"+l.APIAddr+"/cluster/members", bytes.NewReader(body))

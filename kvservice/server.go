@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +117,9 @@ type Config struct {
 	// included (default 30s): a client that announces more body than it
 	// sends is cut off then.
 	APIReadTimeout time.Duration
+
+	// memberExistsWait replaces MemberExistsWait (tests).
+	memberExistsWait time.Duration
 }
 
 // API server bounds: a client must send its headers within
@@ -168,6 +171,10 @@ type Server struct {
 
 	peerMu sync.Mutex
 
+	// droppedFrom: the removed senders whose messages were dropped (each
+	// is logged once).
+	droppedFrom sync.Map
+
 	startCommit uint64
 
 	fpMu sync.Mutex
@@ -192,7 +199,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Name),
-		id:       RaftID(cfg.Name),
 		readMode: cfg.ReadMode,
 		fsm:      fsm.New(),
 		clock:    node.NewFaultClock(node.RealClock()),
@@ -217,6 +223,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if ident.Node != cfg.Name {
 			return nil, fmt.Errorf("%w: %s was written for node %q, not %q", ErrWrongCluster, cfg.DataDir, ident.Node, cfg.Name)
 		}
+		s.id = ident.RaftID
 		s.clusterID, _ = parseClusterID(ident.ClusterID)
 		if cfg.Join == "" {
 			if want := ClusterID(cfg.Cluster); want != s.clusterID {
@@ -230,10 +237,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("%w: %s has a raft log but no %s", ErrCorruptData, cfg.DataDir, identityFile)
 		}
 		if cfg.Join != "" {
+			// A new incarnation: its raft ID has never voted nor been
+			// sent anything (see membership.go). The leader checks it
+			// against the members and the removed IDs.
 			joining = true
+			s.id = NewRaftID(cfg.Name, RandomNonce, func(id uint64) bool { return id == RaftID(cfg.Name) })
 		} else {
+			// The initial members all derive each other's IDs from
+			// --cluster, so their IDs are the names' hashes.
 			s.clusterID = ClusterID(cfg.Cluster)
 			bootstrap = peerIDs(cfg.Cluster)
+			s.id = RaftID(cfg.Name)
 		}
 	}
 	for _, p := range cfg.Cluster {
@@ -303,7 +317,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		FaultSeed: int64(s.id),
 		Logger:    s.log.With("component", "transport"),
 		TLS:       cfg.PeerTLS,
-		CertIDs:   certRaftIDs,
+		CertIDs:   s.certRaftIDs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raft transport: %w", err)
@@ -468,8 +482,17 @@ func (a strAddr) String() string  { return string(a) }
 
 func mustResolve(s string) net.Addr { return strAddr(s) }
 
-// step hands a received message to raft.
+// step hands a received message to raft, but for a message from a removed
+// member (DropFromRemoved), which is logged once per sender. (The
+// transport has already dropped one addressed to another raft ID, such as
+// a previous incarnation of this node.)
 func (s *Server) step(m raft.Message) {
+	if DropFromRemoved(s.fsm, m) {
+		if _, seen := s.droppedFrom.LoadOrStore(m.From, true); !seen {
+			s.log.Warn("dropping messages from a removed member", "from", s.nameOf(m.From), "raft_id", fmt.Sprintf("%x", m.From), "type", m.Type.String())
+		}
+		return
+	}
 	if n := s.node.Load(); n != nil {
 		n.Step(m)
 	}
@@ -574,23 +597,14 @@ func (s *Server) newUI(n *node.Node) (http.Handler, error) {
 
 // onConfChange runs on the driver goroutine after a conf change applied.
 func (s *Server) onConfChange(cc raft.ConfChange, cs raft.ConfState) {
-	switch cc.Type {
-	case raft.ConfChangeAddVoter, raft.ConfChangeAddLearner:
-		if len(cc.Context) > 0 {
-			var m fsm.Member
-			if err := json.Unmarshal(cc.Context, &m); err == nil && m.RaftID == cc.NodeID {
-				s.fsm.SetMember(m)
-			} else {
-				s.log.Warn("conf change with an unreadable context", "node_id", fmt.Sprintf("%x", cc.NodeID), "err", err)
-			}
-		}
-	case raft.ConfChangeRemoveNode:
-		s.fsm.RemoveMember(cc.NodeID)
-		if cc.NodeID == s.id {
-			s.log.Warn("this node was removed from the cluster")
-		}
+	name := s.nameOf(cc.NodeID)
+	if err := RecordConfChange(s.fsm, cc, s.knownName); err != nil {
+		s.log.Warn("membership table not updated", "err", err)
 	}
-	s.log.Info("membership changed", "change", cc.Type.String(), "member", s.nameOf(cc.NodeID), "voters", len(cs.Voters), "learners", len(cs.Learners))
+	if cc.Type == raft.ConfChangeRemoveNode && cc.NodeID == s.id {
+		s.log.Warn("this node was removed from the cluster; its raft id is never reused: to come back, wipe its data directory and start it with --join")
+	}
+	s.log.Info("membership changed", "change", cc.Type.String(), "member", name, "raft_id", fmt.Sprintf("%x", cc.NodeID), "voters", len(cs.Voters), "learners", len(cs.Learners))
 	s.syncPeers(cs)
 }
 
@@ -607,6 +621,19 @@ func (s *Server) memberInfo(id uint64) (fsm.Member, bool) {
 }
 
 func (s *Server) nameOf(id uint64) string {
+	if name := s.knownName(id); name != "" {
+		return name
+	}
+	if id == raft.None {
+		return ""
+	}
+	return fmt.Sprintf("%x", id)
+}
+
+// knownName is the member name of a raft ID, "" when unknown: this node's
+// own, the member table's, the static configuration's, or a removed
+// member's.
+func (s *Server) knownName(id uint64) string {
 	if id == raft.None {
 		return ""
 	}
@@ -616,11 +643,62 @@ func (s *Server) nameOf(id uint64) string {
 	if m, ok := s.memberInfo(id); ok && m.Name != "" {
 		return m.Name
 	}
-	return fmt.Sprintf("%x", id)
+	name, _ := s.fsm.Removed(id)
+	return name
 }
 
-// idOf finds the raft ID of a member name.
-func (s *Server) idOf(name string) uint64 { return RaftID(name) }
+// memberName is MemberView.Name: the name of a current member (removed
+// IDs are not named).
+func (s *Server) memberName(id uint64) string {
+	if _, gone := s.fsm.Removed(id); gone {
+		return ""
+	}
+	return s.knownName(id)
+}
+
+// memberView is what this node knows of the members, for CheckJoin.
+func (s *Server) memberView(cs raft.ConfState) MemberView {
+	return MemberView{Conf: cs, Name: s.memberName, Removed: s.fsm.Removed}
+}
+
+// idOf finds the raft ID of the current member called name in cs (0 when
+// there is none). Names map to IDs through the member table, not a hash:
+// a member that joined has a raft ID of its own (NewRaftID).
+func (s *Server) idOf(cs raft.ConfState, name string) uint64 {
+	for _, ids := range [][]uint64{cs.Voters, cs.Learners} {
+		for _, id := range ids {
+			if s.memberName(id) == name {
+				return id
+			}
+		}
+	}
+	return raft.None
+}
+
+// idsNamed returns every raft ID the member table or the static
+// configuration gives to name, removed ones excepted.
+func (s *Server) idsNamed(name string) []uint64 {
+	var ids []uint64
+	if name == s.cfg.Name {
+		ids = append(ids, s.id)
+	}
+	for _, m := range s.fsm.Members() {
+		if m.Name == name {
+			ids = append(ids, m.RaftID)
+		}
+	}
+	s.staticMu.Lock()
+	for id, m := range s.static {
+		if m.Name == name {
+			ids = append(ids, id)
+		}
+	}
+	s.staticMu.Unlock()
+	return slices.DeleteFunc(ids, func(id uint64) bool {
+		_, gone := s.fsm.Removed(id)
+		return gone
+	})
+}
 
 func inConf(cs raft.ConfState, id uint64) (voter, learner bool) {
 	for _, v := range cs.Voters {
@@ -676,11 +754,14 @@ func (s *Server) syncPeers(cs raft.ConfState) {
 }
 
 // certRaftIDs maps a peer certificate to the raft IDs of the member names
-// it carries.
-func certRaftIDs(c *x509.Certificate) []uint64 {
+// it carries, through the member table (idsNamed): a certificate names a
+// member, and a member's raft ID is whatever its incarnation picked. A
+// node that joined is known here once the conf change that added it is
+// applied; its connections before that are refused, and it dials again.
+func (s *Server) certRaftIDs(c *x509.Certificate) []uint64 {
 	var ids []uint64
 	for _, name := range devcerts.Names(c) {
-		ids = append(ids, RaftID(name))
+		ids = append(ids, s.idsNamed(name)...)
 	}
 	return ids
 }

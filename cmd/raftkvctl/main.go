@@ -305,7 +305,11 @@ func membersCmd(g *globals) *cobra.Command {
 			return printMembers(w, g, mr)
 		})}
 	var req api.AddMemberRequest
-	add := &cobra.Command{Use: "add NAME --raft-addr HOST:PORT --api-addr HOST:PORT", Short: "Add a member (as a learner, promoted once caught up)", Args: cobra.ExactArgs(1)}
+	add := &cobra.Command{Use: "add NAME --raft-addr HOST:PORT --api-addr HOST:PORT", Short: "Update a member's addresses (a new member joins by itself: raftkv --join)",
+		Long: "Updates the addresses of the current member NAME. A new member is not added from here: start it with an empty data\n" +
+			"directory and --join; it picks a raft ID of its own (a removed member's ID is never reused) and asks the leader to\n" +
+			"add it as a learner, promoted once caught up. A member whose data was wiped must be removed before it joins again.",
+		Args: cobra.ExactArgs(1)}
 	add.Flags().StringVar(&req.RaftAddr, "raft-addr", "", "the new member's raft address")
 	add.Flags().StringVar(&req.APIAddr, "api-addr", "", "the new member's API address")
 	add.Flags().BoolVar(&req.Learner, "learner", false, "keep it a non-voting learner")

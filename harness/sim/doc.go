@@ -54,6 +54,14 @@
 //     restarted 300ms later), leader-transfer storms and membership churn
 //     (remove through the leader, kill and wipe, join again empty as a
 //     learner, promotion by the leader once within kvservice.PromoteLag).
+//     Membership follows kvservice's rules through its functions: a node
+//     that joins again picks a new raft ID (kvservice.NewRaftID, its nonce
+//     from a seeded stream of its own), the leader judges the join with
+//     kvservice.CheckJoin (a new ID under a name still a member waits for
+//     the removal), every replica keeps the member table and the removed
+//     IDs with kvservice.RecordConfChange, a message from a removed ID is
+//     dropped (kvservice.DropFromRemoved) and one addressed to an earlier
+//     incarnation's ID is dropped as raft/transport refuses it.
 //   - Inside the nodes, raft/rafttest's Checker watches Raft's safety
 //     properties (election safety, one vote per term, log matching, leader
 //     completeness, committed entries, read-index answers); a broken one, or
@@ -77,7 +85,9 @@
 // is modelled, never part of one); an fsync that the bbolt store itself
 // skips (lazystore sits above it); the transport's bounded queues and
 // per-peer ordering (the simulated network is more adversarial: it
-// reorders); the member address table (a node always knows the leader's
-// API address). A seed names a run of this version of the simulator:
+// reorders); the member address table's addresses (a node always knows
+// the leader's API address; names and removed IDs are kept).
+// The initial members' raft IDs are 1..n (a raftkv node derives them from
+// the names, kvservice.RaftID). A seed names a run of this version of the simulator:
 // changing how it draws from its source changes what a seed does.
 package sim

@@ -1,22 +1,28 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/kvservice"
+	"github.com/raftkv/raftkv/kvservice/fsm"
 	"github.com/raftkv/raftkv/nemesis"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/node"
 )
 
-// Membership as kvservice does it: a member is removed with a RemoveNode
-// conf change through the leader; a node joins (started empty with --join)
-// by asking the leader to add it as a learner, retrying until it is a
-// member; the leader promotes a learner once it is within
-// kvservice.PromoteLag entries of the leader's log, one at a time.
+// Membership as kvservice does it, with its functions: a member is removed
+// with a RemoveNode conf change through the leader, and every replica
+// records its raft ID as removed (kvservice.RecordConfChange); a node
+// joins (started empty with --join) under a new raft ID
+// (kvservice.NewRaftID, its nonce from the run's seeded source) by asking
+// the leader to add it as a learner, which the leader judges with
+// kvservice.CheckJoin, retrying until it is a member; the leader promotes
+// a learner once it is within kvservice.PromoteLag entries of the leader's
+// log, one at a time.
 
 const (
 	joinRetry      = 200 * time.Millisecond
@@ -59,10 +65,16 @@ func (n *snode) wipe() {
 	n.joining = true
 }
 
-// join starts a down, wiped node the way `raftkv --join` does: it asks the
-// leader (through any node's API) to add it as a learner until it is a
-// member, then starts with an empty log and no bootstrap.
+// join starts a down, wiped node the way `raftkv --join` does: it picks a
+// new raft ID, asks the leader (through any node's API) to add it as a
+// learner until it is a member, then starts with an empty log and no
+// bootstrap. A node that was not wiped is left to whatever took it down
+// (with its data, `raftkv --join` does not join: it restarts).
 func (s *sim) join(n *snode) {
+	if !n.joining {
+		return
+	}
+	s.newIncarnation(n)
 	deadline := s.now + int64(joinTimeout)
 	attempt := 0
 	var try func()
@@ -76,13 +88,25 @@ func (s *sim) join(n *snode) {
 			n.start()
 			return
 		case l != nil && l.running() && l != n:
-			attempt++
-			mine := attempt
-			l.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: n.id}, func(err *apiError) {
-				if mine == attempt && err == nil && n.state == cluster.Down {
-					n.start()
-				}
-			})
+			_, err := kvservice.CheckJoin(l.memberView(), n.name, n.id)
+			switch {
+			case errors.Is(err, kvservice.ErrRaftIDInUse), errors.Is(err, kvservice.ErrRaftIDRemoved):
+				s.tracef("%s: join refused by %s: %v", n.name, l.name, err)
+				s.newIncarnation(n)
+			case err != nil:
+				// The removal of its old incarnation is not applied on
+				// this leader yet: ask again.
+				s.tracef("%s: join refused by %s: %v", n.name, l.name, err)
+			default:
+				attempt++
+				mine := attempt
+				m := fsm.Member{Name: n.name, RaftID: n.id}
+				l.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: n.id, Context: kvservice.MemberContext(m)}, func(err *apiError) {
+					if mine == attempt && err == nil && n.state == cluster.Down {
+						n.start()
+					}
+				})
+			}
 			if s.now < deadline {
 				s.after(joinAttempt, try)
 			}
@@ -93,6 +117,41 @@ func (s *sim) join(n *snode) {
 		}
 	}
 	try()
+}
+
+// newIncarnation gives a wiped node the raft ID a raftkv node started
+// empty with --join picks: kvservice.NewRaftID over the run's seeded
+// source (so a seed replays), never an ID this run has used. The old ID
+// keeps naming the node (traces, and messages still addressed to it reach
+// the process, which drops them as raft/transport does).
+func (s *sim) newIncarnation(n *snode) {
+	old := n.id
+	n.id = kvservice.NewRaftID(n.name, s.ids.Uint64, func(id uint64) bool { return s.byID[id] != nil })
+	s.byID[n.id] = n
+	s.tracef("%s: new incarnation, raft id %x (was %x)", n.name, n.id, old)
+}
+
+// memberView is what the node knows of the members, for kvservice.CheckJoin:
+// its configuration, its member table's names (the initial members'
+// from the scenario, as a raftkv node has them from --cluster) and the
+// removed IDs.
+func (n *snode) memberView() kvservice.MemberView {
+	return kvservice.MemberView{
+		Conf: n.confState,
+		Name: func(id uint64) string {
+			if _, gone := n.fsm.Removed(id); gone {
+				return ""
+			}
+			if m, ok := n.fsm.Member(id); ok {
+				return m.Name
+			}
+			if id >= 1 && id <= uint64(len(n.s.voters)) {
+				return n.s.nodes[id-1].name
+			}
+			return ""
+		},
+		Removed: n.fsm.Removed,
+	}
 }
 
 // maybePromote is the leader's maintenance: promote one caught-up learner.
@@ -107,7 +166,11 @@ func (n *snode) maybePromote() {
 		if !ok || pr.Match == 0 || pr.Match+kvservice.PromoteLag < st.LastIndex {
 			continue
 		}
-		n.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id}, func(*apiError) {})
+		var ctx []byte
+		if m, ok := n.fsm.Member(id); ok {
+			ctx = kvservice.MemberContext(m)
+		}
+		n.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: ctx}, func(*apiError) {})
 		return
 	}
 }

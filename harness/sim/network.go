@@ -7,6 +7,7 @@ import (
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/kvservice"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/rafttest"
 )
@@ -127,8 +128,11 @@ func (s *sim) send(from *snode, msgs []raft.Message, sendAt int64) {
 
 // deliver hands a message to the node's process: stepped now, kept in the
 // kernel's buffers while the process is stopped, lost if it is down.
+// Addressed to another raft ID (an earlier incarnation of the node: it was
+// removed, wiped and joined again under a new ID), it is dropped, as
+// raft/transport refuses a connection dialled for another ID.
 func (n *snode) deliver(from string, m raft.Message) {
-	if n.state == cluster.Down {
+	if n.state == cluster.Down || m.To != n.id {
 		return
 	}
 	if drop, _ := n.s.ruleVerdict(n.rules, from, "in"); drop {
@@ -142,6 +146,9 @@ func (n *snode) deliver(from string, m raft.Message) {
 }
 
 func (n *snode) step(m raft.Message) {
+	if kvservice.DropFromRemoved(n.fsm, m) {
+		return // as kvservice.Server.step: a removed sender has no say
+	}
 	n.guard("step", func() {
 		n.drv.Step(m)
 		n.kick()

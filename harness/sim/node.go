@@ -89,6 +89,10 @@ type snode struct {
 // real node's failpoint exits the process.
 type crashSignal struct{ failpoint string }
 
+// newNode makes the i-th initial member. Its raft ID is i+1 (the
+// simulation's stand-in for kvservice.RaftID of the name: the initial
+// members derive each other's IDs); a node that joins again picks a new one
+// (sim.join, kvservice.NewRaftID).
 func newNode(s *sim, i int) *snode {
 	return &snode{s: s, id: uint64(i + 1), name: cluster.NodeName(i), state: cluster.Down}
 }
@@ -190,6 +194,12 @@ func (n *snode) doStart() {
 	cfg.Transport = simTransport{n}
 	cfg.StateMachine = n.fsm
 	cfg.Failpoint = n.failpointHook
+	fsmTable := n.fsm
+	cfg.OnConfChange = func(cc raft.ConfChange, _ raft.ConfState) {
+		// The member table as a raftkv node keeps it: names from the
+		// conf changes' context, tombstones for removed IDs.
+		must(kvservice.RecordConfChange(fsmTable, cc, s.nameOfID))
+	}
 	if !n.joining {
 		cfg.Bootstrap = s.voters // used only when the disk is empty
 	}

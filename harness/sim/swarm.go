@@ -58,14 +58,22 @@ type SwarmDraw struct {
 	Hold     string   `json:"hold"`
 	Jitter   string   `json:"jitter"`
 	Faults   []string `json:"faults"`
+	// The raft knobs (0: the node's defaults; check-quorum stays on with
+	// lease reads).
+	MaxAppendBytes uint64 `json:"max_append_bytes"`
+	MaxInflight    int    `json:"max_inflight"`
+	PreVote        bool   `json:"pre_vote"`
+	CheckQuorum    bool   `json:"check_quorum"`
 }
 
 // String is the draw on one line (the trace's first).
 func (d *SwarmDraw) String() string {
 	return fmt.Sprintf("families %v; %d nodes, heartbeat %s, election %s, snapshot every %d; %d clients at %g/s on %d keys (≤%d per key), mix %+v; "+
-		"client timeout %s, server timeout %s, %d write attempt(s); network %s; faults every %s (hold %s, jitter %s): %s",
+		"client timeout %s, server timeout %s, %d write attempt(s); network %s; faults every %s (hold %s, jitter %s): %s; "+
+		"raft: max append bytes %d, max inflight %d, pre-vote %v, check-quorum %v",
 		d.Families, d.Nodes, d.HeartbeatInterval, d.ElectionTimeout, d.SnapshotEvery, d.Clients, d.Rate, d.Keys, d.MaxClientsPerKey, d.Mix,
-		d.RequestTimeout, d.ServerTimeout, d.WriteAttempts, d.Network, d.Interval, d.Hold, d.Jitter, strings.Join(d.Faults, ", "))
+		d.RequestTimeout, d.ServerTimeout, d.WriteAttempts, d.Network, d.Interval, d.Hold, d.Jitter, strings.Join(d.Faults, ", "),
+		d.MaxAppendBytes, d.MaxInflight, d.PreVote, d.CheckQuorum)
 }
 
 // swarmFamily is one family of faults the swarm switches on or off as a
@@ -264,16 +272,52 @@ func drawSwarm(cfg Config) (Config, *SwarmDraw) {
 	interval := pick(r, ms(20), ms(100), ms(300), ms(1000))
 	hold := pick(r, ms(50), ms(200), ms(500), ms(1000), ms(2000))
 	jitter := pick(r, 0, ms(50), ms(300), ms(1000))
+	// Drawn last, so that the draws above stay what they were for every
+	// seed.
+	drawRaftKnobs(r, &c)
 	c.Nemesis = nemesis.Schedule{Interval: interval, Hold: hold, Jitter: jitter, Mode: "random", Faults: faults}
 
 	d := &SwarmDraw{Families: names, Nodes: c.Nodes, HeartbeatInterval: c.Node.HeartbeatInterval.D().String(),
 		ElectionTimeout: c.Node.ElectionTimeout.D().String(), SnapshotEvery: c.Node.SnapshotEvery,
 		Clients: c.Clients, Rate: c.Rate, Keys: c.Keys, MaxClientsPerKey: c.MaxClientsPerKey, Mix: c.Mix,
 		RequestTimeout: c.RequestTimeout.D().String(), ServerTimeout: c.ServerTimeout.String(), WriteAttempts: c.WriteAttempts,
-		Network: net.String(), Interval: interval.D().String(), Hold: hold.D().String(), Jitter: jitter.D().String()}
+		Network: net.String(), Interval: interval.D().String(), Hold: hold.D().String(), Jitter: jitter.D().String(),
+		MaxAppendBytes: c.Node.MaxAppendBytes, MaxInflight: c.Node.MaxInflight,
+		PreVote: c.Node.PreVote == nil || *c.Node.PreVote, CheckQuorum: c.ReadMode == "lease" || c.Node.CheckQuorum == nil || *c.Node.CheckQuorum}
 	for _, f := range faults {
 		d.Faults = append(d.Faults, fmt.Sprintf("%s×%d", f.String(), f.Weight))
 	}
 	slices.Sort(d.Families)
 	return c, d
+}
+
+// drawRaftKnobs draws the nodes' replication and election knobs, each
+// switched on in about a third of the seeds:
+//
+//   - Append messages of one entry up to a few KiB, and one to a few
+//     appends in flight per follower: replication then proceeds in many
+//     small steps, so that a new leader's older entries are acknowledged,
+//     and counted, before its own term's (the schedules of the Raft
+//     paper's Figure 8), and a follower (a rejoined empty one too) is
+//     caught up over many round trips.
+//   - Pre-vote off, and check-quorum off (kept on with lease reads, which
+//     need it): with them a disruptive or partitioned candidate rarely
+//     gets to a real election, so split votes, stale vote responses and
+//     deposed leaders that still send come up far less often.
+//
+// Drawn with membership churn these once made the correct build fail (a
+// rejoined node reused its raft ID; kvservice's membership rules now give
+// it a new one).
+func drawRaftKnobs(r *rand.Rand, c *Config) {
+	if r.IntN(3) == 0 {
+		c.Node.MaxAppendBytes = pick[uint64](r, 1, 1, 100, 1000, 4096)
+		c.Node.MaxInflight = pick(r, 1, 1, 2, 4)
+	}
+	off := false
+	if r.IntN(3) == 0 {
+		c.Node.PreVote = &off
+	}
+	if r.IntN(3) == 0 && c.ReadMode != "lease" {
+		c.Node.CheckQuorum = &off
+	}
 }

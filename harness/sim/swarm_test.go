@@ -52,6 +52,8 @@ func TestSwarmDraw(t *testing.T) {
 	// Over seeds, the draws differ in every dimension.
 	families, nodes, snaps, attempts := map[string]bool{}, map[int]bool{}, map[uint64]bool{}, map[int]bool{}
 	shorter, longer := false, false
+	appendBytes, inflight := map[uint64]bool{}, map[int]bool{}
+	preVoteOff, checkQuorumOff := false, false
 	for seed := int64(1); seed <= 40; seed++ {
 		c := cfg
 		c.Seed = seed
@@ -66,6 +68,16 @@ func TestSwarmDraw(t *testing.T) {
 		nodes[d.Nodes], snaps[d.Node.SnapshotEvery], attempts[d.WriteAttempts] = true, true, true
 		shorter = shorter || d.RequestTimeout.D() < d.ServerTimeout
 		longer = longer || d.RequestTimeout.D() > d.ServerTimeout
+		appendBytes[d.Node.MaxAppendBytes], inflight[d.Node.MaxInflight] = true, true
+		if draw.MaxAppendBytes != d.Node.MaxAppendBytes || draw.MaxInflight != d.Node.MaxInflight {
+			t.Errorf("seed %d recorded append bytes %d inflight %d, configured %d %d", seed, draw.MaxAppendBytes, draw.MaxInflight, d.Node.MaxAppendBytes, d.Node.MaxInflight)
+		}
+		preVoteOff = preVoteOff || !draw.PreVote
+		checkQuorumOff = checkQuorumOff || !draw.CheckQuorum
+	}
+	if len(appendBytes) < 3 || len(inflight) < 3 || !appendBytes[0] || !preVoteOff || !checkQuorumOff {
+		t.Errorf("40 seeds drew append bytes %v, inflight %v, pre-vote off %v, check-quorum off %v",
+			appendBytes, inflight, preVoteOff, checkQuorumOff)
 	}
 	if len(families) != len(swarmFamilies) || len(nodes) != 3 || len(snaps) < 5 || len(attempts) < 3 || !shorter || !longer {
 		t.Errorf("40 seeds drew families %v, nodes %v, snapshot intervals %v, attempts %v, client timeout shorter %v longer %v",
@@ -78,8 +90,8 @@ func TestSwarmDraw(t *testing.T) {
 		c := lease
 		c.Seed = seed
 		c.applyDefaults()
-		if _, draw := drawSwarm(c); slices.Contains(draw.Families, "clock") {
-			t.Fatalf("lease seed %d drew clock faults", seed)
+		if _, draw := drawSwarm(c); slices.Contains(draw.Families, "clock") || !draw.CheckQuorum {
+			t.Fatalf("lease seed %d drew clock faults or no check-quorum: %s", seed, draw)
 		}
 	}
 }

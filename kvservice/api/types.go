@@ -69,6 +69,15 @@ const (
 	// CodePendingConfChange: a membership change is still in flight, so
 	// this one was not proposed (503, definite).
 	CodePendingConfChange = "pending_conf_change"
+	// CodeMemberExists: a join under the name of a current member with
+	// another raft ID (new data); remove the old member first (409).
+	CodeMemberExists = "member_exists"
+	// CodeRaftIDRemoved: a join with a raft ID that was removed; removed
+	// IDs are never reused (409).
+	CodeRaftIDRemoved = "raft_id_removed"
+	// CodeRaftIDInUse: a join with a raft ID of a member of another name
+	// (409).
+	CodeRaftIDInUse = "raft_id_in_use"
 )
 
 // Error is an API error: the body of every non-2xx answer.
@@ -102,7 +111,7 @@ func Errorf(code, format string, args ...any) *Error {
 		e.Status, e.Definite = http.StatusBadGateway, false
 	case CodeInternal:
 		e.Status, e.Definite = http.StatusInternalServerError, false
-	case CodeStaleRequest:
+	case CodeStaleRequest, CodeMemberExists, CodeRaftIDRemoved, CodeRaftIDInUse:
 		e.Status = http.StatusConflict
 	}
 	return e
@@ -162,7 +171,11 @@ type MembersResponse struct {
 
 // AddMemberRequest is the body of POST /cluster/members.
 type AddMemberRequest struct {
-	ID       string `json:"id"`
+	ID string `json:"id"`
+	// RaftID is the raft ID of the incarnation asking to join (a joining
+	// node picks a fresh one). Without it the request can only update the
+	// addresses of a current member of that name.
+	RaftID   uint64 `json:"raft_id,omitempty"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr"`
 	Learner  bool   `json:"learner"`

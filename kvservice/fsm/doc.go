@@ -31,5 +31,8 @@
 //     first waited for a read index).
 //
 // The package imports nothing from raft: the members table is fed by the
-// node server through ApplyConfChange-like calls (SetMember, RemoveMember).
+// node server through ApplyConfChange-like calls (SetMember, RemoveMember;
+// kvservice.RecordConfChange). A removed member leaves a tombstone
+// (Removed), kept in snapshots, so that its raft ID is never named or
+// added again.
 package fsm

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"math/bits"
 	"sort"
 	"sync"
@@ -69,6 +70,11 @@ type FSM struct {
 	hash     sum256
 	sessions map[string]*session
 	members  map[uint64]Member
+	// removed holds the tombstones: the raft ID of every member ever
+	// removed, with its name. A raft ID names one incarnation of a member
+	// (its persisted vote and log); once removed it is never added again,
+	// so the table outlives the member and travels in snapshots.
+	removed map[uint64]string
 }
 
 // New returns an empty state machine.
@@ -77,6 +83,7 @@ func New() *FSM {
 		kv:       newKV(),
 		sessions: make(map[string]*session),
 		members:  make(map[uint64]Member),
+		removed:  make(map[uint64]string),
 	}
 }
 
@@ -113,7 +120,11 @@ func (f *FSM) apply(index uint64, c Command) Result {
 		return Result{Op: OpGet, Key: c.Key, Value: v, Found: ok, Index: index}
 	case OpMembers:
 		for _, m := range c.Members {
-			f.members[m.RaftID] = m
+			// An address update that was proposed before its member's
+			// removal and committed after it must not bring the name back.
+			if _, gone := f.removed[m.RaftID]; !gone {
+				f.members[m.RaftID] = m
+			}
 		}
 		return Result{Op: OpMembers, Index: index}
 	}
@@ -262,17 +273,42 @@ func (f *FSM) Sessions() int {
 
 // SetMember records (or replaces) a member's metadata. The node server
 // calls it when it applies a conf change that carries the metadata.
+// A removed raft ID is never recorded again.
 func (f *FSM) SetMember(m Member) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.members[m.RaftID] = m
+	if _, gone := f.removed[m.RaftID]; !gone {
+		f.members[m.RaftID] = m
+	}
 }
 
-// RemoveMember forgets a member's metadata.
-func (f *FSM) RemoveMember(raftID uint64) {
+// RemoveMember forgets a member's metadata and records its raft ID as
+// removed (a tombstone, see Removed), under name when the table has no
+// name for it.
+func (f *FSM) RemoveMember(raftID uint64, name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if m, ok := f.members[raftID]; ok && m.Name != "" {
+		name = m.Name
+	}
 	delete(f.members, raftID)
+	f.removed[raftID] = name
+}
+
+// Removed reports whether raftID was removed from the cluster, and the
+// name it had.
+func (f *FSM) Removed(raftID uint64) (name string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	name, ok = f.removed[raftID]
+	return name, ok
+}
+
+// RemovedIDs returns the tombstones: every removed raft ID with its name.
+func (f *FSM) RemovedIDs() map[uint64]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.removed)
 }
 
 // Member returns a member's metadata.

@@ -22,11 +22,14 @@ import (
 //	        uvarint nSession { string clientID; uvarint lastRequest;
 //	                           uvarint lastIndex; result }        sorted by client ID
 //	        uvarint nMember  { member }                            sorted by raft ID
+//	        uvarint nRemoved { uvarint raftID; string name }       sorted by raft ID (version 2)
 //	result := byte op; string key; string value; bool found;
 //	          bool succeeded; uvarint index
 var snapshotMagic = []byte("RKVS")
 
-const snapshotVersion = 1
+// snapshotVersion 2 added the removed members (tombstones); Restore still
+// reads version 1 (no tombstones).
+const snapshotVersion = 2
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -49,6 +52,7 @@ type capturedState struct {
 	kv       *btree.BTreeG[kvPair]
 	sessions map[string]session
 	members  []Member
+	removed  map[uint64]string
 }
 
 // CaptureSnapshot copies the state at the last applied index and returns
@@ -65,6 +69,7 @@ func (f *FSM) CaptureSnapshot() (func() ([]byte, error), error) {
 		kv:       f.kv.Clone(),
 		sessions: make(map[string]session, len(f.sessions)),
 		members:  make([]Member, 0, len(f.members)),
+		removed:  maps.Clone(f.removed),
 	}
 	for cid, s := range f.sessions {
 		c.sessions[cid] = *s
@@ -111,6 +116,12 @@ func (c *capturedState) encode() ([]byte, error) {
 	for _, m := range c.members {
 		b = appendMember(b, m)
 	}
+	ids := slices.Sorted(maps.Keys(c.removed))
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = binary.AppendUvarint(b, id)
+		b = appendString(b, c.removed[id])
+	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
@@ -137,9 +148,10 @@ func (f *FSM) Restore(data []byte) error {
 		f.applied = n.applied
 		maps.Copy(f.sessions, n.sessions)
 		maps.Copy(f.members, n.members)
+		maps.Copy(f.removed, n.removed)
 		return nil
 	}
-	f.applied, f.kv, f.hash, f.sessions, f.members = n.applied, n.kv, n.hash, n.sessions, n.members
+	f.applied, f.kv, f.hash, f.sessions, f.members, f.removed = n.applied, n.kv, n.hash, n.sessions, n.members, n.removed
 	return nil
 }
 
@@ -151,8 +163,9 @@ func (f *FSM) decode(data []byte) error {
 	if got := crc32.Checksum(body, castagnoli); got != sum {
 		return fmt.Errorf("%w: checksum %08x, want %08x", ErrCorruptSnapshot, got, sum)
 	}
-	if v := body[len(snapshotMagic)]; v != snapshotVersion {
-		return fmt.Errorf("%w: unknown version %d", ErrCorruptSnapshot, v)
+	version := body[len(snapshotMagic)]
+	if version != 1 && version != snapshotVersion {
+		return fmt.Errorf("%w: unknown version %d", ErrCorruptSnapshot, version)
 	}
 	r := reader{b: body[len(snapshotMagic)+1:]}
 	f.applied = r.uvarint()
@@ -183,13 +196,21 @@ func (f *FSM) decode(data []byte) error {
 		m := r.member()
 		f.members[m.RaftID] = m
 	}
+	var nr uint64
+	if version >= 2 {
+		nr = r.uvarint()
+		for i := uint64(0); i < nr && r.err == nil; i++ {
+			id := r.uvarint()
+			f.removed[id] = r.string()
+		}
+	}
 	if r.err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptSnapshot, r.err)
 	}
 	if len(r.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCorruptSnapshot, len(r.b))
 	}
-	if uint64(f.kv.Len()) != nkv || uint64(len(f.sessions)) != ns {
+	if uint64(f.kv.Len()) != nkv || uint64(len(f.sessions)) != ns || uint64(len(f.removed)) != nr {
 		return fmt.Errorf("%w: duplicate keys", ErrCorruptSnapshot)
 	}
 	return nil

@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 )
@@ -181,5 +183,53 @@ func TestCaptureIsAPointInTimeCopy(t *testing.T) {
 	now, _ := a.f.Snapshot()
 	if bytes.Equal(now, want) {
 		t.Fatal("the later commands did not change the state; the test proves nothing")
+	}
+}
+
+// TestRemovedSurviveSnapshot: tombstones travel in snapshots (a replica
+// that restores one still refuses the removed IDs), a removed ID is not
+// named again by a late address update, and a version-1 snapshot (before
+// tombstones) still restores.
+func TestRemovedSurviveSnapshot(t *testing.T) {
+	a := populate(t, 2, 50)
+	a.f.SetMember(Member{Name: "node2", RaftID: 13})
+	a.f.RemoveMember(13, "")
+	a.f.RemoveMember(99, "node9") // not in the table: the caller names it
+	a.do(Command{Op: OpMembers, Members: []Member{{Name: "node2", RaftID: 13, RaftAddr: "h:7002"}}})
+	if _, ok := a.f.Member(13); ok {
+		t.Fatal("an address update brought a removed member back")
+	}
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New()
+	if err := g.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := g.Removed(13); !ok || name != "node2" {
+		t.Fatalf("Removed(13) = %q, %v after restore", name, ok)
+	}
+	if name, ok := g.Removed(99); !ok || name != "node9" {
+		t.Fatalf("Removed(99) = %q, %v after restore", name, ok)
+	}
+	g.SetMember(Member{Name: "node2", RaftID: 13})
+	if _, ok := g.Member(13); ok {
+		t.Fatal("SetMember recorded a removed raft ID")
+	}
+
+	// A version-1 snapshot is the version-2 encoding of a state without
+	// tombstones, minus the (zero) tombstone count.
+	b := populate(t, 3, 50)
+	v2, _ := b.f.Snapshot()
+	body := append([]byte{}, v2[:len(v2)-5]...) // drop the count 0 and the CRC
+	body[len(snapshotMagic)] = 1
+	v1 := binary.BigEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
+	h := New()
+	if err := h.Restore(v1); err != nil {
+		t.Fatalf("restoring a version-1 snapshot: %v", err)
+	}
+	if len(h.RemovedIDs()) != 0 || len(h.Members()) != 2 {
+		t.Fatalf("version-1 restore: removed %v, members %v", h.RemovedIDs(), h.Members())
 	}
 }
