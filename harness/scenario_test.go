@@ -74,6 +74,7 @@ func TestParseScenarioStrictErrors(t *testing.T) {
 		{"two documents", "duration: 1s\n---\nduration: 2s\n", "more than one document"},
 		{"empty", "", "empty file"},
 		{"bad mode", "duration: 1s\nnemesis:\n  mode: chaos\n", "mode \"chaos\""},
+		{"unknown store target", "duration: 1s\ntarget: mongo\n", `target: unknown target "mongo" (have `},
 		{"bad target", "duration: 1s\nnemesis:\n  faults: [{fault: kill-one, target: everyone}]\n", "target"},
 	}
 	for _, c := range cases {
