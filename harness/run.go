@@ -27,6 +27,7 @@ import (
 	_ "github.com/raftkv/raftkv/harness/cluster/fake" // registers the "fake" backend
 	"github.com/raftkv/raftkv/harness/docker"         // registers the "docker" backend
 	"github.com/raftkv/raftkv/harness/sim"
+	_ "github.com/raftkv/raftkv/harness/target/etcd" // registers the "etcd" target
 )
 
 // ErrRun wraps harness failures during a run (not verdicts).

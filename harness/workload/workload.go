@@ -444,6 +444,10 @@ func (w *Workload) FinalReads(ctx context.Context, timeout time.Duration) []stri
 		}()
 	}
 	wg.Wait()
+	// Keys no client got to (every dial failed) are unread too.
+	for j := int(next.Load()); j < len(keys); j++ {
+		failed = append(failed, keys[j])
+	}
 	return failed
 }
 
