@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build fuzz test test-stress test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability cluster cluster-tls bench clean
+.PHONY: all build fuzz test test-stress test-go test-bugs test-ci-scenarios test-sim test-mutate mutate deps fmt-check vet tidy-check test-linearizability test-linearizability-etcd etcd cluster cluster-tls bench clean
 
 include docker/docker.mk
 
@@ -97,6 +97,29 @@ fuzz:
 # demonstrations of unsafe read modes (which must be caught as invalid).
 test-linearizability: build
 	./$(BIN)/harness run --binary $(BIN)/raftkv --store store harness/scenarios/suite/*.yaml harness/scenarios/demo/*.yaml
+
+# etcd builds the etcd server the harness tests as its "etcd" target, once:
+# the ordinary Go toolchain builds go.etcd.io/etcd/server/v3 at the version
+# tools/etcd/go.mod pins (a module of its own, so that the server's
+# dependencies stay out of raftkv's go.mod; `go install ...@version` refuses
+# the server module for its replace directives) into bin/etcd/<version>/etcd,
+# and prints how long it took. It is rebuilt only when tools/etcd changes.
+ETCD_VERSION := v3.7.3
+ETCD := $(BIN)/etcd/$(ETCD_VERSION)/etcd
+etcd: $(ETCD)
+$(ETCD): tools/etcd/go.mod tools/etcd/go.sum
+	@mkdir -p $(dir $@)
+	@start=$$(date +%s); \
+	(cd tools/etcd && CGO_ENABLED=0 $(GO) build -o $(abspath $@) go.etcd.io/etcd/server/v3) || exit 1; \
+	echo "built $@ ($$($@ --version | head -1)) in $$(( $$(date +%s) - start )) s"
+
+# test-linearizability-etcd runs the etcd suite (harness/scenarios/etcd/:
+# kill and pause, expected valid; serializable reads under pauses of the
+# leader, expected invalid) against the etcd binary above, and prints the
+# same table as test-linearizability. It is outside make test: a cold etcd
+# build takes minutes.
+test-linearizability-etcd: build etcd
+	./$(BIN)/harness run --target-binary etcd=$(ETCD) --store store/etcd harness/scenarios/etcd/*.yaml
 
 # cluster starts a local 3-node cluster on 7000-7002 / 8000-8002 in the
 # foreground; Ctrl-C stops it.

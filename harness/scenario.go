@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/harness/workload"
 	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/nemesis"
@@ -41,7 +42,11 @@ type Scenario struct {
 	Description string `yaml:"description,omitempty"`
 	// Backend is the cluster backend: "process" (default) or "fake".
 	Backend string `yaml:"backend,omitempty"`
-	Nodes   int    `yaml:"nodes,omitempty"`
+	// Target is the store under test: "raftkv" (default) or another
+	// registered target ("etcd"); other targets run on the process
+	// backend only.
+	Target string `yaml:"target,omitempty"`
+	Nodes  int    `yaml:"nodes,omitempty"`
 	// Duration is how long the workload and the nemesis run.
 	Duration Duration `yaml:"duration"`
 	// Clients is the number of concurrent clients.
@@ -166,6 +171,9 @@ func (s *Scenario) applyDefaults() {
 	if s.Backend == "" {
 		s.Backend = "process"
 	}
+	if s.Target == "" {
+		s.Target = target.Default
+	}
 	if s.Nodes == 0 {
 		s.Nodes = 3
 	}
@@ -183,6 +191,9 @@ func (s *Scenario) applyDefaults() {
 	}
 	if s.ReadMode == "" {
 		s.ReadMode = "linearizable"
+		if t, err := target.Lookup(s.Target); err == nil {
+			s.ReadMode = t.ReadModes()[0]
+		}
 	}
 	if s.RequestTimeout == 0 {
 		s.RequestTimeout = Duration(time.Second)
@@ -217,10 +228,21 @@ func (s *Scenario) Validate() error {
 	if !contains(cluster.Backends(), s.Backend) {
 		bad("backend %q unknown (have %v)", s.Backend, cluster.Backends())
 	}
-	switch s.ReadMode {
-	case "linearizable", "lease", "stale":
-	default:
-		bad("read_mode %q (linearizable|lease|stale)", s.ReadMode)
+	if t, err := target.Lookup(s.Target); err != nil {
+		bad("%v%s", err, suggest.Hint(s.Target, target.Names()))
+	} else {
+		if !contains(t.ReadModes(), s.ReadMode) {
+			bad("read_mode %q: target %s has %s", s.ReadMode, t.Name(), strings.Join(t.ReadModes(), "|"))
+		}
+		if t.Name() != target.Default && s.Backend != "process" {
+			bad("target %s runs on the process backend only (backend %q starts raftkv)", t.Name(), s.Backend)
+		}
+		if s.WriteAttempts > 1 && !target.Has(t, target.CapSessions) {
+			bad("write_attempts %d: target %s has no sessions, so a write sent again may apply twice", s.WriteAttempts, t.Name())
+		}
+		if err := s.Nemesis.CheckTarget(t); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch s.Expect {
 	case "valid", "invalid", "unknown":

@@ -74,6 +74,7 @@ func TestParseScenarioStrictErrors(t *testing.T) {
 		{"two documents", "duration: 1s\n---\nduration: 2s\n", "more than one document"},
 		{"empty", "", "empty file"},
 		{"bad mode", "duration: 1s\nnemesis:\n  mode: chaos\n", "mode \"chaos\""},
+		{"unknown store target", "duration: 1s\ntarget: mongo\n", `target: unknown target "mongo" (have `},
 		{"bad target", "duration: 1s\nnemesis:\n  faults: [{fault: kill-one, target: everyone}]\n", "target"},
 	}
 	for _, c := range cases {
@@ -107,5 +108,49 @@ func TestScenarioFilesParse(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestScenarioTargetEtcd: a scenario for etcd takes the process faults and
+// etcd's read modes; what needs raftkv (its in-node fault API, its read
+// modes, sessions, another backend) is refused naming the fault or field
+// and the target.
+func TestScenarioTargetEtcd(t *testing.T) {
+	sc, err := ParseScenario([]byte("duration: 1s\ntarget: etcd\nnemesis:\n  faults: [kill-leader, pause-one, {fault: leader-flap, action: crash}]\n"), "e.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Target != "etcd" || sc.ReadMode != "linearizable" {
+		t.Fatalf("target %q read mode %q", sc.Target, sc.ReadMode)
+	}
+	if _, err := ParseScenario([]byte("duration: 1s\ntarget: etcd\nread_mode: serializable\n"), "e.yaml"); err != nil {
+		t.Fatalf("serializable reads on etcd: %v", err)
+	}
+	for _, c := range []struct{ src, want string }{
+		{"nemesis:\n  faults: [kill-one, {fault: clock-rate, rate: 0.5}]\n", "fault clock-rate(rate=0.5) needs a node clock fault API (clock), which target etcd does not offer"},
+		{"nemesis:\n  faults: [partition-halves]\n", "fault partition-halves needs raftkv's in-node network rules"},
+		{"nemesis:\n  faults: [{fault: compose, of: [pause-one, {fault: failpoint}]}]\n", "target etcd"},
+		{"nemesis:\n  faults: [membership-churn]\n", "fault membership-churn"},
+		{"read_mode: lease\n", `read_mode "lease": target etcd has linearizable|serializable`},
+		{"backend: docker\n", "target etcd runs on the process backend only"},
+		{"write_attempts: 3\n", "target etcd has no sessions"},
+		{"read_mode: serializable\n", ""},
+	} {
+		_, err := ParseScenario([]byte("duration: 1s\ntarget: etcd\n"+c.src), "e.yaml")
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", c.src, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.src, err, c.want)
+		}
+	}
+	if _, err := ParseScenario([]byte("duration: 1s\ntarget: etcd\nread_mode: serializable\n"), "e.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseScenario([]byte("duration: 1s\nread_mode: serializable\n"), "r.yaml"); err == nil || !strings.Contains(err.Error(), "target raftkv has linearizable|lease|stale") {
+		t.Errorf("serializable on raftkv: %v", err)
 	}
 }

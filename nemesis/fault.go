@@ -16,6 +16,7 @@ import (
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 )
 
 // Sentinel errors.
@@ -224,7 +225,7 @@ func onNodes(ctx context.Context, nodes []string, f func(ctx context.Context, n 
 
 // HealAll returns the cluster to a fault-free state: resumes paused nodes,
 // restarts down ones, and clears network, clock and failpoint faults on
-// every node. It returns the errors it met but tries everything.
+// every node (of a target that has them). It returns the errors it met but tries everything.
 func HealAll(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	var errs []error
@@ -240,10 +241,14 @@ func HealAll(ctx context.Context, env *Env) error {
 			}
 		}
 	}
-	errs = append(errs, onNodes(ctx, c.Nodes(), func(ctx context.Context, n string) error {
-		cl := c.Client(n)
-		return errors.Join(cl.ClearNetwork(ctx), cl.ClearClock(ctx), cl.DisarmFailpoint(ctx))
-	}))
+	// Only a target with the in-node fault API has network, clock or
+	// failpoint faults to clear (the others refuse those faults).
+	if t := cluster.TargetOf(c); target.Has(t, target.CapNodeNetwork) || target.Has(t, target.CapClock) || target.Has(t, target.CapFailpoint) {
+		errs = append(errs, onNodes(ctx, c.Nodes(), func(ctx context.Context, n string) error {
+			cl := c.Client(n)
+			return errors.Join(cl.ClearNetwork(ctx), cl.ClearClock(ctx), cl.DisarmFailpoint(ctx))
+		}))
+	}
 	return errors.Join(errs...)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness"
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/internal/bugs"
 	"github.com/raftkv/raftkv/internal/suggest"
 	"github.com/raftkv/raftkv/nemesis"
@@ -165,6 +166,7 @@ Exit codes:
 	f.DurationVar(&opts.TimeLimit, "time-limit", 0, "cap each scenario's duration")
 	f.StringVar(&opts.Binary, "binary", "", "raftkv binary (default: go build ./cmd/raftkv once)")
 	f.StringVar(&opts.Backend, "backend", "", "override every scenario's backend ("+strings.Join(cluster.Backends(), "|")+")")
+	f.StringToStringVar(&opts.TargetBinaries, "target-binary", nil, "binary of a target other than raftkv, as NAME=PATH (default: where its make rule puts it, e.g. make etcd's bin/etcd/VERSION/etcd)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.BoolVar(&checkOnly, "parse-only", false, "only parse and validate the scenarios")
 	f.StringSliceVar(&bugNames, "unsafe-bug", nil, "switch a planted bug on (a harness and raftkv built with -tags raftkv_bugs; see harness mutate --list): in the simulation, and passed to every node")
@@ -333,6 +335,7 @@ func newList(stdout io.Writer) *cobra.Command {
 			}
 			tw.Flush()
 			fmt.Fprintf(stdout, "\nBACKENDS: %s\n", strings.Join(cluster.Backends(), ", "))
+			fmt.Fprintf(stdout, "TARGETS: %s (a scenario's target:, default %s)\n", strings.Join(target.Names(), ", "), target.Default)
 			if bad > 0 {
 				return exitError{2}
 			}

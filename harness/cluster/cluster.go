@@ -11,6 +11,8 @@ import (
 
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
+	"github.com/raftkv/raftkv/harness/target/raftkv"
 )
 
 // Sentinel errors of backends.
@@ -32,7 +34,9 @@ const (
 	Down    State = "down"
 )
 
-// Cluster is a running raftkv cluster under test.
+// Cluster is a running cluster under test. Client and Member speak
+// raftkv's API: a backend that runs another store implements Targeted, and
+// the faults that need raftkv's API are refused for it (target.Caps).
 type Cluster interface {
 	// Start starts every node and returns once each process is up (its
 	// API answers /healthz), or an error.
@@ -87,13 +91,23 @@ type HealthReporter interface {
 }
 
 // NodeConfig is the per-node flags a scenario may set.
-type NodeConfig struct {
-	ElectionTimeout   time.Duration
-	HeartbeatInterval time.Duration
-	ReadMode          string
-	SnapshotEvery     uint64
-	// Extra flags passed verbatim to every node.
-	Extra []string
+type NodeConfig = target.Config
+
+// Targeted is a cluster that runs a target.Target (the process backend).
+// A cluster that does not is raftkv, spoken to through Client.
+type Targeted interface {
+	// Target is the store the cluster runs.
+	Target() target.Target
+	// TargetNode describes a node to its target.
+	TargetNode(node string) (target.Node, error)
+}
+
+// TargetOf is the store c runs: its target if it is Targeted, else raftkv.
+func TargetOf(c Cluster) target.Target {
+	if tc, ok := c.(Targeted); ok {
+		return tc.Target()
+	}
+	return raftkv.Target{}
 }
 
 // Options configure a backend.
@@ -102,7 +116,10 @@ type Options struct {
 	// Dir is the run directory; each node gets Dir/<node>/ (data) and
 	// Dir/logs/<node>.log.
 	Dir string
-	// Binary is the raftkv binary (process backend). Empty: build it.
+	// Target is the store to start (process backend; nil: raftkv).
+	Target target.Target
+	// Binary is the target's binary (process backend). Empty: build
+	// raftkv's (another target must be given its binary).
 	Binary string
 	// SourceDir is the module root to build ./cmd/raftkv from when Binary
 	// is empty.
@@ -149,6 +166,9 @@ func New(name string, o Options) (Cluster, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Target == nil {
+		o.Target = raftkv.Target{}
+	}
 	return f(o)
 }
 
@@ -168,40 +188,48 @@ func Backends() []string {
 func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
 
 // Leader asks the running nodes who the leader is and returns the id most
-// of them agree on ("" when none is known). Ties go to the highest term.
+// of them agree on ("" when none is known), through the cluster's target
+// (Targeted) or raftkv's GET /status.
 func Leader(ctx context.Context, c Cluster) string {
-	type vote struct {
-		term  uint64
-		count int
+	if tc, ok := c.(Targeted); ok {
+		var nodes []target.Node
+		for _, n := range c.Nodes() {
+			if c.State(n) != Running {
+				continue
+			}
+			if tn, err := tc.TargetNode(n); err == nil {
+				nodes = append(nodes, tn)
+			}
+		}
+		return tc.Target().Leader(ctx, nodes)
 	}
-	votes := map[string]*vote{}
+	var sts []nodeapi.Status
 	for _, n := range c.Nodes() {
 		if c.State(n) != Running {
 			continue
 		}
-		st, err := c.Client(n).Status(ctx)
-		if err != nil || st.Leader == "" {
-			continue
-		}
-		v := votes[st.Leader]
-		if v == nil {
-			v = &vote{}
-			votes[st.Leader] = v
-		}
-		v.count++
-		v.term = max(v.term, st.Term)
-	}
-	best, bestV := "", vote{}
-	for id, v := range votes {
-		if v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) || (v.term == bestV.term && v.count == bestV.count && id < best) {
-			best, bestV = id, *v
+		if st, err := c.Client(n).Status(ctx); err == nil {
+			sts = append(sts, st)
 		}
 	}
-	return best
+	return raftkv.StatusLeader(sts)
 }
 
-// WaitReady polls until every running node answers /readyz, or the
-// deadline passes.
+// ready asks one node whether it can serve clients, through the cluster's
+// target or raftkv's GET /readyz.
+func ready(ctx context.Context, c Cluster, n string) error {
+	if tc, ok := c.(Targeted); ok {
+		tn, err := tc.TargetNode(n)
+		if err != nil {
+			return err
+		}
+		return tc.Target().Ready(ctx, tn)
+	}
+	return c.Client(n).Ready(ctx)
+}
+
+// WaitReady polls until every node that is not down is ready (it knows a
+// leader: raftkv's /readyz, or the target's Ready), or the deadline passes.
 func WaitReady(ctx context.Context, c Cluster, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -212,7 +240,7 @@ func WaitReady(ctx context.Context, c Cluster, timeout time.Duration) error {
 				continue
 			}
 			rctx, rcancel := context.WithTimeout(ctx, time.Second)
-			err := c.Client(n).Ready(rctx)
+			err := ready(rctx, c, n)
 			rcancel()
 			if err != nil {
 				notReady = append(notReady, n)

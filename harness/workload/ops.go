@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/histories"
 )
 
@@ -114,24 +115,9 @@ func (m Mix) Pick(rng *rand.Rand, key, readMode string, value func() string, kno
 	}
 }
 
-// Answer is what one attempt of a command got back.
-type Answer struct {
-	// Result is the answer when Err is nil.
-	Result nodeapi.Result
-	Err    error
-	// Definite: Err certainly means that this attempt was not applied.
-	Definite bool
-	// Refused: the connection was refused, nothing reached the node (a
-	// definite error); the client moves to the next node.
-	Refused bool
-}
-
-// AnswerOf classifies what nodeapi.Client.Do returned.
-func AnswerOf(res nodeapi.Result, err error) Answer {
-	a := Answer{Result: res, Err: err, Definite: nodeapi.IsDefinite(err)}
-	a.Refused = err != nil && a.Definite && isTransport(err)
-	return a
-}
+// Answer is what one attempt of a command got back, as the target's
+// client classified it (target.Answer).
+type Answer = target.Answer
 
 // DefaultWriteAttempts is how many times a client sends a write whose
 // outcome stays unknown, when the configuration does not say: once, so

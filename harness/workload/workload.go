@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/histories"
 )
 
@@ -53,8 +54,12 @@ type Config struct {
 	Mix              Mix
 	// RequestTimeout bounds each request (default 1s); running out is info.
 	RequestTimeout time.Duration
-	// ReadMode is sent with every get ("" leaves the node's default).
+	// ReadMode is sent with every get ("" leaves the node's default); the
+	// target's client interprets it (target.Target.ReadModes).
 	ReadMode string
+	// Dial opens a client to a node (its id and endpoint): the target's
+	// client (target.Target.Dial). Required.
+	Dial func(node, endpoint string, timeout time.Duration) (target.Client, error)
 	// WriteAttempts bounds how many times a write whose outcome is unknown
 	// is sent, with the same client and request id (default
 	// DefaultWriteAttempts, 1: never retry). See Retry.
@@ -71,10 +76,8 @@ func (c Config) Validate() error {
 	if c.Mix.Get < 0 || c.Mix.Put < 0 || c.Mix.Delete < 0 || c.Mix.Cas < 0 || c.Mix.Edge < 0 {
 		return fmt.Errorf("%w: negative mix weight", ErrConfig)
 	}
-	switch c.ReadMode {
-	case "", "linearizable", "lease", "stale":
-	default:
-		return fmt.Errorf("%w: read mode %q", ErrConfig, c.ReadMode)
+	if c.Dial == nil {
+		return fmt.Errorf("%w: no Dial (the target's client)", ErrConfig)
 	}
 	return nil
 }
@@ -215,7 +218,7 @@ type client struct {
 	w       *Workload
 	rng     *rand.Rand
 	nodes   []string
-	apis    []*nodeapi.Client
+	apis    []target.Client
 	nodeIdx int
 
 	proc     int
@@ -224,16 +227,28 @@ type client struct {
 	seq      int
 }
 
-func (w *Workload) newClient(i int, seedSalt uint64) *client {
+func (w *Workload) newClient(i int, seedSalt uint64) (*client, error) {
 	nodes, eps := w.target.Nodes(), w.target.Endpoints()
 	c := &client{w: w, rng: rand.New(rand.NewPCG(uint64(w.cfg.Seed), seedSalt+uint64(i))), nodes: nodes, nodeIdx: i % len(nodes)}
-	for _, ep := range eps {
-		// Per-client HTTP clients: a hung node must not block other clients'
-		// connections.
-		c.apis = append(c.apis, nodeapi.New(ep, w.cfg.RequestTimeout))
+	for j, ep := range eps {
+		// Per-client connections: a hung node must not block other
+		// clients' requests.
+		api, err := w.cfg.Dial(nodes[j], ep, w.cfg.RequestTimeout)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("workload: dial %s: %w", nodes[j], err)
+		}
+		c.apis = append(c.apis, api)
 	}
 	c.newProcess()
-	return c
+	return c, nil
+}
+
+// close releases the client's connections.
+func (c *client) close() {
+	for _, api := range c.apis {
+		_ = api.Close()
+	}
 }
 
 // newProcess gives the client a fresh identity (Jepsen: after an info the
@@ -250,10 +265,15 @@ func (c *client) newProcess() {
 func (w *Workload) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := range w.cfg.Concurrency {
-		c := w.newClient(i, 0)
+		c, err := w.newClient(i, 0)
+		if err != nil {
+			w.cfg.Logger.Error("workload client", "err", err)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.close()
 			c.loop(ctx)
 		}()
 	}
@@ -343,14 +363,13 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 	maybeApplied := false
 	attempt, at := 1, c.nodeIdx
 	for {
-		res, err := c.apis[at].Do(ctx, cmd)
-		a = AnswerOf(res, err)
+		a = c.apis[at].Do(ctx, cmd)
 		if !w.retry.Again(cmd, a, maybeApplied, attempt) {
 			break
 		}
 		maybeApplied = maybeApplied || !a.Definite
 		if a.Refused {
-			c.apis[at].CloseIdle()
+			c.apis[at].Reset()
 		}
 		at = w.retry.NextNode(c.rng, at, len(c.nodes), a)
 		time.Sleep(w.retry.Backoff(c.rng))
@@ -374,16 +393,11 @@ func (c *client) do(ctx context.Context, cmd nodeapi.Command) histories.Type {
 		// pause briefly so that an unthrottled workload does not spin while
 		// every node is down. A node that is slow or partitioned keeps its
 		// clients (as in Jepsen): what it answers then is the point.
-		c.apis[at].CloseIdle()
+		c.apis[at].Reset()
 		c.nodeIdx = (at + 1) % len(c.nodes)
 		time.Sleep(refusedBackoff)
 	}
 	return comp.Type
-}
-
-func isTransport(err error) bool {
-	var apiErr *nodeapi.Error
-	return !errors.As(err, &apiErr)
 }
 
 func (w *Workload) record(e histories.Event) {
@@ -407,10 +421,15 @@ func (w *Workload) FinalReads(ctx context.Context, timeout time.Duration) []stri
 		next   atomic.Int64
 	)
 	for i := range min(4, len(keys)) {
-		c := w.newClient(i, 1<<32)
+		c, err := w.newClient(i, 1<<32)
+		if err != nil {
+			w.cfg.Logger.Error("final read client", "err", err)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.close()
 			for {
 				j := int(next.Add(1) - 1)
 				if j >= len(keys) {
@@ -425,6 +444,10 @@ func (w *Workload) FinalReads(ctx context.Context, timeout time.Duration) []stri
 		}()
 	}
 	wg.Wait()
+	// Keys no client got to (every dial failed) are unread too.
+	for j := int(next.Load()); j < len(keys); j++ {
+		failed = append(failed, keys[j])
+	}
 	return failed
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
+	"github.com/raftkv/raftkv/harness/target/raftkv"
 	"github.com/raftkv/raftkv/histories"
 )
 
@@ -29,16 +31,22 @@ func (m *memRec) Record(e histories.Event) error {
 	return nil
 }
 
-type target []string
+type endpoints []string
 
-func (t target) Nodes() []string {
+// raftkvDial is the raftkv target's client: the workload's tests serve
+// raftkv's API.
+func raftkvDial(node, endpoint string, timeout time.Duration) (target.Client, error) {
+	return raftkv.Target{}.Dial(target.Node{ID: node, ClientAddr: endpoint}, timeout)
+}
+
+func (t endpoints) Nodes() []string {
 	ns := make([]string, len(t))
 	for i := range t {
 		ns[i] = "node" + string(rune('0'+i))
 	}
 	return ns
 }
-func (t target) Endpoints() []string { return t }
+func (t endpoints) Endpoints() []string { return t }
 
 // scripted answers the n-th command with script[n % len(script)] and logs
 // every command it got.
@@ -107,7 +115,7 @@ func runScriptedAttempts(t *testing.T, mix Mix, script []string, limit, attempts
 	defer srv.Close()
 	rec := &memRec{}
 	start := time.Now()
-	w, err := New(Config{Concurrency: 1, Keys: 2, Mix: mix, RequestTimeout: 2 * time.Second, Seed: 1, WriteAttempts: attempts}, target{srv.Listener.Addr().String()},
+	w, err := New(Config{Concurrency: 1, Keys: 2, Mix: mix, RequestTimeout: 2 * time.Second, Seed: 1, WriteAttempts: attempts, Dial: raftkvDial}, endpoints{srv.Listener.Addr().String()},
 		rec, func() int64 { return int64(time.Since(start)) })
 	if err != nil {
 		t.Fatal(err)
@@ -242,8 +250,8 @@ func TestMaxClientsPerKeyAndRate(t *testing.T) {
 	}))
 	defer srv.Close()
 	start := time.Now()
-	w, err := New(Config{Concurrency: 8, Keys: 2, MaxClientsPerKey: 2, Rate: 500, Mix: Mix{Get: 1}, Seed: 2},
-		target{srv.Listener.Addr().String()}, &memRec{}, func() int64 { return int64(time.Since(start)) })
+	w, err := New(Config{Concurrency: 8, Keys: 2, MaxClientsPerKey: 2, Rate: 500, Mix: Mix{Get: 1}, Seed: 2, Dial: raftkvDial},
+		endpoints{srv.Listener.Addr().String()}, &memRec{}, func() int64 { return int64(time.Since(start)) })
 	if err != nil {
 		t.Fatal(err)
 	}

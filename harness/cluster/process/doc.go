@@ -1,7 +1,9 @@
-// Package process is the harness's "process" backend: real raftkv node
-// processes on 127.0.0.1, each with kernel-assigned free ports, its own data
-// directory (<run>/data/<node>) and log file (<run>/logs/<node>.log, appended
-// across restarts), started with --unsafe-enable-fault-injection.
+// Package process is the harness's "process" backend: real node processes
+// of one target (harness/target: raftkv, or another store such as etcd) on
+// 127.0.0.1, each with two free ports (peers, clients), its own data
+// directory (<run>/data/<node>) and log file (<run>/logs/<node>.log,
+// appended across restarts), started with the command line its target
+// writes (raftkv's with --unsafe-enable-fault-injection).
 //
 // Kill is SIGKILL, Pause/Resume are SIGSTOP/SIGCONT. A process that exits
 // without the harness asking (a crash failpoint exits with code 99) is
@@ -15,6 +17,7 @@
 // after the node logged hitting a failpoint is a failpoint exit; any other
 // exit the harness did not ask for is unplanned), plus the panics the
 // nodes recovered and logged. CommittedLog reads a stopped node's
-// committed log from a copy of its raft.db. Importing the package
+// committed log from a copy of its raft.db (targets with
+// target.CapCommittedLog only). Importing the package
 // registers the backend.
 package process

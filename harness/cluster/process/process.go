@@ -22,6 +22,7 @@ import (
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 )
 
 // Name is the backend's registry name.
@@ -65,7 +66,8 @@ type node struct {
 	restarts int
 }
 
-// Cluster is a set of raftkv processes. It implements cluster.Cluster.
+// Cluster is a set of processes of one target (raftkv by default). It
+// implements cluster.Cluster and cluster.Targeted.
 type Cluster struct {
 	opts  cluster.Options
 	log   *slog.Logger
@@ -93,11 +95,18 @@ var (
 	_ cluster.Cluster        = (*Cluster)(nil)
 	_ cluster.LogReader      = (*Cluster)(nil)
 	_ cluster.HealthReporter = (*Cluster)(nil)
+	_ cluster.Targeted       = (*Cluster)(nil)
 )
 
 // New allocates ports and directories for o.Nodes nodes. The binary must
 // exist (see Build).
 func New(o cluster.Options) (*Cluster, error) {
+	if o.Target == nil {
+		return nil, fmt.Errorf("process: no target (cluster.New sets raftkv)")
+	}
+	if o.Binary == "" && o.Target.Name() != "raftkv" {
+		return nil, fmt.Errorf("%w: target %s needs its binary", ErrBuild, o.Target.Name())
+	}
 	if o.Binary == "" {
 		if o.SourceDir == "" {
 			return nil, fmt.Errorf("%w: neither a binary nor a source dir given", ErrBuild)
@@ -204,37 +213,31 @@ func (c *Cluster) node(id string) (*node, error) {
 	return n, nil
 }
 
+func (n *node) target() target.Node {
+	return target.Node{ID: n.id, PeerAddr: n.raftAddr, ClientAddr: n.apiAddr, DataDir: n.dataDir, JoinVia: n.joinVia}
+}
+
+// args is n's command line, as its target writes it.
 func (c *Cluster) args(n *node) []string {
-	var peers []string
+	all := make([]target.Node, 0, len(c.nodes))
 	for _, p := range c.nodes {
-		peers = append(peers, p.raftAddr)
+		all = append(all, p.target())
 	}
-	host, port, _ := net.SplitHostPort(n.raftAddr)
-	_, apiPort, _ := net.SplitHostPort(n.apiAddr)
-	a := []string{
-		"--id", n.id, "--host", host, "--port", port,
-		"--cluster", strings.Join(peers, ","),
-		"--api-port", apiPort,
-		"--data-dir", n.dataDir,
-		"--unsafe-enable-fault-injection",
+	return c.opts.Target.Args(n.target(), all, c.opts.Node)
+}
+
+// Target is the store the cluster runs.
+func (c *Cluster) Target() target.Target { return c.opts.Target }
+
+// TargetNode describes node id to the target.
+func (c *Cluster) TargetNode(id string) (target.Node, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return target.Node{}, err
 	}
-	nc := c.opts.Node
-	if nc.ElectionTimeout > 0 {
-		a = append(a, "--election-timeout", nc.ElectionTimeout.String())
-	}
-	if nc.HeartbeatInterval > 0 {
-		a = append(a, "--heartbeat-interval", nc.HeartbeatInterval.String())
-	}
-	if nc.ReadMode != "" {
-		a = append(a, "--read-mode", nc.ReadMode)
-	}
-	if nc.SnapshotEvery > 0 {
-		a = append(a, "--snapshot-every", strconv.FormatUint(nc.SnapshotEvery, 10))
-	}
-	if n.joinVia != "" {
-		a = append(a, "--join", n.joinVia)
-	}
-	return append(a, nc.Extra...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.target(), nil
 }
 
 // startLocked starts n's process. c.mu must be held.
@@ -336,7 +339,8 @@ func (c *Cluster) supervise(n *node, cmd *exec.Cmd, lf *os.File, exited chan str
 	}()
 }
 
-// Start starts all nodes and waits for their /healthz.
+// Start starts all nodes and waits until each is healthy (its target's
+// Healthy: raftkv's /healthz).
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	for _, n := range c.nodes {
@@ -350,7 +354,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	for _, n := range c.nodes {
 		for {
 			hctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := n.client.Healthy(hctx)
+			tn, _ := c.TargetNode(n.id)
+			err := c.opts.Target.Healthy(hctx, tn)
 			cancel()
 			if err == nil {
 				break
@@ -616,6 +621,9 @@ func (c *Cluster) CommittedLog(_ context.Context, id string) (checker.NodeLog, e
 	n, err := c.node(id)
 	if err != nil {
 		return checker.NodeLog{}, err
+	}
+	if !target.Has(c.opts.Target, target.CapCommittedLog) {
+		return checker.NodeLog{}, fmt.Errorf("%w: %s keeps no log the harness can read", cluster.ErrUnsupported, c.opts.Target.Name())
 	}
 	if s := c.State(id); s != cluster.Down {
 		return checker.NodeLog{}, fmt.Errorf("%w: %s is %s", cluster.ErrRunning, id, s)

@@ -1,0 +1,20 @@
+// Package target is the harness's view of a store under test: what to
+// start for each node (a binary and its flags), how to tell that a node is
+// up and who leads, and a client that maps the workload's get, put, delete
+// and cas onto the store's own API.
+//
+// The contract that matters is the client's classification of every
+// outcome, because the history and so the verdict depend on it: an answer
+// is ok; an error is definite (Answer.Definite: the operation certainly
+// did not take effect, by the store's documented semantics) or not (it may
+// have). The workload records the first as fail and the second as info.
+//
+// A target also says which faults it can take (Caps): the process faults
+// (kill, pause) need nothing from the store, but raftkv's in-node fault
+// API (network rules, clocks, failpoints), membership changes and
+// leadership transfer do; a scenario that asks a target for a fault it
+// cannot take is refused before anything starts.
+//
+// Targets register by name (Register); harness/target/raftkv and
+// harness/target/etcd are the two the harness ships.
+package target
