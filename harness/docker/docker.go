@@ -21,6 +21,8 @@ import (
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
+	raftkvtarget "github.com/raftkv/raftkv/harness/target/raftkv"
 )
 
 // Name is the backend's registry name.
@@ -316,35 +318,21 @@ func hostIP(subnet string, i int) string {
 	return base + strconv.Itoa(i)
 }
 
+// args is n's raftkv command line inside its container: the raftkv
+// target's own (one implementation of the node flags), with the
+// container's fixed ports and data directory.
 func (c *Cluster) args(n *node) []string {
-	var peers []string
+	var all []target.Node
+	var self target.Node
 	for _, p := range c.nodes {
-		peers = append(peers, net.JoinHostPort(p.ip, strconv.Itoa(raftPort)))
+		tn := target.Node{ID: p.id, PeerAddr: net.JoinHostPort(p.ip, strconv.Itoa(raftPort)),
+			ClientAddr: net.JoinHostPort(p.ip, strconv.Itoa(apiPort)), DataDir: "/data", JoinVia: p.joinVia}
+		all = append(all, tn)
+		if p == n {
+			self = tn
+		}
 	}
-	a := []string{
-		"--id", n.id, "--host", n.ip, "--port", strconv.Itoa(raftPort),
-		"--cluster", strings.Join(peers, ","),
-		"--api-port", strconv.Itoa(apiPort),
-		"--data-dir", "/data",
-		"--unsafe-enable-fault-injection",
-	}
-	nc := c.opts.Node
-	if nc.ElectionTimeout > 0 {
-		a = append(a, "--election-timeout", nc.ElectionTimeout.String())
-	}
-	if nc.HeartbeatInterval > 0 {
-		a = append(a, "--heartbeat-interval", nc.HeartbeatInterval.String())
-	}
-	if nc.ReadMode != "" {
-		a = append(a, "--read-mode", nc.ReadMode)
-	}
-	if nc.SnapshotEvery > 0 {
-		a = append(a, "--snapshot-every", strconv.FormatUint(nc.SnapshotEvery, 10))
-	}
-	if n.joinVia != "" {
-		a = append(a, "--join", n.joinVia)
-	}
-	return append(a, nc.Extra...)
+	return raftkvtarget.Target{}.Args(self, all, c.opts.Node)
 }
 
 // createContainer creates (does not start) n's container. The data dir is

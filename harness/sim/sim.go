@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/histories"
 	"github.com/raftkv/raftkv/nemesis"
 	"github.com/raftkv/raftkv/raft"
@@ -608,33 +609,23 @@ func (s *sim) finalConf() {
 // leader is cluster.Leader over the simulated nodes: the leader most of
 // the running nodes name, ties to the highest term, then the lowest name.
 func (s *sim) leader() *snode {
-	type vote struct {
-		term  uint64
-		count int
+	pos := map[uint64]int{}
+	for i, n := range s.nodes {
+		pos[n.id] = i
 	}
-	votes := map[uint64]*vote{}
+	var reports []target.LeaderReport[uint64]
 	for _, n := range s.nodes {
-		if n.state != cluster.Running || n.lead == 0 {
-			continue
-		}
-		v := votes[n.lead]
-		if v == nil {
-			v = &vote{}
-			votes[n.lead] = v
-		}
-		v.count++
-		v.term = max(v.term, n.term)
-	}
-	var best *snode
-	var bestV vote
-	for _, n := range s.nodes { // node order, not map order
-		v, ok := votes[n.id]
-		if !ok {
-			continue
-		}
-		if best == nil || v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) {
-			best, bestV = n, *v
+		// A vote for an id no node has now (a removed incarnation) counts
+		// for nobody.
+		if _, known := pos[n.lead]; n.state == cluster.Running && n.lead != 0 && known {
+			reports = append(reports, target.LeaderReport[uint64]{Leader: n.lead, Term: n.term})
 		}
 	}
-	return best
+	// Ties go by node order, not by id: a replay of a seed must pick the
+	// same node as it always has.
+	id, ok := target.LeaderByVotes(reports, func(a, b uint64) bool { return pos[a] < pos[b] })
+	if !ok {
+		return nil
+	}
+	return s.nodes[pos[id]]
 }

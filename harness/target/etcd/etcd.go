@@ -147,11 +147,7 @@ func (Target) Ready(ctx context.Context, n target.Node) error {
 // most name (ties: the highest raft term), and maps it to a node name
 // through the member list.
 func (Target) Leader(ctx context.Context, nodes []target.Node) string {
-	type vote struct {
-		term  uint64
-		count int
-	}
-	votes := map[uint64]*vote{}
+	var reports []target.LeaderReport[uint64]
 	names := map[uint64]string{}
 	for _, n := range nodes {
 		cli, err := newClient(n.ClientAddr, time.Second)
@@ -167,24 +163,12 @@ func (Target) Leader(ctx context.Context, nodes []target.Node) string {
 			}
 		}
 		cli.Close()
-		if err != nil || st.Leader == 0 {
+		if err != nil {
 			continue
 		}
-		v := votes[st.Leader]
-		if v == nil {
-			v = &vote{}
-			votes[st.Leader] = v
-		}
-		v.count++
-		v.term = max(v.term, st.RaftTerm)
+		reports = append(reports, target.LeaderReport[uint64]{Leader: st.Leader, Term: st.RaftTerm})
 	}
-	var best uint64
-	var bestV vote
-	for id, v := range votes {
-		if v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) || (v.term == bestV.term && v.count == bestV.count && id < best) {
-			best, bestV = id, *v
-		}
-	}
+	best, _ := target.LeaderByVotes(reports, func(a, b uint64) bool { return a < b })
 	return names[best]
 }
 

@@ -104,30 +104,12 @@ func (Target) Leader(ctx context.Context, nodes []target.Node) string {
 // StatusLeader returns the leader most of the statuses agree on ("" when
 // none names one); ties go to the highest term, then the smallest id.
 func StatusLeader(sts []nodeapi.Status) string {
-	type vote struct {
-		term  uint64
-		count int
+	reports := make([]target.LeaderReport[string], len(sts))
+	for i, st := range sts {
+		reports[i] = target.LeaderReport[string]{Leader: st.Leader, Term: st.Term}
 	}
-	votes := map[string]*vote{}
-	for _, st := range sts {
-		if st.Leader == "" {
-			continue
-		}
-		v := votes[st.Leader]
-		if v == nil {
-			v = &vote{}
-			votes[st.Leader] = v
-		}
-		v.count++
-		v.term = max(v.term, st.Term)
-	}
-	best, bestV := "", vote{}
-	for id, v := range votes {
-		if v.term > bestV.term || (v.term == bestV.term && v.count > bestV.count) || (v.term == bestV.term && v.count == bestV.count && id < best) {
-			best, bestV = id, *v
-		}
-	}
-	return best
+	l, _ := target.LeaderByVotes(reports, func(a, b string) bool { return a < b })
+	return l
 }
 
 // Dial returns a client for the node's POST /command. Each client has its
