@@ -556,6 +556,25 @@ func (c *Cluster) stop(ctx context.Context) error {
 			c.log.Warn("docker stop", "err", err)
 		}
 	}
+	// Let each supervisor see its container's exit and record it before
+	// the cancel below cuts its `docker wait` short: on a busy machine the
+	// wait can still be running after `docker stop` returned, and a
+	// cancelled wait records nothing (a node's final stop went missing
+	// from the health check's planned exits).
+	for _, n := range c.nodes {
+		c.mu.Lock()
+		exited := n.exited
+		c.mu.Unlock()
+		if exited == nil {
+			continue
+		}
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			c.log.Warn("container exit not seen after docker stop", "node", n.id)
+		case <-ctx.Done():
+		}
+	}
 	for _, n := range c.nodes {
 		c.saveLogs(ctx, n)
 		if n.proxy != nil {
