@@ -70,6 +70,11 @@ type MutantResult struct {
 	Reason string `json:"reason,omitempty"`
 	// Errors counts simulation failures (not verdicts) during the hunt.
 	Errors int `json:"errors,omitempty"`
+	// Fired is how often the bug's wrong branch ran during the simulation
+	// hunt (bugs.Fire): an escaped bug that never fired was not reached by
+	// the exploration; one that fired did harm the checks did not see, or
+	// none that could be seen yet.
+	Fired int64 `json:"fired"`
 	// OverBudget: the hunt ran out of its wall-time budget before its
 	// last seed.
 	OverBudget bool `json:"over_budget,omitempty"`
@@ -175,16 +180,18 @@ func Mutate(ctx context.Context, o MutateOptions) (*MutationReport, error) {
 		m := MutantResult{Bug: b.ID, Family: b.Family, Rule: b.Rule, ProcessOnly: b.ProcessOnly}
 		start := time.Now()
 		if !b.ProcessOnly {
+			bugs.ResetFired()
 			huntSim(ctx, valid, o, &m)
+			m.Fired = bugs.Fired(id)
 		}
 		if !m.Caught && len(o.Process) > 0 && o.Runner != nil {
 			huntProcess(ctx, o, &m)
 		}
 		m.Seconds = time.Since(start).Seconds()
 		rep.Mutants = append(rep.Mutants, m)
-		status := "ESCAPED"
+		status := fmt.Sprintf("ESCAPED (%s)", m.escapeCause())
 		if m.OverBudget {
-			status = fmt.Sprintf("ESCAPED (budget spent after %d runs)", m.Runs)
+			status = fmt.Sprintf("ESCAPED (budget spent after %d runs; %s)", m.Runs, m.escapeCause())
 		}
 		if m.Caught {
 			status = fmt.Sprintf("caught by %s %s seed %d after %d runs", m.By, m.Scenario, m.Seed, m.Runs)
@@ -192,6 +199,19 @@ func Mutate(ctx context.Context, o MutateOptions) (*MutationReport, error) {
 		progressf(o.Progress, "%-28s %s (%.1fs)\n", id, status, m.Seconds)
 	}
 	return rep, nil
+}
+
+// escapeCause says, for an escaped bug, whether the simulation hunt ever
+// reached it.
+func (m *MutantResult) escapeCause() string {
+	switch {
+	case m.ProcessOnly:
+		return "process-only"
+	case m.Fired == 0:
+		return "never fired: no run reached its wrong branch"
+	default:
+		return fmt.Sprintf("fired %d times without a failure the checks could see", m.Fired)
+	}
 }
 
 func progressf(w io.Writer, format string, args ...any) {
@@ -392,15 +412,15 @@ func WriteMutationReport(dir string, rep *MutationReport) error {
 // PrintMutationTable prints the report as a table.
 func PrintMutationTable(w io.Writer, rep *MutationReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUG\tFAMILY\tCAUGHT\tBY\tSCENARIO\tSEED\tRUNS\tSECONDS")
+	fmt.Fprintln(tw, "BUG\tFAMILY\tCAUGHT\tBY\tSCENARIO\tSEED\tRUNS\tFIRED\tSECONDS")
 	for _, m := range rep.Mutants {
 		caught := "ESCAPED"
 		if m.Caught {
 			caught = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\n", m.Bug, m.Family, caught, m.By, m.Scenario, m.Seed, m.Runs, m.Seconds)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\n", m.Bug, m.Family, caught, m.By, m.Scenario, m.Seed, m.Runs, m.Fired, m.Seconds)
 	}
-	fmt.Fprintf(tw, "correct build\t\t%d unexpected\t\t%d runs\t\t\t%.1f\n", len(rep.Correct.Mismatches), rep.Correct.Runs, rep.Correct.Seconds)
+	fmt.Fprintf(tw, "correct build\t\t%d unexpected\t\t%d runs\t\t\t\t%.1f\n", len(rep.Correct.Mismatches), rep.Correct.Runs, rep.Correct.Seconds)
 	tw.Flush()
 	fmt.Fprintf(w, "mutation score: %d/%d caught\n", rep.Caught(), len(rep.Mutants))
 }

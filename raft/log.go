@@ -74,6 +74,7 @@ func (l *raftLog) maybeAppend(index, logTerm, committed uint64, ents []Entry) (l
 		// (Only down to the commit index: the core's own checks would
 		// panic below it.)
 		ci = max(ents[0].Index, l.committed+1)
+		bugs.Fire(bugs.TruncateOnStaleAppend)
 	}
 	switch {
 	case ci == 0:
@@ -302,6 +303,9 @@ func (l *raftLog) maybeCommit(maxIndex, term uint64) bool {
 		// out. An entry of an earlier term on a majority can still be
 		// overwritten by a leader elected without it (Figure 8), after it
 		// was applied and acknowledged here.
+		if l.zeroTermOnOutOfBounds(l.term(maxIndex)) != term {
+			bugs.Fire(bugs.CommitOldTerm)
+		}
 		l.commitTo(maxIndex)
 		return true
 	}

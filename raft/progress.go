@@ -313,6 +313,9 @@ func (t *tracker) quorum() int {
 		// Planted bug (bugs.EvenQuorum): "half the voters, rounded up".
 		// Right for odd sizes, but for 2, 4, 6 voters it is exactly half:
 		// two disjoint halves can both elect a leader and commit.
+		if len(t.voters)%2 == 0 {
+			bugs.Fire(bugs.EvenQuorum)
+		}
 		return (len(t.voters) + 1) / 2
 	}
 	return len(t.voters)/2 + 1

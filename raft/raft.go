@@ -495,6 +495,7 @@ func (r *raft) appendEntry(es ...Entry) bool {
 		// commits an entry (in a cluster of three) that is on no other
 		// disk yet, and a leader crash loses it.
 		if pr := r.trk.progress[r.id]; pr != nil && pr.maybeUpdate(r.raftLog.lastIndex()) {
+			bugs.Fire(bugs.LeaderSelfAckEarly)
 			r.maybeCommit()
 		}
 	}
@@ -746,6 +747,9 @@ func (r *raft) Step(m Message) error {
 			// grant from this candidate's earlier election that arrives late
 			// (or twice) is counted in the current one, where that voter may
 			// have voted for somebody else: two leaders in one term.
+			if !m.Reject && r.state == StateCandidate {
+				bugs.Fire(bugs.CountStaleVote)
+			}
 			return r.step(r, m)
 		}
 		if bugs.On(bugs.AppendFromStaleLeader) && m.Type == MsgApp && r.state == StateFollower {
@@ -755,6 +759,7 @@ func (r *raft) Step(m Message) error {
 			// leader's: it can overwrite entries this follower already
 			// acknowledged to the current leader, which counted them toward
 			// a commit.
+			bugs.Fire(bugs.AppendFromStaleLeader)
 			return r.step(r, m)
 		}
 		if m.Type == MsgHeartbeat || m.Type == MsgApp || m.Type == MsgSnap {
@@ -800,6 +805,9 @@ func (r *raft) Step(m Message) error {
 			// restriction, §5.4.1), as implementations that compared only
 			// terms did: a candidate that misses committed entries can win
 			// and overwrite them on the followers.
+			if canVote && !grant {
+				bugs.Fire(bugs.VoteWithoutLogCheck)
+			}
 			grant = canVote
 		}
 		if grant {
@@ -1028,6 +1036,9 @@ func (r *raft) leaseValid() bool {
 			// a new leader commit writes) while this leader still answers
 			// lease reads from its old state.
 			margin = 0
+			if pr.ackedTick > 0 && r.ticks-pr.ackedTick+1 == uint64(r.electionTimeout) {
+				bugs.Fire(bugs.LeaseNoDriftMargin) // counted only without the margin
+			}
 		}
 		if pr.ackedTick > 0 && r.ticks-pr.ackedTick+margin < uint64(r.electionTimeout) {
 			n++
@@ -1049,6 +1060,9 @@ func (r *raft) handleReadIndex(m Message) {
 		// its commit index as the read index at once. It may be behind
 		// what the previous leader committed (and acknowledged) until the
 		// no-op of the new term commits, so the read misses those writes.
+		if wait {
+			bugs.Fire(bugs.ReadIndexBeforeTermCommit)
+		}
 		wait = false
 	}
 	if wait {
@@ -1065,6 +1079,7 @@ func (r *raft) handleReadIndex(m Message) {
 		// heartbeat round, an optimisation that made ReadIndex a lease
 		// read with no lease: a deposed leader that has not heard of its
 		// successor answers from its stale state.
+		bugs.Fire(bugs.ReadIndexNoHeartbeat)
 		r.respondReadIndex(m, r.raftLog.committed)
 		return
 	}
@@ -1230,7 +1245,11 @@ func (r *raft) handleAppendEntries(m Message) {
 		// the "commitIndex = min(leaderCommit, lastLogIndex)" slip. Entries
 		// past what this append verified (a deposed leader's uncommitted
 		// tail, say) are committed and applied.
-		r.raftLog.commitTo(min(m.Commit, r.raftLog.lastIndex()))
+		c := min(m.Commit, r.raftLog.lastIndex())
+		if c > r.raftLog.committed && (c > m.Index+uint64(len(m.Entries)) || !r.raftLog.matchTerm(m.Index, m.LogTerm)) {
+			bugs.Fire(bugs.CommitBeyondLog)
+		}
+		r.raftLog.commitTo(c)
 	}
 	if m.Index < r.raftLog.committed {
 		// Everything up to our commit index already matches the leader's

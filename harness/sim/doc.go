@@ -63,10 +63,20 @@
 //     dropped (kvservice.DropFromRemoved) and one addressed to an earlier
 //     incarnation's ID is dropped as raft/transport refuses it.
 //   - Inside the nodes, raft/rafttest's Checker watches Raft's safety
-//     properties (election safety, one vote per term, log matching, leader
-//     completeness, committed entries, read-index answers); a broken one, or
-//     a panic of the core, is recorded in Result.Violations (and sim.json),
-//     and makes the run invalid whatever the history shows.
+//     properties (election safety, one vote per term — a vote counts from
+//     the moment its response leaves the node, log matching with the terms
+//     the store's entries really hold, leader completeness, committed
+//     entries never replaced in any node's log, read-index answers); a
+//     broken one, or a panic of the core, is recorded in Result.Violations
+//     (and sim.json), and makes the run invalid whatever the history shows.
+//   - Liveness after healing: once every fault is healed, the recovery
+//     period over, the clients stopped and the final reads done, every
+//     running member of the leader's configuration must apply what the
+//     leader applied within convergeWait (tens to hundreds of election
+//     timeouts of simulated time). A member that never catches up (a store
+//     that answers the wrong terms, a follower that rejects every append)
+//     is a violation too: a cluster that is safe only because it stopped
+//     replicating is not correct.
 //
 // The history is written with histories.Recorder in the same format, with
 // simulated nanoseconds since the workload started and no wall-clock field

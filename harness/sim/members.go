@@ -70,21 +70,29 @@ func (n *snode) wipe() {
 // learner until it is a member, then starts with an empty log and no
 // bootstrap. A node that was not wiped is left to whatever took it down
 // (with its data, `raftkv --join` does not join: it restarts).
+//
+// One join at a time: a second call while one is under way (a composed
+// fault's heal and the heal-all after it, say) does nothing, as a raftkv
+// process runs one --join loop; starting another would give the node a
+// second raft ID while the leader adds the first.
 func (s *sim) join(n *snode) {
-	if !n.joining {
+	if !n.joining || n.joinUnderWay {
 		return
 	}
+	n.joinUnderWay = true
 	s.newIncarnation(n)
 	deadline := s.now + int64(joinTimeout)
 	attempt := 0
 	var try func()
 	try = func() {
 		if n.state != cluster.Down {
+			n.joinUnderWay = false
 			return
 		}
 		l := s.leader()
 		switch {
 		case l != nil && l.running() && l != n && inConf(l.confState, n.id):
+			n.joinUnderWay = false
 			n.start()
 			return
 		case l != nil && l.running() && l != n:
@@ -99,21 +107,26 @@ func (s *sim) join(n *snode) {
 				s.tracef("%s: join refused by %s: %v", n.name, l.name, err)
 			default:
 				attempt++
-				mine := attempt
+				mine, id := attempt, n.id
 				m := fsm.Member{Name: n.name, RaftID: n.id}
 				l.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: n.id, Context: kvservice.MemberContext(m)}, func(err *apiError) {
-					if mine == attempt && err == nil && n.state == cluster.Down {
+					if mine == attempt && id == n.id && err == nil && n.state == cluster.Down {
+						n.joinUnderWay = false
 						n.start()
 					}
 				})
 			}
 			if s.now < deadline {
 				s.after(joinAttempt, try)
+			} else {
+				n.joinUnderWay = false
 			}
 			return
 		}
 		if s.now < deadline {
 			s.after(joinRetry, try)
+		} else {
+			n.joinUnderWay = false
 		}
 	}
 	try()

@@ -110,6 +110,10 @@ func (s *sim) send(from *snode, msgs []raft.Message, sendAt int64) {
 			continue
 		}
 		s.res.Messages++
+		if m.Type == raft.MsgVoteResp && !m.Reject {
+			// A vote is a promise from the moment it leaves.
+			s.observe(s.chk.ObserveVoteSent(from.id, m.Term, m.To))
+		}
 		drop, delay := s.ruleVerdict(from.rules, to.name, "out")
 		if drop || (s.net.Loss > 0 && s.rng.Float64() < s.net.Loss) {
 			continue

@@ -64,8 +64,10 @@ type snode struct {
 	// checkLeaderLog: the node became leader; check its log once persisted.
 	checkLeaderLog bool
 	// joining: the disk was wiped; the node starts without bootstrapping.
-	joining     bool
-	lastPromote int64
+	joining bool
+	// joinUnderWay: a join loop (sim.join) is running for this node.
+	joinUnderWay bool
+	lastPromote  int64
 
 	readyScheduled bool
 	busyUntil      int64
@@ -474,12 +476,24 @@ func (o observedStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snap
 	n, s := o.n, o.n.s
 	var prevTerm uint64
 	prevOK := false
+	var overwrites [][2]uint64 // index, old term: entries this write replaces
 	if len(ents) > 0 {
-		t, err := o.Store.Term(ents[0].Index - 1)
-		prevTerm, prevOK = t, err == nil
+		prevTerm, prevOK = o.storedTerm(ents[0].Index - 1)
+		overwrites = o.replaced(ents)
 	}
 	if err := o.Store.Save(hs, ents, snap, sync); err != nil {
 		return err
+	}
+	if len(overwrites) > 0 {
+		newTerm := func(i uint64) uint64 {
+			if k := i - ents[0].Index; k < uint64(len(ents)) {
+				return ents[k].Term
+			}
+			return 0 // cut off after the write's last entry
+		}
+		for _, ow := range overwrites {
+			s.observe(s.chk.ObserveOverwrite(n.id, ow[0], ow[1], newTerm(ow[0])))
+		}
 	}
 	if !hs.IsEmpty() {
 		s.observe(s.chk.ObserveVote(n.id, hs))
@@ -506,6 +520,44 @@ func (o observedStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snap
 		}))
 	}
 	return nil
+}
+
+// storedTerm is the term of entry i as the store holds it — read from the
+// entry itself, not from the store's Term (which a store may answer from a
+// cache of its own) — or, for the entry just before the first one, from the
+// snapshot's metadata.
+func (o observedStore) storedTerm(i uint64) (uint64, bool) {
+	if ents, err := o.Store.Entries(i, i+1, math.MaxUint64); err == nil && len(ents) == 1 {
+		return ents[0].Term, true
+	}
+	if snap, err := o.Store.Snapshot(); err == nil && snap.Metadata.Index == i && i > 0 {
+		return snap.Metadata.Term, true
+	}
+	return 0, false
+}
+
+// replaced lists the stored entries a Save of ents replaces (index and old
+// term): from the first stored entry whose term differs from the new one
+// at its index to the end of the log, which the write cuts off (§5.3).
+func (o observedStore) replaced(ents []raft.Entry) [][2]uint64 {
+	last, err := o.Store.LastIndex()
+	if err != nil {
+		return nil
+	}
+	var out [][2]uint64
+	conflict := false
+	for i := ents[0].Index; i <= last; i++ {
+		old, ok := o.storedTerm(i)
+		if !ok {
+			continue
+		}
+		if k := i - ents[0].Index; !conflict && k < uint64(len(ents)) && ents[k].Term == old {
+			continue
+		}
+		conflict = true
+		out = append(out, [2]uint64{i, old})
+	}
+	return out
 }
 
 // propose is Node.Propose: done gets the apply result, or the driver's

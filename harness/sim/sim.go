@@ -489,7 +489,11 @@ func (s *sim) run(ctx context.Context) error {
 	s.runUntil(ctx, s.now+int64(time.Hour), s.wl.idle)
 	s.waitFor(ctx, cfg.FinalReadTimeout.D(), s.allReady)
 	s.res.Unread = s.wl.finalReads(ctx, cfg.FinalReadTimeout.D())
-	s.waitFor(ctx, 10*time.Second, s.converged)
+	s.waitFor(ctx, convergeWait, s.converged)
+	if stuck := s.stuckMembers(); len(stuck) > 0 && !s.stopped {
+		s.observe(fmt.Errorf("liveness: %v after every fault healed and the clients stopped, %s, a member of the leader's configuration, up and connected, has not caught up with the leader (%s)",
+			convergeWait+cfg.Recovery.D(), strings.Join(stuck, " and "), s.appliedSummary()))
+	}
 	s.finishTrace()
 	s.res.States = s.states()
 	s.res.Logs = s.nodeLogs()
@@ -510,6 +514,51 @@ func (s *sim) run(ctx context.Context) error {
 	s.res.Steps = s.steps
 	s.res.Faults = nem.injected
 	return nil
+}
+
+// convergeWait is how long, after the final reads, the nodes have to
+// apply the same index. The network is whole and every node up by then,
+// and the recovery period has passed: in simulated time ten seconds are
+// tens to hundreds of election timeouts, so a node still behind is stuck
+// (a replication or storage bug that keeps it from ever matching the
+// leader's log), not slow.
+const convergeWait = 10 * time.Second
+
+// stuckMembers names the running members of the leader's configuration
+// that have not applied what the leader applied. Nodes outside the
+// configuration (a removed member that was never shut down, a join whose
+// conf change never committed) need not converge; members that are down
+// cannot; with no leader there is nothing to converge to.
+func (s *sim) stuckMembers() []string {
+	l := s.leader()
+	if l == nil || !l.running() || !l.isLeader() || l.fsm == nil {
+		return nil
+	}
+	target, _ := l.stateHash()
+	var out []string
+	for _, n := range s.nodes {
+		if n == l || !n.running() || n.fsm == nil || !inConf(l.confState, n.id) {
+			continue
+		}
+		if a, _ := n.stateHash(); a < target {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// appliedSummary lists each node's state and applied index.
+func (s *sim) appliedSummary() string {
+	var parts []string
+	for _, n := range s.nodes {
+		if n.fsm == nil {
+			parts = append(parts, fmt.Sprintf("%s %s, no state (wiped)", n.name, n.state))
+			continue
+		}
+		a, _ := n.stateHash()
+		parts = append(parts, fmt.Sprintf("%s %s applied %d", n.name, n.state, a))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // converged reports whether every node has applied the same index.

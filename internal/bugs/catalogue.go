@@ -69,6 +69,31 @@ const (
 	StoreStaleTermCache       ID = "store-stale-term-cache"
 )
 
+// catalogueIDs lists the IDs in catalogue order (a fixed-size array, so
+// that the firing counters need no map and no lock).
+var catalogueIDs = [...]ID{
+	VoteWithoutLogCheck,
+	VoteNotDurable,
+	EvenQuorum,
+	CountStaleVote,
+	CommitOldTerm,
+	TruncateOnStaleAppend,
+	CommitBeyondLog,
+	AppendFromStaleLeader,
+	AckBeforeFsync,
+	LeaderSelfAckEarly,
+	WaiterMatchesIndexOnly,
+	SnapshotMerges,
+	SnapshotWrongIndex,
+	ReadIndexNoHeartbeat,
+	ReadBeforeApplied,
+	ReadIndexBeforeTermCommit,
+	LeaseNoDriftMargin,
+	NoSessionDedup,
+	ForwardRetryNoSession,
+	StoreStaleTermCache,
+}
+
 // Catalogue lists every planted bug.
 var Catalogue = []Bug{
 	{VoteWithoutLogCheck, Election, "a vote is granted only to a candidate whose log is at least as up to date (§5.4.1); this one grants it without the check", "raft", false},

@@ -18,3 +18,12 @@ func Enable(ids ...ID) error {
 
 // Enabled lists the bugs switched on: none in the default build.
 func Enabled() []ID { return nil }
+
+// Fire does nothing in the default build.
+func Fire(ID) {}
+
+// Fired is always 0 in the default build.
+func Fired(ID) int64 { return 0 }
+
+// ResetFired does nothing in the default build.
+func ResetFired() {}

@@ -3,6 +3,7 @@
 package bugs
 
 import (
+	"slices"
 	"sync/atomic"
 )
 
@@ -44,4 +45,35 @@ func Enabled() []ID {
 		}
 	}
 	return out
+}
+
+// fired counts, per catalogue entry (by its position), how often the bug's
+// code path actually behaved differently from the correct one.
+var fired [len(catalogueIDs)]atomic.Int64
+
+// Fire records that bug id just took its wrong branch: the planted code
+// ran and did something the correct code would not have done. A mutation
+// run that escapes with a count of zero never reached the bug (the
+// exploration's fault); one with a positive count reached it without the
+// checker seeing a consequence (the checking's, or a bug that needs
+// another condition to do harm).
+func Fire(id ID) {
+	if i := slices.Index(catalogueIDs[:], id); i >= 0 {
+		fired[i].Add(1)
+	}
+}
+
+// Fired returns how often bug id fired since the last ResetFired.
+func Fired(id ID) int64 {
+	if i := slices.Index(catalogueIDs[:], id); i >= 0 {
+		return fired[i].Load()
+	}
+	return 0
+}
+
+// ResetFired sets every firing count back to zero.
+func ResetFired() {
+	for i := range fired {
+		fired[i].Store(0)
+	}
 }

@@ -195,6 +195,7 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		// attempt may have been proposed and may still commit, and the
 		// retry is a new request to the state machine: the write is
 		// applied twice.
+		bugs.Fire(bugs.ForwardRetryNoSession)
 		if resp != nil {
 			resp.Body.Close()
 		}

@@ -142,6 +142,7 @@ func (f *FSM) apply(index uint64, c Command) Result {
 				// of the last one is taken for a new request and applied
 				// again, so a retried set, delete or cas lands twice, the
 				// second time over whatever was written in between.
+				bugs.Fire(bugs.NoSessionDedup)
 			case c.RequestID == s.lastRequest:
 				s.lastIndex = index
 				r := s.result

@@ -140,6 +140,7 @@ func (f *FSM) Restore(data []byte) error {
 		// the snapshot does not have (deleted before it was taken, or
 		// written by entries this replica applied from a log the leader
 		// has since replaced) survive the install.
+		bugs.Fire(bugs.SnapshotMerges)
 		n.kv.Ascend(func(p kvPair) bool {
 			old, found := f.get(p.key)
 			f.put(p.key, old, found, p.value)

@@ -510,6 +510,7 @@ func (st *state) appendEntries(tx *bolt.Tx, ents []raft.Entry) error {
 			// answers with the old terms (until the store is reopened),
 			// so the core's log-matching checks compare against entries
 			// that are gone.
+			bugs.Fire(bugs.StoreStaleTermCache)
 			cachedTo = st.last
 		} else {
 			st.terms = st.terms.truncateFrom(start)

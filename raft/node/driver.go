@@ -490,7 +490,12 @@ func (d *Driver) handleReady() error {
 		// Planted bug (bugs.ReadBeforeApplied): the read index is known,
 		// so the reads are answered now, as if the state machine had
 		// caught up with it — before the entries up to it are applied.
-		d.reads.Due(^uint64(0), func(index uint64, r *ReadRequest) { r.Done(index, nil) })
+		d.reads.Due(^uint64(0), func(index uint64, r *ReadRequest) {
+			if index > d.applied {
+				bugs.Fire(bugs.ReadBeforeApplied)
+			}
+			r.Done(index, nil)
+		})
 	}
 	// 4. Advance.
 	d.rn.Advance(rd)
@@ -557,11 +562,13 @@ func MayLeaveEarly(m raft.Message, durableTerm uint64) bool {
 		// Planted bug (bugs.AckBeforeFsync): an append's acknowledgement
 		// is "just a small message", so it leaves with the leader-style
 		// early sends, before the entries it acknowledges are written.
+		bugs.Fire(bugs.AckBeforeFsync)
 		return true
 	case bugs.On(bugs.VoteNotDurable) && (m.Type == raft.MsgVoteResp || m.Type == raft.MsgPreVoteResp):
 		// Planted bug (bugs.VoteNotDurable): the vote response leaves
 		// before the hard state recording the vote (and its term) is
 		// written, so a crash in between lets this node vote again.
+		bugs.Fire(bugs.VoteNotDurable)
 		return true
 	}
 	return (m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat) && m.Term == durableTerm
@@ -661,6 +668,7 @@ func (d *Driver) apply(e raft.Entry) error {
 			// Planted bug (bugs.WaiterMatchesIndexOnly): the waiter was
 			// registered at this index, so whatever landed there is taken
 			// as its result, though another leader's entry replaced it.
+			bugs.Fire(bugs.WaiterMatchesIndexOnly)
 			p.Done(o)
 		default:
 			p.Done(Outcome{Err: fmt.Errorf("%w: entry %d of term %d replaced by term %d", ErrProposalDropped, e.Index, p.term, e.Term)})
@@ -762,6 +770,7 @@ func (d *Driver) maybeSnapshot() {
 		// with the next index to apply rather than the last one applied,
 		// so the entry at that index is never applied by a node that
 		// restores from it.
+		bugs.Fire(bugs.SnapshotWrongIndex)
 		index++
 	}
 	d.env.RunSnapshot(func() SnapshotResult { return d.writeSnapshot(index, cs, encode, capture) })

@@ -289,6 +289,33 @@ func (c *Checker) ObserveVote(id uint64, hs raft.HardState) error {
 	return nil
 }
 
+// ObserveVoteSent records a granted vote as it leaves node id: a vote for
+// candidate in term. A node sends a vote only once it is durable (Figure 2),
+// so a vote on the wire counts exactly as one in the store: a node that
+// crashes after sending one and then votes for another candidate in the
+// same term has broken One vote per term, even if neither candidate wins.
+func (c *Checker) ObserveVoteSent(id, term, candidate uint64) error {
+	return c.ObserveVote(id, raft.HardState{Term: term, Vote: candidate})
+}
+
+// ObserveOverwrite checks a write that replaces node id's entry at index
+// (of term oldTerm, as its log held it) by one of term newTerm. Replacing
+// an uncommitted entry is how a follower's log is repaired (§5.3), but an
+// entry that was committed is in every later leader's log (Leader
+// Completeness), and a node that holds it has a term at least its term, so
+// no correct leader's append — and no stale leader's, which the term check
+// refuses — can make a node drop it. A node that does has lost a committed
+// entry from its log, whether or not it ever becomes leader.
+func (c *Checker) ObserveOverwrite(id, index, oldTerm, newTerm uint64) error {
+	if oldTerm == newTerm {
+		return nil
+	}
+	if ce, ok := c.committed[index]; ok && ce.term == oldTerm {
+		return violation(PropCommitDurability, "node %d replaced index %d of term %d, committed, with an entry of term %d", id, index, oldTerm, newTerm)
+	}
+	return nil
+}
+
 // ObserveRestart tells the checker that node id restarted with its state
 // machine sm (restored from its snapshot or from durable state), and
 // checks that state against the committed history.

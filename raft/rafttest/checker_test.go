@@ -160,3 +160,29 @@ func TestCheckReady(t *testing.T) {
 	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{Entries: []raft.Entry{ent(21, 5, "x")}}), PropDurability)
 	wantViolation(t, CheckReady(1, prev, 0, 0, raft.Ready{HardState: hs(6, 0, 10)}), PropDurability)
 }
+
+// A vote on the wire is a promise: a second vote in the same term, sent or
+// persisted, breaks One vote per term; repeating the same vote does not.
+func TestCheckerVoteSent(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveVoteSent(1, 5, 2))
+	noErr(t, c.ObserveVote(1, raft.HardState{Term: 5, Vote: 2}))
+	noErr(t, c.ObserveVoteSent(1, 5, 2))
+	noErr(t, c.ObserveVoteSent(1, 6, 3))
+	wantViolation(t, c.ObserveVote(1, raft.HardState{Term: 5, Vote: 3}), PropVote)
+	wantViolation(t, c.ObserveVoteSent(1, 6, 2), PropVote)
+}
+
+// Replacing an uncommitted entry is log repair; replacing the committed
+// entry at an index is losing it. An entry of another term at a committed
+// index that the node never held (a lagging node's stale tail) is not.
+func TestCheckerOverwrite(t *testing.T) {
+	c := NewChecker()
+	noErr(t, c.ObserveCommitted(2, ent(1, 1, "a")))
+	noErr(t, c.ObserveCommitted(2, ent(2, 2, "b")))
+	noErr(t, c.ObserveOverwrite(1, 3, 2, 3)) // index 3 is not committed
+	noErr(t, c.ObserveOverwrite(1, 2, 1, 2)) // the node held a stale entry there
+	noErr(t, c.ObserveOverwrite(1, 2, 2, 2)) // same term: nothing replaced
+	wantViolation(t, c.ObserveOverwrite(1, 2, 2, 1), PropCommitDurability)
+	wantViolation(t, c.ObserveOverwrite(1, 1, 1, 0), PropCommitDurability) // cut off
+}
