@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -212,7 +213,13 @@ func (n *snode) doStart() {
 		Trace: node.Trace{
 			ReadRound: func(ctx []byte) { s.chk.ObserveReadRequest(string(ctx)) },
 			ReadState: func(rs raft.ReadState) { s.observe(s.chk.ObserveReadState(n.id, rs)) },
-			Committed: func(e raft.Entry) { s.observe(s.chk.ObserveCommitted(n.drv.Term(), e)) },
+			Committed: func(e raft.Entry) {
+				s.observe(s.chk.ObserveCommitted(n.drv.Term(), e))
+				if e.Index > s.commitChecked && n.drv.IsLeader() {
+					s.commitChecked = e.Index
+					s.checkCommitSafety(n, e)
+				}
+			},
 			// The simulation forges no message: one the core drops as
 			// invalid shows a node whose state is wrong (a follower that
 			// lost entries it acknowledged), which used to be a panic.
@@ -440,20 +447,33 @@ func (n *snode) failpointHook(name string) {
 }
 
 // exit is the process exiting on its own: the process backend's supervisor
-// restarts it after restartDelay.
+// restarts it after the seed's restart delay.
 func (n *snode) exit() {
 	n.crash()
 	inc := n.inc
-	n.s.after(restartDelay, func() {
+	n.s.after(n.s.restartDelay, func() {
 		if n.state == cluster.Down && n.inc == inc {
 			n.start()
 		}
 	})
 }
 
-// restartDelay is how long the supervisor takes to restart a process that
-// exited on its own.
-const restartDelay = 300 * time.Millisecond
+// restartStream is the PCG stream of drawRestartDelay.
+const restartStream = 0x7265737461
+
+// drawRestartDelay draws how long, in this seed, a supervisor takes to
+// restart a process that exited on its own (a crash failpoint): from a
+// millisecond (systemd's Restart=always with no delay) to 300ms (the
+// process backend's supervisor). A fast restart brings the process back
+// while messages sent to it before the crash are still in flight, so it
+// answers requests it had already answered before it crashed — the test
+// of whatever it promised without writing it down first. From a stream of
+// its own, so the seed's other draws stay what they were.
+func drawRestartDelay(seed int64) time.Duration {
+	r := rand.New(rand.NewPCG(uint64(seed), restartStream))
+	return []time.Duration{time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond,
+		300 * time.Millisecond, 300 * time.Millisecond}[r.IntN(6)]
+}
 
 // simTransport sends a step's messages on the simulated network: at once,
 // or after the step's fsyncs so far.

@@ -215,13 +215,18 @@ type sim struct {
 	recErr  error
 	events  []histories.Event
 
-	chk     *rafttest.Checker
-	trace   []traceLine
-	confIdx map[uint64]bool
-	wl      *workloadSim
-	res     *Result
-	steps   int
-	stopped bool // the loop gives up (context canceled)
+	chk *rafttest.Checker
+	// restartDelay is how long the supervisor takes to restart a process
+	// that exited on its own (drawRestartDelay).
+	restartDelay time.Duration
+	// commitChecked is the highest index checkCommitSafety has checked.
+	commitChecked uint64
+	trace         []traceLine
+	confIdx       map[uint64]bool
+	wl            *workloadSim
+	res           *Result
+	steps         int
+	stopped       bool // the loop gives up (context canceled)
 	// diskDir holds the nodes' bbolt files (Config.LogStore).
 	diskDir string
 }
@@ -232,8 +237,11 @@ type sim struct {
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	cfg.applyDefaults()
 	var draw *SwarmDraw
+	knobs := ""
 	if cfg.Swarm {
 		cfg, draw = drawSwarm(cfg)
+	} else {
+		cfg, knobs = drawUnsetKnobs(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -245,6 +253,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if draw != nil {
 		s.res.Swarm = draw
 		s.tracef("swarm draw: %s", draw)
+	}
+	if knobs != "" {
+		s.tracef("raft knobs drawn for this seed: %s", knobs)
 	}
 	defer s.removeDisks()
 	defer func() {
@@ -278,6 +289,7 @@ func newSim(cfg Config) (*sim, error) {
 		s.net = drawNet(s.rng)
 	}
 	s.res.Net = s.net
+	s.restartDelay = drawRestartDelay(cfg.Seed)
 	for i := range cfg.Nodes {
 		n := newNode(s, i)
 		s.nodes = append(s.nodes, n)

@@ -291,6 +291,37 @@ func drawSwarm(cfg Config) (Config, *SwarmDraw) {
 	return c, d
 }
 
+// knobStream is the PCG stream of drawUnsetKnobs.
+const knobStream = 0x6b6e6f6273
+
+// drawUnsetKnobs varies, per seed, the raft knobs a scenario that is not a
+// swarm leaves unset (drawRaftKnobs' draw, from a stream of its own): a
+// Figure 8 or crash-window scenario then runs, over its seeds, with small
+// appends and few in flight, and with pre-vote or check-quorum off, which
+// is where stale votes, old-term commits and deposed leaders' appends come
+// up. A knob the scenario sets is kept. It returns the knobs drawn, in
+// words ("" when none).
+func drawUnsetKnobs(cfg Config) (Config, string) {
+	r := rand.New(rand.NewPCG(uint64(cfg.Seed), knobStream))
+	drawn := cfg
+	drawn.Node.MaxAppendBytes, drawn.Node.MaxInflight, drawn.Node.PreVote, drawn.Node.CheckQuorum = 0, 0, nil, nil
+	drawRaftKnobs(r, &drawn)
+	var words []string
+	if cfg.Node.MaxAppendBytes == 0 && cfg.Node.MaxInflight == 0 && drawn.Node.MaxAppendBytes != 0 {
+		cfg.Node.MaxAppendBytes, cfg.Node.MaxInflight = drawn.Node.MaxAppendBytes, drawn.Node.MaxInflight
+		words = append(words, fmt.Sprintf("max append bytes %d, max inflight %d", cfg.Node.MaxAppendBytes, cfg.Node.MaxInflight))
+	}
+	if cfg.Node.PreVote == nil && drawn.Node.PreVote != nil {
+		cfg.Node.PreVote = drawn.Node.PreVote
+		words = append(words, fmt.Sprintf("pre-vote %v", *cfg.Node.PreVote))
+	}
+	if cfg.Node.CheckQuorum == nil && drawn.Node.CheckQuorum != nil {
+		cfg.Node.CheckQuorum = drawn.Node.CheckQuorum
+		words = append(words, fmt.Sprintf("check-quorum %v", *cfg.Node.CheckQuorum))
+	}
+	return cfg, strings.Join(words, ", ")
+}
+
 // drawRaftKnobs draws the nodes' replication and election knobs, each
 // switched on in about a third of the seeds:
 //
