@@ -69,11 +69,13 @@ test-sim: build
 # and the correct build must get only its expected verdicts over as many.
 # MUTATE_KNOWN_ESCAPES are the bugs the exploration does not catch yet:
 # listed in the output as KNOWN ESCAPES, not failing CI. Every other bug
-# escaping fails it. Shrink this list; never grow it to make CI pass.
+# escaping fails it. Shrink this list; never grow it to make CI pass. The
+# budget is wall time per bug: a bug that makes runs spin (a follower that
+# never catches up) is caught within a few runs, each of them slow.
 MUTATE_SEEDS ?= 30
-MUTATE_KNOWN_ESCAPES ?= vote-not-durable,count-stale-vote,commit-old-term,append-from-stale-leader,lease-no-drift-margin,store-stale-term-cache
+MUTATE_KNOWN_ESCAPES ?= vote-not-durable,count-stale-vote,commit-old-term,append-from-stale-leader,lease-no-drift-margin
 test-mutate: build
-	./$(BIN)/harness mutate --sim-only --seeds $(MUTATE_SEEDS) --correct-seeds $(MUTATE_SEEDS) --budget 60s --allow-escape $(MUTATE_KNOWN_ESCAPES) --store store/ci
+	./$(BIN)/harness mutate --sim-only --seeds $(MUTATE_SEEDS) --correct-seeds $(MUTATE_SEEDS) --budget 120s --allow-escape $(MUTATE_KNOWN_ESCAPES) --store store/ci
 
 # mutate is the whole mutation score: the sim hunt, then the real-process
 # scenarios of harness/scenarios/mutate/ for what the simulation missed.

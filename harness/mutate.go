@@ -277,6 +277,11 @@ func huntSim(ctx context.Context, cfgs []sim.Config, o MutateOptions, m *MutantR
 		first  sim.SeedOutcome
 		errors int
 		wg     sync.WaitGroup
+		// running holds the cancel functions of the runs under way, by
+		// job index: once a run catches the bug, the later runs cannot
+		// come first in the hunt's order and are stopped (a planted bug
+		// can make a run spin until simRunLimit).
+		running = map[int]context.CancelFunc{}
 	)
 	for range o.Workers {
 		wg.Add(1)
@@ -290,18 +295,27 @@ func huntSim(ctx context.Context, cfgs []sim.Config, o MutateOptions, m *MutantR
 					return
 				}
 				next++
-				mu.Unlock()
 				// A planted bug can make a run livelock (the simulation
 				// then never reaches its end): bound its wall time.
 				rctx, cancel := context.WithTimeout(ctx, simRunLimit)
+				running[i] = cancel
+				mu.Unlock()
 				out := sim.RunSeed(rctx, jobs[i].cfg, jobs[i].seed, jobs[i].cfg.FinalReadTimeout.D()*4)
 				cancel()
 				mu.Lock()
+				delete(running, i)
 				switch {
+				case i > found:
+					// Stopped: a run earlier in the order caught the bug.
 				case out.Err != nil:
 					errors++
 				case out.Verdict == checker.Invalid && i < found:
 					found, first = i, out
+					for j, stop := range running {
+						if j > i {
+							stop()
+						}
+					}
 				}
 				mu.Unlock()
 			}
