@@ -38,6 +38,11 @@ type LogFindings struct {
 	// handlers' recovery): the process lives on, but it is a bug all the
 	// same.
 	Recovered []RecoveredPanic
+	// InvalidMessages are the messages the raft core dropped as invalid
+	// (raft.ErrInvalidMessage: a commit index beyond the log, entries out
+	// of order, ...), at most maxRecovered. The harness forges no traffic,
+	// so each one is a peer whose state broke an invariant: a bug.
+	InvalidMessages []RecoveredPanic
 	// LastError is the last error the node logged (message and err), and
 	// ErrorAge how many non-empty lines came after it.
 	LastError string
@@ -79,6 +84,12 @@ func ScanNodeLog(r io.Reader) LogFindings {
 		case f.Panic == nil && crashLine(line):
 			f.Panic = []string{clip(line)}
 			inPanic = true
+		case strings.Contains(line, "level=WARN") && strings.Contains(slogAttr(line, "msg"), "dropped invalid message"):
+			if len(f.InvalidMessages) < maxRecovered {
+				im := RecoveredPanic{Line: clip(line), Message: clip(slogAttr(line, "msg"))}
+				im.Time, _ = time.Parse(time.RFC3339Nano, slogAttr(line, "time"))
+				f.InvalidMessages = append(f.InvalidMessages, im)
+			}
 		case strings.Contains(line, "level=ERROR"):
 			msg := slogAttr(line, "msg")
 			switch {
@@ -227,6 +238,15 @@ func RecoveredEvents(node string, f LogFindings, origin time.Time, log string) [
 		}
 		out = append(out, checker.NodeEvent{Node: node, Time: at, Kind: checker.NodePanic,
 			Message: p.Message, Detail: []string{p.Line}, Log: log})
+	}
+	for _, m := range f.InvalidMessages {
+		var at int64
+		if !m.Time.IsZero() {
+			at = int64(m.Time.Sub(origin))
+		}
+		out = append(out, checker.NodeEvent{Node: node, Time: at, Kind: checker.NodeViolation,
+			Message: "a peer sent a message that breaks Raft's invariants (" + m.Message + "); nothing in the harness forges raft traffic, so that peer's state is wrong",
+			Detail: []string{m.Line}, Log: log})
 	}
 	return out
 }

@@ -109,3 +109,23 @@ func TestScanNodeLogRecoveredPanicsAndLongLines(t *testing.T) {
 		t.Errorf("tail: %d lines, last %q", len(f.Tail), f.Tail[len(f.Tail)-1])
 	}
 }
+
+// A message the core dropped as invalid is a broken invariant in the run:
+// the harness forges no raft traffic, so a peer sent it.
+func TestScanNodeLogInvalidMessages(t *testing.T) {
+	log := `time=2026-01-02T03:04:05.25Z level=WARN msg="raft: 2 dropped invalid message: type=MsgHeartbeat from=3 term=4 reason=\"commit 90 beyond the last index 41 the sender knows we have\""` + "\n" +
+		`time=2026-01-02T03:04:06Z level=WARN msg="raft: 2 stepped down to follower since quorum is not active"` + "\n"
+	f := ScanNodeLog(strings.NewReader(log))
+	if len(f.InvalidMessages) != 1 || !strings.Contains(f.InvalidMessages[0].Message, "commit 90 beyond") {
+		t.Fatalf("invalid messages: %+v", f.InvalidMessages)
+	}
+	origin := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	evs := RecoveredEvents("node1", f, origin, "logs/node1.log")
+	if len(evs) != 1 || evs[0].Kind != checker.NodeViolation || evs[0].Time != 25e7 {
+		t.Fatalf("events %+v", evs)
+	}
+	h := checker.CheckNodeHealth(evs, nil)
+	if h.Verdict != checker.Invalid || !strings.Contains(h.Events[0].Describe(), "breaks Raft's invariants") {
+		t.Fatalf("node health %+v", h)
+	}
+}
