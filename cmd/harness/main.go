@@ -56,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetFlagErrorFunc(suggest.FlagError)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr))
+	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr), newCompare(stdout))
 	return root
 }
 
@@ -79,13 +79,14 @@ func moduleRoot() string {
 
 func newRun(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		opts      harness.RunOptions
-		seed      int64
-		count     int
-		verbose   bool
-		checkOnly bool
-		seedRange string
-		bugNames  []string
+		opts       harness.RunOptions
+		seed       int64
+		count      int
+		verbose    bool
+		checkOnly  bool
+		seedRange  string
+		bugNames   []string
+		targetName string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
@@ -104,6 +105,15 @@ Exit codes:
 			var scs []*harness.Scenario
 			for _, a := range args {
 				sc, err := harness.LoadScenario(a)
+				if err == nil && targetName != "" {
+					// The same faults and workload against another store:
+					// validated again, so a fault or read mode the target
+					// cannot do is refused here.
+					sc.Target = targetName
+					if err = sc.Validate(); err != nil {
+						err = fmt.Errorf("%s with --target %s: %w", a, targetName, err)
+					}
+				}
 				if err != nil {
 					return exitWith(stderr, 2, err)
 				}
@@ -165,6 +175,7 @@ Exit codes:
 	f.IntVar(&count, "count", 1, "run every scenario this many times (with --seed: seed, seed+1, ...)")
 	f.DurationVar(&opts.TimeLimit, "time-limit", 0, "cap each scenario's duration")
 	f.StringVar(&opts.Binary, "binary", "", "raftkv binary (default: go build ./cmd/raftkv once)")
+	f.StringVar(&targetName, "target", "", "override every scenario's target (the store under test: "+strings.Join(target.Names(), "|")+"); compare the runs with harness compare")
 	f.StringVar(&opts.Backend, "backend", "", "override every scenario's backend ("+strings.Join(cluster.Backends(), "|")+")")
 	f.StringToStringVar(&opts.TargetBinaries, "target-binary", nil, "binary of a target other than raftkv, as NAME=PATH (default: where its make rule puts it, e.g. make etcd's bin/etcd/VERSION/etcd)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")

@@ -246,7 +246,7 @@ func RecoveredEvents(node string, f LogFindings, origin time.Time, log string) [
 		}
 		out = append(out, checker.NodeEvent{Node: node, Time: at, Kind: checker.NodeViolation,
 			Message: "a peer sent a message that breaks Raft's invariants (" + m.Message + "); nothing in the harness forges raft traffic, so that peer's state is wrong",
-			Detail: []string{m.Line}, Log: log})
+			Detail:  []string{m.Line}, Log: log})
 	}
 	return out
 }
