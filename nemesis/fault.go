@@ -829,7 +829,7 @@ func init() {
 // ---- crash failpoints ----
 
 // Failpoints are the crash failpoints of the node's fault API.
-var Failpoints = []string{"crash-before-persist", "crash-after-persist", "crash-before-apply", "crash-after-apply", "crash-during-snapshot"}
+var Failpoints = []string{"crash-before-persist-vote", "crash-before-persist", "crash-after-persist", "crash-before-apply", "crash-after-apply", "crash-during-snapshot"}
 
 type failpoint struct {
 	minNodes

@@ -45,8 +45,9 @@ type Driver struct {
 	lead           uint64
 	role           raft.StateType
 	term           uint64
-	// durableTerm is the term of the hard state in the store.
-	durableTerm uint64
+	// durableTerm and durableVote are the term and vote of the hard state
+	// in the store.
+	durableTerm, durableVote uint64
 	// lazyHS is the newest hard state whose only change was the commit
 	// index and that is not in the store yet; it rides along with the next
 	// write (see HandleReady).
@@ -232,6 +233,7 @@ func newDriver(cfg Config, env DriverEnv, hooks testHooks) (*Driver, error) {
 		confState:   cs,
 		term:        hs.Term,
 		durableTerm: hs.Term,
+		durableVote: hs.Vote,
 		waiters:     NewWaiters(func(p *Proposal) uint64 { return p.term }),
 		reads:       NewReadBatcher(cfg.Raft.ID, (*ReadRequest).live),
 		hooks:       hooks,
@@ -455,12 +457,15 @@ func (d *Driver) handleReady() error {
 	}
 	// 1. Persist. Nothing else this Ready says may leave the node before this.
 	if persist {
+		if hs.Vote != raft.None && hs.Vote != d.id && (hs.Term != d.durableTerm || hs.Vote != d.durableVote) {
+			d.failpoint(FailpointBeforePersistVote)
+		}
 		d.failpoint(FailpointBeforePersist)
 		if err := d.cfg.Store.Save(hs, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 			return fmt.Errorf("%w: %w", ErrPersist, err)
 		}
 		if !hs.IsEmpty() {
-			d.durableTerm = hs.Term
+			d.durableTerm, d.durableVote = hs.Term, hs.Vote
 		}
 		d.lazyHS = raft.HardState{}
 		d.failpoint(FailpointAfterPersist)

@@ -44,11 +44,17 @@ type Transport interface {
 
 // Failpoint names, in the order a Ready passes them.
 const (
-	FailpointBeforePersist  = "before-persist"
-	FailpointAfterPersist   = "after-persist"
-	FailpointBeforeApply    = "before-apply"
-	FailpointAfterApply     = "after-apply"
-	FailpointDuringSnapshot = "during-snapshot"
+	// FailpointBeforePersistVote is before-persist on a Ready that casts a
+	// vote for another node only: the window in which a voter has decided
+	// and not yet written it down — the moment a crash tests what it
+	// promised before writing. (A candidate's vote for itself comes with
+	// its new term: plain before-persist covers it.)
+	FailpointBeforePersistVote = "before-persist-vote"
+	FailpointBeforePersist     = "before-persist"
+	FailpointAfterPersist      = "after-persist"
+	FailpointBeforeApply       = "before-apply"
+	FailpointAfterApply        = "after-apply"
+	FailpointDuringSnapshot    = "during-snapshot"
 )
 
 // Config configures a Node.

@@ -667,7 +667,7 @@ func (c *Cluster) command(w http.ResponseWriter, r *http.Request, n *fnode) {
 			l.fpAfter--
 		}
 	}
-	if crash == "crash-before-persist" || crash == "crash-before-apply" {
+	if crash == "crash-before-persist" || crash == "crash-before-persist-vote" || crash == "crash-before-apply" {
 		c.crashLocked(l)
 		hijackClose(w)
 		return
