@@ -258,6 +258,7 @@ func (n *snode) event(ev node.Event) {
 		}
 		if ev.Type == node.EventRoleChanged && ev.Role == raft.StateLeader {
 			s.observe(s.chk.ObserveLeader(ev.Term, n.id))
+			s.observe(s.chk.ObserveElected(ev.Term, n.id, n.drv.Status().Config.Voters))
 			n.checkLeaderLog = true
 		}
 	case node.EventConfChangeApplied:

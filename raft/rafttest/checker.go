@@ -160,6 +160,30 @@ func (c *Checker) ObserveLeader(term, id uint64) error {
 	return nil
 }
 
+// ObserveElected checks that node id, which just became leader of term
+// with the given voters, was voted for by a quorum of them in that term:
+// itself and the voters whose vote for it in term the checker has seen
+// (persisted, or sent as a granted vote: ObserveVote, ObserveVoteSent).
+// A leader counts only votes it received, every received vote was sent,
+// and every sent vote is seen, so a leader short of a quorum here counted
+// something that was not a vote of this term — a stale or duplicated
+// response, or a wrong quorum size — even if no second leader shows it.
+func (c *Checker) ObserveElected(term, id uint64, voters []uint64) error {
+	if len(voters) == 0 {
+		return nil
+	}
+	got := []uint64{id}
+	for _, v := range voters {
+		if v != id && c.votes[entryKey{v, term}] == id {
+			got = append(got, v)
+		}
+	}
+	if need := len(voters)/2 + 1; len(got) < need {
+		return violation(PropElectionSafety, "node %d became leader of term %d, but only %v voted for it in that term, not a quorum (%d) of the voters %v", id, term, got, need, voters)
+	}
+	return nil
+}
+
 // LeaderOf returns the leader seen for term, or raft.None.
 func (c *Checker) LeaderOf(term uint64) uint64 { return c.leaders[term] }
 

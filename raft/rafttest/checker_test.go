@@ -186,3 +186,17 @@ func TestCheckerOverwrite(t *testing.T) {
 	wantViolation(t, c.ObserveOverwrite(1, 2, 2, 1), PropCommitDurability)
 	wantViolation(t, c.ObserveOverwrite(1, 1, 1, 0), PropCommitDurability) // cut off
 }
+
+// A leader must have a quorum of this term's votes, as the checker saw them
+// sent or persisted: a stale vote of an earlier term does not count.
+func TestCheckerElectedByQuorum(t *testing.T) {
+	c := NewChecker()
+	voters := []uint64{1, 2, 3}
+	noErr(t, c.ObserveVoteSent(2, 4, 1))
+	noErr(t, c.ObserveElected(4, 1, voters))
+	noErr(t, c.ObserveElected(4, 5, nil))                                // no configuration known: nothing to check
+	wantViolation(t, c.ObserveElected(5, 1, voters), PropElectionSafety) // node 2's vote was for term 4
+	noErr(t, c.ObserveVote(3, raft.HardState{Term: 6, Vote: 1}))
+	noErr(t, c.ObserveElected(6, 1, voters))
+	wantViolation(t, c.ObserveElected(7, 1, []uint64{1, 2, 3, 4}), PropElectionSafety) // 2 of 4 is not a quorum
+}
