@@ -278,7 +278,7 @@ func (s *Scenario) Validate() error {
 // call them directly, with no network to secure, so `secure` would change
 // nothing there and is refused rather than ignored; the fake backend's
 // nodes speak plain http.
-var SecureBackends = []string{"process"}
+var SecureBackends = []string{"process", "docker"}
 
 // CheckSecure says why a scenario with `secure: true` cannot run on
 // backend with target t (nil: it can).
