@@ -155,6 +155,54 @@ func TestProcessBackendScenario(t *testing.T) {
 	}
 }
 
+// TestSecureScenario runs the CI secure scenario end to end: the run makes
+// its credentials in secrets/ (0700), every node starts with the TLS and
+// token flags (so every client of the harness had to speak https and send
+// its token for the run to have a history at all), and the verdict is
+// valid. TestProcessBackendSecured shows that such a node refuses a client
+// without a token.
+func TestSecureScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds raftkv and runs a 6-second scenario")
+	}
+	t.Parallel()
+	sc, err := LoadScenario("scenarios/ci/secure.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Opts: RunOptions{Store: t.TempDir(), SourceDir: "..", Seed: 13, SeedSet: true, Progress: tlog{t}}}
+	out := r.Run(context.Background(), sc)
+	if out.Err != nil {
+		t.Fatalf("run: %v", out.Err)
+	}
+	if out.Verdict != checker.Valid || out.Faults != 2 || out.Results.OK < 50 {
+		t.Fatalf("verdict %s, %d faults, %d ok ops; results: %+v", out.Verdict, out.Faults, out.Results.OK, out.Results)
+	}
+	secrets := filepath.Join(out.Dir, SecretsDir)
+	if st, err := os.Stat(secrets); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v, mode %v", secrets, err, st.Mode())
+	}
+	for _, n := range []string{"node0", "node1", "node2"} {
+		b, err := os.ReadFile(filepath.Join(out.Dir, "logs", n+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := string(b)
+		for _, flag := range []string{"--peer-cert " + filepath.Join(secrets, n+".pem"), "--cert " + filepath.Join(secrets, n+".pem"),
+			"--peer-ca " + filepath.Join(secrets, "ca.pem"), "--token-file " + filepath.Join(secrets, "tokens.txt"), "--node-token "} {
+			if !strings.Contains(log, flag) {
+				t.Errorf("%s did not start with %s", n, flag)
+			}
+		}
+		if strings.Contains(log, "the network is trusted") {
+			t.Errorf("%s says it trusts the network", n)
+		}
+	}
+	if cv := out.Results.Convergence; cv == nil || !cv.Converged {
+		t.Errorf("nodes did not converge (status needs a token): %+v", cv)
+	}
+}
+
 // TestSimBackendScenarios runs simulation scenarios through the same
 // Runner, checks and report as the real backends.
 func TestSimBackendScenarios(t *testing.T) {

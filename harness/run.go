@@ -219,6 +219,16 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 		return nil, fmt.Errorf("%w: %w", ErrRun, err)
 	}
 
+	if sc.Secure {
+		// Also when --backend overrode the scenario's after it was checked.
+		tgt, err := target.Lookup(sc.Target)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRun, err)
+		}
+		if err := CheckSecure(sc.Backend, tgt); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRun, err)
+		}
+	}
 	if sc.Backend == sim.Name {
 		return r.runSim(ctx, sc, dir, resolved)
 	}
@@ -237,6 +247,13 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 		return nil, fmt.Errorf("%w: %w", ErrRun, err)
 	}
 	opts.Target = tgt
+	if sc.Secure {
+		// Fresh credentials for this run, before anything starts; the
+		// backend issues each node's certificate (it knows the addresses).
+		if opts.Node.Security, err = target.NewSecurity(filepath.Join(dir, SecretsDir)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRun, err)
+		}
+	}
 	if sc.Backend == process.Name {
 		if tgt.Name() == target.Default {
 			opts.Binary, err = r.nodeBinary(ctx, filepath.Dir(filepath.Dir(dir)))
@@ -288,7 +305,7 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 	wl, err := workload.New(workload.Config{
 		Concurrency: sc.Clients, Rate: sc.Rate, Keys: sc.Keys, MaxClientsPerKey: sc.MaxClientsPerKey,
 		Mix: sc.Mix, RequestTimeout: sc.RequestTimeout.D(), ReadMode: sc.ReadMode, Seed: sc.Seed, Logger: log,
-		Dial: dialer(c),
+		Dial: dialer(c, opts.Node.Security),
 	}, c, rec, now)
 	if err != nil {
 		rec.Close()
@@ -370,11 +387,11 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 
 // dialer opens the target's clients to c's nodes: through the target's
 // own node descriptions when c runs one (cluster.Targeted), else raftkv's
-// API at the node's endpoint.
-func dialer(c cluster.Cluster) func(node, endpoint string, timeout time.Duration) (target.Client, error) {
+// API at the node's endpoint, reached as sec says (nil: plain).
+func dialer(c cluster.Cluster, sec *target.Security) func(node, endpoint string, timeout time.Duration) (target.Client, error) {
 	tgt := cluster.TargetOf(c)
 	return func(node, endpoint string, timeout time.Duration) (target.Client, error) {
-		tn := target.Node{ID: node, ClientAddr: endpoint}
+		tn := target.Node{ID: node, ClientAddr: endpoint, Security: sec}
 		if tc, ok := c.(cluster.Targeted); ok {
 			var err error
 			if tn, err = tc.TargetNode(node); err != nil {
@@ -406,6 +423,11 @@ func (r *Runner) targetBinary(t target.Target) (string, error) {
 	}
 	return path, nil
 }
+
+// SecretsDir is the run directory's folder of a secured run's credentials
+// (target.NewSecurity): ca.pem, ca-key.pem, <node>.pem, <node>-key.pem,
+// tokens.txt and tokens.env; the folder is 0700, keys and tokens 0600.
+const SecretsDir = "secrets"
 
 // Artifacts of the node evidence, in the run directory.
 const (

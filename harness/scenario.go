@@ -84,6 +84,13 @@ type Scenario struct {
 	// with their weights and timings — over this scenario's (see
 	// harness/sim/swarm.go); sim.json records the draw.
 	Swarm bool `yaml:"swarm,omitempty"`
+	// Secure runs the cluster secured (docs/security.md): the harness
+	// makes a development CA, a certificate per node and a token per role
+	// in the run's secrets/ directory; the nodes run with mutual TLS
+	// between them, TLS on the API and tokens, and every client of the
+	// harness speaks https and sends the token its calls need. Targets
+	// with target.CapSecure, on the backends in SecureBackends.
+	Secure bool `yaml:"secure,omitempty"`
 
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
@@ -243,6 +250,11 @@ func (s *Scenario) Validate() error {
 		if err := s.Nemesis.CheckTarget(t); err != nil {
 			errs = append(errs, err)
 		}
+		if s.Secure {
+			if err := CheckSecure(s.Backend, t); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	switch s.Expect {
 	case "valid", "invalid", "unknown":
@@ -259,6 +271,25 @@ func (s *Scenario) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// SecureBackends are the backends that can run a cluster secured. The sim
+// backend cannot: its nodes exchange messages in memory and its clients
+// call them directly, with no network to secure, so `secure` would change
+// nothing there and is refused rather than ignored; the fake backend's
+// nodes speak plain http.
+var SecureBackends = []string{"process", "docker"}
+
+// CheckSecure says why a scenario with `secure: true` cannot run on
+// backend with target t (nil: it can).
+func CheckSecure(backend string, t target.Target) error {
+	if !target.Has(t, target.CapSecure) {
+		return fmt.Errorf("secure: target %s cannot run secured (it has no TLS and token setup in the harness; only targets with the %q capability can)", t.Name(), target.CapSecure)
+	}
+	if !contains(SecureBackends, backend) {
+		return fmt.Errorf("secure: backend %s cannot run secured (have %s)", backend, strings.Join(SecureBackends, ", "))
+	}
+	return nil
 }
 
 func contains(xs []string, x string) bool {

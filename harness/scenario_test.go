@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -152,5 +153,32 @@ func TestScenarioTargetEtcd(t *testing.T) {
 	}
 	if _, err := ParseScenario([]byte("duration: 1s\nread_mode: serializable\n"), "r.yaml"); err == nil || !strings.Contains(err.Error(), "target raftkv has linearizable|lease|stale") {
 		t.Errorf("serializable on raftkv: %v", err)
+	}
+}
+
+// TestScenarioSecure: `secure: true` runs raftkv on a backend that can
+// secure it, and is refused, saying why, for a target without TLS and
+// tokens in the harness and for backends where it would change nothing.
+func TestScenarioSecure(t *testing.T) {
+	sc, err := ParseScenario([]byte("duration: 1s\nsecure: true\n"), "s.yaml")
+	if err != nil || !sc.Secure {
+		t.Fatalf("secure raftkv on the process backend: %+v, %v", sc, err)
+	}
+	for _, c := range []struct{ src, want string }{
+		{"target: etcd\n", "secure: target etcd cannot run secured"},
+		{"backend: sim\n", "secure: backend sim cannot run secured"},
+		{"backend: fake\n", "secure: backend fake cannot run secured"},
+	} {
+		_, err := ParseScenario([]byte("duration: 1s\nsecure: true\n"+c.src), "s.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.src, err, c.want)
+		}
+	}
+	// --backend overrides the scenario's after it was parsed: the run
+	// refuses it too, before starting anything.
+	r := &Runner{Opts: RunOptions{Store: t.TempDir(), Backend: "sim"}}
+	out := r.Run(context.Background(), sc)
+	if out.Err == nil || !strings.Contains(out.Err.Error(), "secure: backend sim cannot run secured") {
+		t.Errorf("secure run with --backend sim: %v", out.Err)
 	}
 }

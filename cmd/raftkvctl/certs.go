@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,24 +76,9 @@ For development and tests: keys are unencrypted.`,
 }
 
 func writeTokens(dir string) error {
-	var file, env strings.Builder
-	for _, role := range []string{"read", "write", "admin"} {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		tok := hex.EncodeToString(b)
-		fmt.Fprintf(&file, "%s %s\n", role, tok)
-		fmt.Fprintf(&env, "RAFTKV_%s_TOKEN=%s\n", strings.ToUpper(role), tok)
+	t, err := devcerts.NewTokens()
+	if err != nil {
+		return err
 	}
-	for name, data := range map[string]string{"tokens.txt": file.String(), "tokens.env": env.String()} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("%s already exists", p)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	return devcerts.WriteTokens(dir, t)
 }

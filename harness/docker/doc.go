@@ -57,6 +57,19 @@
 // /fault/network by calling SetNetwork and ClearNetwork. Clock faults and
 // failpoints still go to the node's fault API.
 //
+// A secured cluster (Options.Node.Security, a `secure: true` scenario):
+// once the network exists, Start issues each node's certificate naming
+// its container's address as well as the node (its hostname), since the
+// nodes reach each other's APIs at that address. Each container gets its
+// own certificate and key, the CA and the token file bind-mounted
+// read-only under /secrets (not the CA's key, not the other nodes' keys;
+// as root, the key and token file are given to the image's user), and
+// the raftkv target's secured flags with those paths. The harness reaches
+// the nodes over https, verifying each as its node name; the fault proxy
+// listens in plain http on the host's loopback, answers its own network
+// fault routes only with the admin token, and forwards everything else
+// over https with the caller's token.
+//
 // Start fails with an error wrapping ErrUnavailable when no Docker engine
 // answers; unless CI=true that error also wraps ErrSkip, which a caller
 // turns into a visible skip. Missing host tools (nsenter,

@@ -35,6 +35,11 @@ const DefaultImage = "raftkv:harness"
 // imageUID is the unprivileged user of the image (docker/Dockerfile).
 const imageUID = 65532
 
+// secretsMount is where a secured node's container sees its credentials
+// (its certificate and key, the CA, the token file), each bind-mounted
+// read-only from the run's secrets directory.
+const secretsMount = "/secrets"
+
 // restartDelay is how long the supervisor waits before restarting a
 // container that exited on its own (a crash failpoint).
 const restartDelay = 300 * time.Millisecond
@@ -230,15 +235,27 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.createNetwork(ctx); err != nil {
 		return err
 	}
+	sec := c.opts.Node.Security
 	for i, n := range c.nodes {
 		n.ip = hostIP(c.subnet, 10+i)
-		n.client = nodeapi.New(net.JoinHostPort(n.ip, strconv.Itoa(apiPort)), c.opts.RequestTimeout)
+		if sec != nil {
+			// The certificate names the container's address as well as
+			// its hostname (the node's name): the nodes reach each
+			// other's APIs at that address (forwarding, a join).
+			if err := sec.Issue(n.id, n.ip); err != nil {
+				return fmt.Errorf("docker: %w", err)
+			}
+		}
+		n.client = sec.API(n.id, net.JoinHostPort(n.ip, strconv.Itoa(apiPort)), c.opts.RequestTimeout, target.RoleAdmin)
 		p, err := newFaultProxy(c, n)
 		if err != nil {
 			return err
 		}
 		n.proxy = p
-		n.pclient = nodeapi.New(p.addr, c.opts.RequestTimeout)
+		// The proxy listens on the host's loopback in plain http and
+		// speaks to the node as the node wants (https); the admin token
+		// goes through it.
+		n.pclient = nodeapi.NewWith(p.addr, c.opts.RequestTimeout, nodeapi.Options{Token: sec.Token(target.RoleAdmin)})
 	}
 	for _, n := range c.nodes {
 		if err := c.startNode(ctx, n); err != nil {
@@ -332,7 +349,39 @@ func (c *Cluster) args(n *node) []string {
 			self = tn
 		}
 	}
-	return raftkvtarget.Target{}.Args(self, all, c.opts.Node)
+	cfg := c.opts.Node
+	cfg.Security = cfg.Security.At(secretsMount)
+	return raftkvtarget.Target{}.Args(self, all, cfg)
+}
+
+// secretMounts are the bind mounts of a secured node's credentials (none
+// for a plain node): its own certificate and key, the CA and the token
+// file, read-only under secretsMount; not the CA's key nor the other
+// nodes' keys. As root, the key and the token file (mode 0600) are given
+// to the image's user, which runs the node; otherwise the container runs
+// as the harness's user, who owns them.
+func (c *Cluster) secretMounts(n *node) ([]string, error) {
+	sec := c.opts.Node.Security
+	if sec == nil {
+		return nil, nil
+	}
+	in := sec.At(secretsMount)
+	var a []string
+	for _, f := range []struct {
+		host, ctr string
+		private   bool // mode 0600
+	}{
+		{sec.CertFile(n.id), in.CertFile(n.id), false}, {sec.KeyFile(n.id), in.KeyFile(n.id), true},
+		{sec.CAFile(), in.CAFile(), false}, {sec.TokenFile(), in.TokenFile(), true},
+	} {
+		if f.private && os.Geteuid() == 0 {
+			if err := os.Chown(f.host, imageUID, imageUID); err != nil {
+				return nil, fmt.Errorf("docker: %w", err)
+			}
+		}
+		a = append(a, "-v", f.host+":"+f.ctr+":ro")
+	}
+	return a, nil
 }
 
 // createContainer creates (does not start) n's container. The data dir is
@@ -357,6 +406,11 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 		"--label", labelOwner + "=" + c.owner, "--label", labelNode + "=" + n.id,
 		"--no-healthcheck", "--log-driver", "json-file",
 		"-v", n.dataDir + ":/data"}
+	mounts, err := c.secretMounts(n)
+	if err != nil {
+		return err
+	}
+	a = append(a, mounts...)
 	a = append(a, user...)
 	a = append(a, c.image)
 	a = append(a, c.args(n)...)
@@ -764,7 +818,7 @@ func (c *Cluster) Join(ctx context.Context, id, via string) error {
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
-	n.joinVia = "http://" + net.JoinHostPort(v.ip, strconv.Itoa(apiPort))
+	n.joinVia = c.opts.Node.Security.URL(net.JoinHostPort(v.ip, strconv.Itoa(apiPort)))
 	c.mu.Unlock()
 	return c.startNode(ctx, n)
 }

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 )
 
 // faultProxy stands between the harness's control client and one node's
@@ -25,8 +27,13 @@ type faultProxy struct {
 	c    *Cluster
 	n    *node
 	addr string
-	srv  *http.Server
-	rp   *httputil.ReverseProxy
+	node string // the node's API base URL (https for a secured node)
+	// token is the admin token of a secured cluster: what the network
+	// fault routes the proxy answers itself require, as the node's fault
+	// API would; "" for a plain cluster.
+	token string
+	srv   *http.Server
+	rp    *httputil.ReverseProxy
 }
 
 func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
@@ -34,13 +41,22 @@ func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: proxy for %s: %w", n.id, err)
 	}
-	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(n.ip, strconv.Itoa(apiPort))}
-	p := &faultProxy{c: c, n: n, addr: ln.Addr().String()}
+	sec := c.opts.Node.Security
+	p := &faultProxy{c: c, n: n, addr: ln.Addr().String(), node: sec.URL(net.JoinHostPort(n.ip, strconv.Itoa(apiPort))),
+		token: sec.Token(target.RoleAdmin)}
+	node, err := url.Parse(p.node)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("docker: proxy for %s: %w", n.id, err)
+	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(node) },
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: c.opts.RequestTimeout}).DialContext,
 			MaxIdleConnsPerHost: 16,
+			// A secured node is reached with https, verified as itself.
+			TLSClientConfig:     sec.ClientTLS(n.id),
+			TLSHandshakeTimeout: c.opts.RequestTimeout,
 		},
 		ErrorHandler: p.forwardError,
 	}
@@ -52,6 +68,11 @@ func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
 func (p *faultProxy) close() { _ = p.srv.Close() }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/fault/network" && !p.admin(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the fault API needs the admin token", true)
+		return
+	}
 	switch {
 	case r.URL.Path == "/fault/network" && r.Method == http.MethodPut:
 		var body struct {
@@ -71,6 +92,17 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.rp.ServeHTTP(w, r)
 	}
+}
+
+// admin reports whether r carries the admin token (always, for a plain
+// cluster). Other routes are forwarded with their Authorization header,
+// and the node checks it.
+func (p *faultProxy) admin(r *http.Request) bool {
+	if p.token == "" {
+		return true
+	}
+	got := []byte(r.Header.Get("Authorization"))
+	return subtle.ConstantTimeCompare(got, []byte("Bearer "+p.token)) == 1
 }
 
 func (p *faultProxy) apply(w http.ResponseWriter, ctx context.Context, rules []nodeapi.NetRule) {
@@ -96,10 +128,13 @@ func (p *faultProxy) network() map[string]any {
 // faults answers GET /fault with the node's own answer, whose "network"
 // is replaced by the OS-level rules this backend applies.
 func (p *faultProxy) faults(w http.ResponseWriter, r *http.Request) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+net.JoinHostPort(p.n.ip, strconv.Itoa(apiPort))+"/fault", nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, p.node+"/fault", nil)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error(), false)
 		return
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := p.rp.Transport.RoundTrip(req)
 	if err != nil {

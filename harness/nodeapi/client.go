@@ -3,6 +3,7 @@ package nodeapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,23 +56,48 @@ func IsDefinite(err error) bool {
 
 // Client talks to one node's API. It is safe for concurrent use.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
-// New returns a client for the node whose API listens at addr
-// ("127.0.0.1:8000" or "http://127.0.0.1:8000"). timeout bounds each request.
-func New(addr string, timeout time.Duration) *Client {
+// Options say how a Client reaches a secured node (docs/security.md). The
+// zero value is a plain node: http, no token.
+type Options struct {
+	// TLS, when set, is the client's TLS configuration (the CA to verify
+	// the node with, the name to expect); an address without a scheme
+	// then gets https://.
+	TLS *tls.Config
+	// Token, when set, is sent on every request as a bearer token.
+	Token string
+}
+
+// New returns a client for the plain (http, tokenless) node whose API
+// listens at addr ("127.0.0.1:8000" or "http://127.0.0.1:8000"). timeout
+// bounds each request.
+func New(addr string, timeout time.Duration) *Client { return NewWith(addr, timeout, Options{}) }
+
+// NewWith returns a client for the node whose API listens at addr, reached
+// as o says. timeout bounds each request.
+func NewWith(addr string, timeout time.Duration, o Options) *Client {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if o.TLS != nil {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
 	tr := &http.Transport{
 		// Each harness client gets its own connections, so that one
 		// paused node cannot starve the others' connection pool.
 		MaxIdleConnsPerHost: 16,
 		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
+		TLSHandshakeTimeout: timeout,
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), http: &http.Client{Timeout: timeout, Transport: tr}}
+	if o.TLS != nil {
+		tr.TLSClientConfig = o.TLS.Clone()
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), token: o.Token, http: &http.Client{Timeout: timeout, Transport: tr}}
 }
 
 // URL returns the base URL of the node's API.
@@ -286,6 +312,9 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -2,9 +2,12 @@ package nodeapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +60,44 @@ func TestErrorClassification(t *testing.T) {
 	st, err := c.Status(ctx)
 	if err != nil || st.Applied != 7 || st.StateHash != "ab" || len(st.Members) != 2 || st.Members[1] != "node1" {
 		t.Errorf("status %+v, %v", st, err)
+	}
+}
+
+// TestSecuredNode reaches an HTTPS node with its CA and a bearer token; the
+// same client without the token, or without the CA, is refused.
+func TestSecuredNode(t *testing.T) {
+	const token = "0123456789abcdef0123456789abcdef"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthorized","message":"no token","definite":true}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"node0","applied":3}`))
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	ctx := context.Background()
+
+	c := NewWith(addr, time.Second, Options{TLS: &tls.Config{RootCAs: roots}, Token: token})
+	if !strings.HasPrefix(c.URL(), "https://") {
+		t.Fatalf("URL %s: a TLS client without a scheme speaks https", c.URL())
+	}
+	if st, err := c.Status(ctx); err != nil || st.Applied != 3 {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	var apiErr *Error
+	noToken := NewWith(addr, time.Second, Options{TLS: &tls.Config{RootCAs: roots}})
+	if _, err := noToken.Status(ctx); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+		t.Fatalf("without the token: %v, want a 401", err)
+	}
+	if _, err := NewWith(addr, time.Second, Options{TLS: &tls.Config{}, Token: token}).Status(ctx); err == nil {
+		t.Fatal("a node whose certificate the client cannot verify answered")
+	}
+	if _, err := New(addr, time.Second).Status(ctx); err == nil {
+		t.Fatal("plain http to a TLS server answered")
 	}
 }

@@ -8,4 +8,8 @@
 // certainly did not take effect; every other error (a timeout, a connection
 // lost after the request was written, a non-definite API error) means it
 // may have. IsDefinite tells the two apart.
+//
+// New speaks to a plain node; NewWith to a secured one (docs/security.md):
+// https with the given TLS configuration, and a bearer token on every
+// request.
 package nodeapi

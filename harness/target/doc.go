@@ -15,6 +15,12 @@
 // leadership transfer do; a scenario that asks a target for a fault it
 // cannot take is refused before anything starts.
 //
+// A target with CapSecure can run secured: Config.Security (a Security
+// made for the run: a development CA, a certificate per node, a token per
+// role) says what its nodes start with, and Node.Security how the harness
+// reaches them (Security.API: https verifying the node's name, and the
+// token of the role the call needs).
+//
 // Targets register by name (Register); harness/target/raftkv and
 // harness/target/etcd are the two the harness ships.
 package target

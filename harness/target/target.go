@@ -32,6 +32,11 @@ type Node struct {
 	// JoinVia is the API URL of a member the node joins through (a node
 	// that starts empty after a membership change); "" for a founding node.
 	JoinVia string
+	// Security is how the harness reaches a node of a secured cluster:
+	// the CA its certificate chains to (naming ID) and the tokens; nil:
+	// plain http, no token. The target's probes and clients use it
+	// (Security.API).
+	Security *Security
 }
 
 // Config is the per-node settings a scenario may give (zero: the
@@ -44,6 +49,11 @@ type Config struct {
 	SnapshotEvery uint64
 	// Extra flags passed verbatim to every node.
 	Extra []string
+	// Security, when set, starts the nodes secured (targets with
+	// CapSecure): mutual TLS between them, TLS on the API, bearer tokens,
+	// from its files as the node sees them (Security.At for a node that
+	// sees them elsewhere). Nil: plain nodes.
+	Security *Security
 }
 
 // Capabilities a target may offer beyond starting, killing and pausing
@@ -70,6 +80,10 @@ const (
 	// CapSessions: a write sent again with the same client and request id
 	// is applied at most once (write_attempts > 1).
 	CapSessions = "sessions"
+	// CapSecure: the target starts its nodes with Config.Security (mutual
+	// TLS between the nodes, TLS on the API, bearer tokens), and its
+	// probes and clients reach them with Node.Security.
+	CapSecure = "secure"
 )
 
 // Target is a store the harness can test.

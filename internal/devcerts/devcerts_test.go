@@ -2,8 +2,10 @@ package devcerts
 
 import (
 	"crypto/x509"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +71,39 @@ func TestWriteFilesAndLoadCA(t *testing.T) {
 	}
 	if _, err := LoadPool(filepath.Join(dir, "node0-key.pem")); err == nil {
 		t.Fatal("a key file loaded as a CA pool")
+	}
+}
+
+func TestTokensParseAsATokenFile(t *testing.T) {
+	tok, err := NewTokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewTokens()
+	if len(tok.Read) != 48 || tok.Read == tok.Write || tok.Write == tok.Admin || tok.Admin == other.Admin {
+		t.Fatalf("tokens %+v, %+v: not fresh 24-byte tokens", tok, other)
+	}
+	want := "read " + tok.Read + "\nwrite " + tok.Write + "\nadmin " + tok.Admin + "\n"
+	if got := string(tok.File()); got != want {
+		t.Fatalf("file %q, want %q", got, want)
+	}
+	if env := string(tok.Env()); !strings.Contains(env, "RAFTKV_ADMIN_TOKEN="+tok.Admin+"\n") {
+		t.Fatalf("env %q", env)
+	}
+	dir := t.TempDir()
+	if err := WriteTokens(dir, tok); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{TokenFile, TokenEnv} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v", name, err, st.Mode())
+		}
+	}
+	if err := WriteTokens(dir, other); err == nil {
+		t.Fatal("overwrote the tokens")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, TokenFile)); string(b) != want {
+		t.Fatal("a refused write changed tokens.txt")
 	}
 }

@@ -21,7 +21,12 @@ import (
 const Name = "fake"
 
 func init() {
-	cluster.Register(Name, func(o cluster.Options) (cluster.Cluster, error) { return New(o), nil })
+	cluster.Register(Name, func(o cluster.Options) (cluster.Cluster, error) {
+		if o.Node.Security != nil {
+			return nil, fmt.Errorf("%w: fake: secure (its nodes speak plain http and check no token)", cluster.ErrUnsupported)
+		}
+		return New(o), nil
+	})
 }
 
 type session struct {

@@ -5,6 +5,13 @@
 // appended across restarts), started with the command line its target
 // writes (raftkv's with --unsafe-enable-fault-injection).
 //
+// With Options.Node.Security (targets with target.CapSecure) the cluster
+// is secured: New issues each node's certificate into the security's
+// directory, the target starts the nodes with TLS and tokens, and every
+// client of the backend speaks https with the run's CA: Client's with the
+// admin token (the fault API and membership changes need it), the
+// target's probes and clients with theirs; a Join goes through https.
+//
 // Kill is SIGKILL, Pause/Resume are SIGSTOP/SIGCONT. A process that exits
 // without the harness asking (a crash failpoint exits with code 99) is
 // restarted by a supervisor after a short delay, so that faults which crash

@@ -56,6 +56,7 @@ type node struct {
 	dataDir  string
 	logPath  string
 	client   *nodeapi.Client
+	sec      *target.Security // nil: a plain node
 
 	// Guarded by Cluster.mu.
 	cmd      *exec.Cmd
@@ -122,6 +123,10 @@ func New(o cluster.Options) (*Cluster, error) {
 	if abs, err := filepath.Abs(o.Binary); err == nil {
 		o.Binary = abs // a bare "raftkv" would otherwise be looked up in $PATH
 	}
+	sec := o.Node.Security
+	if sec != nil && !target.Has(o.Target, target.CapSecure) {
+		return nil, fmt.Errorf("process: target %s cannot run secured (no %s capability)", o.Target.Name(), target.CapSecure)
+	}
 	c := &Cluster{opts: o, log: o.Logger, byID: map[string]*node{}}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("process: %w", err)
@@ -139,8 +144,18 @@ func New(o cluster.Options) (*Cluster, error) {
 			dataDir:  filepath.Join(o.Dir, "data", id),
 			logPath:  filepath.Join(o.Dir, "logs", id+".log"),
 			state:    cluster.Down,
+			sec:      sec,
 		}
-		n.client = nodeapi.New(n.apiAddr, o.RequestTimeout)
+		if sec != nil {
+			// Every node listens on 127.0.0.1, which the certificate
+			// names by default.
+			if err := sec.Issue(id); err != nil {
+				return nil, fmt.Errorf("process: %w", err)
+			}
+		}
+		// The harness's own client: the fault API and membership changes
+		// need the admin role.
+		n.client = sec.API(id, n.apiAddr, o.RequestTimeout, target.RoleAdmin)
 		c.nodes = append(c.nodes, n)
 		c.byID[id] = n
 	}
@@ -214,7 +229,7 @@ func (c *Cluster) node(id string) (*node, error) {
 }
 
 func (n *node) target() target.Node {
-	return target.Node{ID: n.id, PeerAddr: n.raftAddr, ClientAddr: n.apiAddr, DataDir: n.dataDir, JoinVia: n.joinVia}
+	return target.Node{ID: n.id, PeerAddr: n.raftAddr, ClientAddr: n.apiAddr, DataDir: n.dataDir, JoinVia: n.joinVia, Security: n.sec}
 }
 
 // args is n's command line, as its target writes it.
@@ -554,7 +569,7 @@ func (c *Cluster) Join(_ context.Context, id, via string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n.joinVia = "http://" + v.apiAddr
+	n.joinVia = n.sec.URL(v.apiAddr)
 	n.client.CloseIdle()
 	return c.startLocked(n)
 }

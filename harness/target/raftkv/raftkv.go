@@ -28,14 +28,18 @@ func (Target) Name() string { return Name }
 // Caps lists every capability: raftkv was built with the harness.
 func (Target) Caps() []string {
 	return []string{target.CapNodeNetwork, target.CapClock, target.CapFailpoint, target.CapMembership,
-		target.CapLeaderTransfer, target.CapStateHash, target.CapCommittedLog, target.CapSessions}
+		target.CapLeaderTransfer, target.CapStateHash, target.CapCommittedLog, target.CapSessions, target.CapSecure}
 }
 
 // ReadModes are raftkv's --read-mode values (docs/api.md): linearizable
 // (ReadIndex), lease (correct only under a clock bound) and stale (local).
 func (Target) ReadModes() []string { return []string{"linearizable", "lease", "stale"} }
 
-// Args is a raftkv node's command line, fault injection on.
+// Args is a raftkv node's command line, fault injection on. With
+// cfg.Security the node is secured as scripts/cluster.sh TLS=1 does it:
+// its certificate on both ports, the run's CA for its peers (and for the
+// APIs it calls), the token file, and the admin token as its own
+// (--node-token) for its calls to other members.
 func (Target) Args(n target.Node, all []target.Node, cfg target.Config) []string {
 	var peers []string
 	for _, p := range all {
@@ -65,12 +69,21 @@ func (Target) Args(n target.Node, all []target.Node, cfg target.Config) []string
 	if n.JoinVia != "" {
 		a = append(a, "--join", n.JoinVia)
 	}
+	if s := cfg.Security; s != nil {
+		a = append(a,
+			"--peer-cert", s.CertFile(n.ID), "--peer-key", s.KeyFile(n.ID), "--peer-ca", s.CAFile(),
+			"--cert", s.CertFile(n.ID), "--key", s.KeyFile(n.ID),
+			"--token-file", s.TokenFile(), "--node-token", s.Tokens.Admin)
+	}
 	return append(a, cfg.Extra...)
 }
 
-// probe is a short-lived API client for one probe: a probe must not hold a
-// connection to a node that may be paused next.
-func probe(n target.Node) *nodeapi.Client { return nodeapi.New(n.ClientAddr, time.Second) }
+// probe is a short-lived API client for one probe (with the read token of
+// a secured cluster, for /status): a probe must not hold a connection to a
+// node that may be paused next.
+func probe(n target.Node) *nodeapi.Client {
+	return n.Security.API(n.ID, n.ClientAddr, time.Second, target.RoleRead)
+}
 
 // Healthy asks GET /healthz.
 func (Target) Healthy(ctx context.Context, n target.Node) error {
@@ -112,10 +125,11 @@ func StatusLeader(sts []nodeapi.Status) string {
 	return l
 }
 
-// Dial returns a client for the node's POST /command. Each client has its
-// own connections, so that a hung node cannot block other clients'.
+// Dial returns a client for the node's POST /command (with the write
+// token of a secured cluster). Each client has its own connections, so
+// that a hung node cannot block other clients'.
 func (Target) Dial(n target.Node, timeout time.Duration) (target.Client, error) {
-	return &Client{api: nodeapi.New(n.ClientAddr, timeout)}, nil
+	return &Client{api: n.Security.API(n.ID, n.ClientAddr, timeout, target.RoleWrite)}, nil
 }
 
 // Client is a target.Client over one node's API.
