@@ -284,7 +284,7 @@ func (s *Scenario) Marshal() ([]byte, error) {
 // Faults lists the names of the scenario's faults (for summaries).
 func (s *Scenario) Faults() []string {
 	var out []string
-	for _, f := range s.Nemesis.Faults {
+	for _, f := range s.Nemesis.Specs() {
 		out = append(out, f.String())
 	}
 	return out
