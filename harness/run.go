@@ -139,6 +139,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) Outcome {
 	if r.Opts.Backend != "" {
 		sc.Backend = r.Opts.Backend
 	}
+	if err := sc.checkSimOnly(); err != nil {
+		return Outcome{Scenario: sc.Name, Expected: sc.Expect, Verdict: checker.Unknown, Err: fmt.Errorf("%w: %s: %w", ErrRun, sc.Name, err)}
+	}
 	if r.Opts.SeedSet {
 		sc.Seed = r.Opts.Seed
 	} else if sc.Seed == 0 {
