@@ -245,19 +245,34 @@ func Shrink(ctx context.Context, cfg Config, seed int64, checkTimeout time.Durat
 	if best.Matches(cfg.Expect) {
 		return hi, best
 	}
+	hi = bisectDuration(ctx, hi, func(d time.Duration) bool {
+		c := cfg
+		c.Duration = nemesis.Duration(d)
+		o := RunSeed(ctx, c, seed, checkTimeout)
+		if o.Matches(cfg.Expect) {
+			return false
+		}
+		best = o
+		return true
+	})
+	return hi, best
+}
+
+// bisectDuration returns the shortest duration in (0, hi], in steps of
+// shrinkStep, for which fails holds, given that it holds for hi and
+// assuming that a longer prefix of a failing run fails too.
+func bisectDuration(ctx context.Context, hi time.Duration, fails func(time.Duration) bool) time.Duration {
 	lo := time.Duration(0)
 	for hi-lo > shrinkStep && ctx.Err() == nil {
 		mid := (lo + (hi-lo)/2).Round(shrinkStep)
 		if mid <= lo || mid >= hi {
 			break
 		}
-		c := cfg
-		c.Duration = nemesis.Duration(mid)
-		if o := RunSeed(ctx, c, seed, checkTimeout); !o.Matches(cfg.Expect) {
-			hi, best = mid, o
+		if fails(mid) {
+			hi = mid
 		} else {
 			lo = mid
 		}
 	}
-	return hi, best
+	return hi
 }
