@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/raftkv/raftkv/checker"
@@ -67,6 +68,12 @@ type MinimizeOptions struct {
 	// 10s; a search that runs out is unknown, which does not count as
 	// still failing).
 	CheckTimeout time.Duration
+	// SameFailure counts a candidate as failing only if every check that
+	// found the original invalid (SeedOutcome.Failed) still does: a
+	// smaller case may otherwise slip to another symptom (with one client
+	// a stale read may no longer show in the history, only to the raft
+	// checker).
+	SameFailure bool
 	// Progress receives a line per phase and per smaller case found.
 	Progress func(format string, args ...any)
 }
@@ -80,8 +87,8 @@ type Minimized struct {
 	Original, Shrunk Config
 	// Trials counts the simulated runs.
 	Trials int
-	// Outcome is the shrunk configuration's run.
-	Outcome SeedOutcome
+	// First is the original's run, Outcome the shrunk configuration's.
+	First, Outcome SeedOutcome
 	// Exhausted says that the trial budget or the context ended the
 	// search early: Shrunk is still invalid, but maybe not the smallest.
 	Exhausted bool
@@ -95,7 +102,8 @@ type Minimized struct {
 // (2) drops fault steps, delta-debugging style (all of them, then chunks of
 // halves, quarters, ... down to single steps), (3) bisects the clients and
 // (4) the keys down to one. The phases repeat while a round makes the case
-// smaller. Dropping a fault or a client changes the run's later draws, so
+// smaller. With opts.SameFailure a candidate must also fail every check
+// the original failed. Dropping a fault or a client changes the run's later draws, so
 // each candidate is judged by its own run; the result replays exactly
 // (Shrunk with Seed). At most opts.MaxTrials runs.
 func Minimize(ctx context.Context, cfg Config, seed int64, opts MinimizeOptions) (*Minimized, error) {
@@ -118,8 +126,8 @@ func Minimize(ctx context.Context, cfg Config, seed int64, opts MinimizeOptions)
 	if o.Verdict != checker.Invalid {
 		return nil, fmt.Errorf("%w: seed %d is %s with the explicit configuration", ErrNotInvalid, seed, o.Verdict)
 	}
-	m.best = o
-	m.progress("seed %d invalid with %s", seed, describe(orig))
+	m.best, m.want = o, o.Failed
+	m.progress("seed %d invalid with %s (failed: %s)", seed, describe(orig), strings.Join(o.Failed, ", "))
 	cur := orig
 	for round := 1; !m.exhausted; round++ {
 		before := cur
@@ -132,7 +140,7 @@ func Minimize(ctx context.Context, cfg Config, seed int64, opts MinimizeOptions)
 		}
 		m.progress("round %d: %s", round, describe(cur))
 	}
-	return &Minimized{Seed: seed, Original: orig, Shrunk: cur, Trials: m.trials, Outcome: m.best, Exhausted: m.exhausted}, nil
+	return &Minimized{Seed: seed, Original: orig, Shrunk: cur, Trials: m.trials, First: o, Outcome: m.best, Exhausted: m.exhausted}, nil
 }
 
 type minimizer struct {
@@ -144,6 +152,8 @@ type minimizer struct {
 	// best is the run of the last candidate found failing: the current
 	// case.
 	best SeedOutcome
+	// want are the checks that failed in the original run.
+	want []string
 }
 
 func (m *minimizer) progress(format string, args ...any) {
@@ -163,6 +173,13 @@ func (m *minimizer) fails(c Config) bool {
 	o := RunSeed(m.ctx, c, m.seed, m.opts.CheckTimeout)
 	if o.Err != nil || o.Verdict != checker.Invalid {
 		return false
+	}
+	if m.opts.SameFailure {
+		for _, w := range m.want {
+			if !slices.Contains(o.Failed, w) {
+				return false
+			}
+		}
 	}
 	m.best = o
 	return true
@@ -190,7 +207,7 @@ func (m *minimizer) duration(c Config) Config {
 	d := bisectDuration(m.ctx, c.Duration.D(), func(d time.Duration) bool { return m.fails(withDuration(c, d)) })
 	if d < c.Duration.D() {
 		c = withDuration(c, d)
-		m.progress("duration %v (%d steps left)", d, len(c.Nemesis.Steps))
+		m.progress("duration %v (%d fault step(s) left)", d, len(c.Nemesis.Steps))
 	}
 	return c
 }

@@ -65,6 +65,11 @@ type SeedOutcome struct {
 	Reasons []string
 	Hash    string
 	Ops     int
+	// Failed names the checks that found the run invalid:
+	// "linearizability", "lost writes", "convergence", "log agreement",
+	// "node health", and "raft: PROPERTY" for each raft safety property
+	// the simulation saw broken.
+	Failed  []string
 	SimTime time.Duration
 	Wall    time.Duration
 	// Err is a failure of the simulation itself (the verdict is unknown).
@@ -193,12 +198,50 @@ func RunSeed(ctx context.Context, cfg Config, seed int64, checkTimeout time.Dura
 		o.Verdict = checker.Invalid
 		o.Reasons = append(o.Reasons, ViolationReasons(r.Violations)...)
 	}
+	o.Failed = failedChecks(res, r.Violations)
 	o.Ops = res.Stats.Ops
 	o.Wall = time.Since(t0)
 	if !o.Matches(cfg.Expect) {
 		o.Result = r
 	}
 	return o
+}
+
+// failedChecks names the checks of res that are invalid and the raft
+// properties of violations (SeedOutcome.Failed).
+func failedChecks(res checker.Result, violations []string) []string {
+	var out []string
+	for _, c := range []struct {
+		name    string
+		verdict checker.Verdict
+	}{
+		{"linearizability", res.Linearizability.Verdict}, {"lost writes", res.LostWrites.Verdict},
+	} {
+		if c.verdict == checker.Invalid {
+			out = append(out, c.name)
+		}
+	}
+	if res.Convergence != nil && res.Convergence.Verdict == checker.Invalid {
+		out = append(out, "convergence")
+	}
+	if res.LogAgreement != nil && res.LogAgreement.Verdict == checker.Invalid {
+		out = append(out, "log agreement")
+	}
+	if res.NodeHealth != nil && res.NodeHealth.Verdict == checker.Invalid {
+		out = append(out, "node health")
+	}
+	for _, v := range violations {
+		// "at 1.2s: PROPERTY violated: detail", or "at 1.2s: liveness: ...".
+		_, msg, _ := strings.Cut(v, ": ")
+		prop, _, ok := strings.Cut(msg, " violated: ")
+		if !ok {
+			prop, _, _ = strings.Cut(msg, ":")
+		}
+		if name := "raft: " + prop; !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // ParseSeeds parses a seed range: "A..B" (inclusive) or "N" (1..N).
