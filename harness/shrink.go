@@ -182,6 +182,9 @@ func (r *Runner) Shrink(ctx context.Context, dir string, opts ShrinkOptions) (*S
 	r.logf("shrinking %s: %s seed %d", dir, sc.Name, seed)
 	m, err := sim.Minimize(ctx, cfg, seed, sim.MinimizeOptions{MaxTrials: opts.MaxTrials, CheckTimeout: opts.CheckTimeout, SameFailure: opts.SameFailure,
 		Progress: func(format string, args ...any) { r.logf("  "+format, args...) }})
+	if errors.Is(err, sim.ErrNotInvalid) {
+		return nil, fmt.Errorf("%w: %w (the run was invalid: was it made with a planted bug, --unsafe-bug, that shrink was not given?)", ErrShrink, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrShrink, err)
 	}
