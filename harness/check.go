@@ -51,6 +51,11 @@ type Results struct {
 	// Errors are harness or checker failures; any makes the verdict unknown.
 	Errors  []string `json:"errors,omitempty"`
 	Elapsed string   `json:"check_elapsed"`
+	// Shrink is set on a run of `harness shrink`'s shrunk scenario: the
+	// run it was shrunk from, the original and the shrunk schedule,
+	// clients, keys and duration, and the replay command (the report's
+	// "Shrunk from" section). A re-check keeps it.
+	Shrink *ShrinkInfo `json:"shrink,omitempty"`
 }
 
 // Evidence is what a run knows about its nodes besides the history. A nil

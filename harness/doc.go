@@ -16,4 +16,10 @@
 // The artifacts of the run are on disk before any check runs, so that a
 // checker crash (recovered and recorded as an unknown verdict) still leaves
 // the evidence; `harness check` re-runs the checks on a saved run.
+//
+// Shrink (`harness shrink`) takes an invalid simulated run, finds a smaller
+// case with the same seed that is still invalid (sim.Minimize), writes it
+// as shrunk.yaml and shrink.json into the run's directory and runs it; the
+// shrunk run's results.json (ShrinkInfo) and report show the original and
+// the shrunk schedule side by side.
 package harness

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/raftkv/raftkv/checker"
@@ -18,6 +19,7 @@ var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
 	"ms":   func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() },
 	"secs": checker.Seconds,
 	"last": func(ops []checker.ViolationOp) int { return len(ops) - 1 },
+	"join": func(xs []string) string { return strings.Join(xs, ", ") },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.R.Scenario}} — {{.R.Verdict}}</title>
 <style>
@@ -32,6 +34,20 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 <p>Expected: <b>{{if .R.Expected}}{{.R.Expected}}{{else}}valid{{end}}</b>
 {{if .Matches}}— as expected.{{else}}— <b>not what the scenario expects</b>.{{end}}
 Seed <code>{{.R.Seed}}</code>, backend <code>{{.R.Backend}}</code>.</p>
+{{with .R.Shrink}}<h2 id="shrunk-from">Shrunk from</h2>
+<p>This run is <code>harness shrink</code>'s smallest invalid case of <a class="shrunk-from" href="{{$.ShrinkFrom}}">{{.From}}</a>
+(seed <code>{{.Seed}}</code>, {{.Trials}} trial runs{{if .SameFailure}}, each kept only if every check that failed the original still failed{{end}}{{if .Exhausted}}; the search ran out of trials, so a smaller case may exist{{end}}).
+Replay: <code>{{.Replay}}</code></p>
+<table class="shrink-size"><tr><th></th><th>original</th><th>shrunk</th></tr>
+<tr><td>duration</td><td>{{.Original.Duration}}</td><td>{{.Shrunk.Duration}}</td></tr>
+<tr><td>clients</td><td>{{.Original.Clients}}</td><td>{{.Shrunk.Clients}}</td></tr>
+<tr><td>keys</td><td>{{.Original.Keys}}</td><td>{{.Shrunk.Keys}}</td></tr>
+<tr><td>fault steps</td><td>{{len .Original.Steps}}</td><td>{{len .Shrunk.Steps}}</td></tr>
+<tr><td>failed checks</td><td>{{join .Original.Failed}}</td><td>{{join .Shrunk.Failed}}</td></tr>
+</table>
+<table class="shrink-schedule"><tr><th>original schedule</th><th>shrunk schedule</th></tr>
+{{range .Rows}}<tr><td>{{with .Original}}at {{.At}}, hold {{.Hold}}: <code>{{.Fault}}</code>{{end}}</td><td>{{with .Shrunk}}at {{.At}}, hold {{.Hold}}: <code>{{.Fault}}</code>{{else}}—{{end}}</td></tr>
+{{else}}<tr><td colspan="2">no fault steps</td></tr>{{end}}</table>{{end}}
 {{with .R.Linearizability}}{{with .Violations}}<h2 id="first-violation">First violation</h2>
 {{with index . 0}}<p class="first"><b>{{.Sentence}}</b>{{if not .Minimal}} (shrinking ran out of time: some of these operations may not be needed){{end}}</p>
 {{with index .Ops (last .Ops)}}<p>See it <a class="fv-timeline" href="timeline.html#ev-{{.Event}}">in the timeline</a> and <a class="fv-history" href="history.html#ev-{{.Event}}">in the linearizability history</a>.</p>{{end}}{{end}}
@@ -91,6 +107,8 @@ func WriteIndex(dir string, r *Results) error {
 		{"history.jsonl", "history.jsonl", "the history (source of truth)"},
 		{"history.edn", "history.edn", "the history in Jepsen's EDN"},
 		{"scenario.yaml", "scenario.yaml", "the scenario as run (seed included)"},
+		{ShrunkFile, ShrunkFile, "the smallest invalid case harness shrink found from this run"},
+		{ShrinkFile, ShrinkFile, "what harness shrink did: original and shrunk schedule, trials, replay command"},
 		{"nodes.json", "nodes.json", "final node states"},
 		{LogsFile, LogsFile, "every node's committed log read from its data after the run: [index, term, hash] per entry"},
 		{NodeEventsFile, NodeEventsFile, "every exit and panic of the node processes, planned ones included"},
@@ -117,8 +135,12 @@ func WriteIndex(dir string, r *Results) error {
 	if err != nil {
 		return fmt.Errorf("harness: index: %w", err)
 	}
+	shrinkFrom := ""
+	if r.Shrink != nil {
+		shrinkFrom = shrinkFromLink(dir, r.Shrink)
+	}
 	err = indexTmpl.Execute(f, map[string]any{
-		"R": r, "Links": links, "Matches": string(r.Verdict) == expected,
+		"R": r, "Links": links, "Matches": string(r.Verdict) == expected, "ShrinkFrom": shrinkFrom,
 		"HasLatency": exists("latency.png"), "HasThroughput": exists("throughput.png"),
 	})
 	if cerr := f.Close(); err == nil {

@@ -58,6 +58,9 @@ type RunOptions struct {
 	// NodeFlags are passed to every node of the process and docker
 	// backends after the scenario's own (e.g. --unsafe-bug=NAME).
 	NodeFlags []string
+	// Shrink, when set, is recorded in the run's results.json and report
+	// (a run of a shrunk scenario, by Shrink).
+	Shrink *ShrinkInfo
 }
 
 // Outcome is the result of one run.
@@ -138,6 +141,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) Outcome {
 	sc = &sc2
 	if r.Opts.Backend != "" {
 		sc.Backend = r.Opts.Backend
+	}
+	if err := sc.checkSimOnly(); err != nil {
+		return Outcome{Scenario: sc.Name, Expected: sc.Expect, Verdict: checker.Unknown, Err: fmt.Errorf("%w: %s: %w", ErrRun, sc.Name, err)}
 	}
 	if r.Opts.SeedSet {
 		sc.Seed = r.Opts.Seed
@@ -556,6 +562,9 @@ func (r *Runner) check(dir string, sc *Scenario, states []checker.NodeState, unr
 	res, err := CheckDir(dir, sc.CheckTimeout.D(), states, unread)
 	if res != nil {
 		res.Expected = sc.Expect
+		if r.Opts.Shrink != nil {
+			res.Shrink = r.Opts.Shrink
+		}
 		_ = WriteResults(dir, res)
 		_ = WriteIndex(dir, res)
 	}
@@ -590,16 +599,16 @@ func CheckDir(dir string, timeout time.Duration, states []checker.NodeState, unr
 			readErrs = append(readErrs, err.Error())
 		}
 	}
-	if unread == nil {
-		// A re-check keeps what the run knew about its final reads.
-		var prev Results
-		if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil && json.Unmarshal(b, &prev) == nil {
-			unread = prev.UnreadKeys
-		}
+	// A re-check keeps what the run knew about its final reads, and what
+	// it was shrunk from.
+	var prev Results
+	if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil && json.Unmarshal(b, &prev) == nil && unread == nil {
+		unread = prev.UnreadKeys
 	}
 	res := AnalyzeEvidence(events, ev, timeout)
 	res.Scenario, res.Seed, res.Backend = h.Scenario, h.Seed, h.Backend
 	res.UnreadKeys = unread
+	res.Shrink = prev.Shrink
 	sort.Strings(readErrs)
 	res.Errors = append(res.Errors, readErrs...)
 	res.finish()

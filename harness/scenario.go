@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/sim"
 	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/harness/workload"
 	"github.com/raftkv/raftkv/internal/suggest"
@@ -34,6 +35,15 @@ type NodeFlags struct {
 	SnapshotEvery     uint64   `yaml:"snapshot_every,omitempty"`
 	// Extra flags passed verbatim to each node.
 	Extra []string `yaml:"extra,omitempty"`
+
+	// Sim backend only: the bytes of one append message and the appends
+	// in flight per follower (0: 1 MiB and 256), and pre-vote and
+	// check-quorum (on unless false; check-quorum stays on with lease
+	// reads). A sim scenario that leaves them unset draws them per seed.
+	MaxAppendBytes uint64 `yaml:"max_append_bytes,omitempty"`
+	MaxInflight    int    `yaml:"max_inflight,omitempty"`
+	PreVote        *bool  `yaml:"pre_vote,omitempty"`
+	CheckQuorum    *bool  `yaml:"check_quorum,omitempty"`
 }
 
 // Scenario is one test: a cluster, a workload, faults and an expectation.
@@ -91,6 +101,13 @@ type Scenario struct {
 	// harness speaks https and sends the token its calls need. Targets
 	// with target.CapSecure, on the backends in SecureBackends.
 	Secure bool `yaml:"secure,omitempty"`
+	// ServerTimeout (sim backend only) is the nodes' own request timeout
+	// (default 5s, as the node's --request-timeout).
+	ServerTimeout Duration `yaml:"server_timeout,omitempty"`
+	// Network (sim backend only) fixes the simulated network's baseline
+	// latency, jitter, spikes, loss, duplication, API delay and fsync cost,
+	// which each seed otherwise draws (sim.NetParams).
+	Network *sim.NetParams `yaml:"network,omitempty"`
 
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
@@ -270,6 +287,17 @@ func (s *Scenario) Validate() error {
 	if err := s.Nemesis.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.checkSimOnly(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.ServerTimeout < 0 {
+		bad("server_timeout must be >= 0")
+	}
+	if s.Network != nil {
+		if err := s.Network.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -290,6 +318,31 @@ func CheckSecure(backend string, t target.Target) error {
 		return fmt.Errorf("secure: backend %s cannot run secured (have %s)", backend, strings.Join(SecureBackends, ", "))
 	}
 	return nil
+}
+
+// checkSimOnly refuses the fields only the simulation reads on another
+// backend, which would ignore them.
+func (s *Scenario) checkSimOnly() error {
+	if s.Backend == sim.Name {
+		return nil
+	}
+	var set []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{
+		{"node.max_append_bytes", s.Node.MaxAppendBytes != 0}, {"node.max_inflight", s.Node.MaxInflight != 0},
+		{"node.pre_vote", s.Node.PreVote != nil}, {"node.check_quorum", s.Node.CheckQuorum != nil},
+		{"server_timeout", s.ServerTimeout != 0}, {"network", s.Network != nil},
+	} {
+		if f.on {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: sim backend only (backend %q would ignore it)", strings.Join(set, ", "), s.Backend)
 }
 
 func contains(xs []string, x string) bool {
@@ -315,7 +368,7 @@ func (s *Scenario) Marshal() ([]byte, error) {
 // Faults lists the names of the scenario's faults (for summaries).
 func (s *Scenario) Faults() []string {
 	var out []string
-	for _, f := range s.Nemesis.Faults {
+	for _, f := range s.Nemesis.Specs() {
 		out = append(out, f.String())
 	}
 	return out

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,54 @@ func TestScenarioSecure(t *testing.T) {
 	out := r.Run(context.Background(), sc)
 	if out.Err == nil || !strings.Contains(out.Err.Error(), "secure: backend sim cannot run secured") {
 		t.Errorf("secure run with --backend sim: %v", out.Err)
+	}
+}
+
+// The fields only the simulation reads (its network, the nodes' own
+// timeout, the raft knobs) parse on the sim backend, round-trip through
+// the resolved scenario, and are refused on another backend, which would
+// ignore them.
+func TestSimOnlyFields(t *testing.T) {
+	src := `
+backend: sim
+duration: 2s
+server_timeout: 250ms
+network: {latency: 300us, jitter: 100us, spike_rate: 0.01, spike: 1.5s, loss: 0.001, dup: 0, api: 150us, fsync: 400us}
+node: {heartbeat_interval: 20ms, election_timeout: 200ms, max_append_bytes: 100, max_inflight: 2, pre_vote: false, check_quorum: true}
+nemesis:
+  steps:
+    - {at: 500ms, hold: 1s, fault: partition-isolate-leader}
+`
+	sc, err := ParseScenario([]byte(src), "s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Network == nil || sc.Network.Spike != 1500*time.Millisecond || sc.ServerTimeout.D() != 250*time.Millisecond ||
+		sc.Node.MaxInflight != 2 || sc.Node.PreVote == nil || *sc.Node.PreVote || sc.Node.CheckQuorum == nil || !*sc.Node.CheckQuorum {
+		t.Fatalf("parsed %+v", sc)
+	}
+	if got := sc.Faults(); len(got) != 1 || got[0] != "partition-isolate-leader" {
+		t.Errorf("faults of the steps: %v", got)
+	}
+	b, err := sc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc2, err := ParseScenario(b, "resolved.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	sc2.Path = sc.Path
+	if !reflect.DeepEqual(sc, sc2) {
+		t.Errorf("round trip:\n%s", b)
+	}
+	process := strings.Replace(src, "backend: sim", "backend: process", 1)
+	if _, err := ParseScenario([]byte(process), "p.yaml"); err == nil ||
+		!strings.Contains(err.Error(), "node.max_append_bytes, node.max_inflight, node.pre_vote, node.check_quorum, server_timeout, network: sim backend only") {
+		t.Errorf("on the process backend: %v", err)
+	}
+	bad := strings.Replace(src, "loss: 0.001", "loss: 2", 1)
+	if _, err := ParseScenario([]byte(bad), "b.yaml"); err == nil || !strings.Contains(err.Error(), "probability 2") {
+		t.Errorf("loss 2: %v", err)
 	}
 }

@@ -30,6 +30,12 @@ type RaftOptions struct {
 	NoPreVote, NoCheckQuorum bool
 }
 
+// The replication bounds a node runs with when RaftOptions leaves them 0.
+const (
+	DefaultMaxAppendBytes = 1 << 20
+	DefaultMaxInflight    = 256
+)
+
 // NodeConfig is the raft driver configuration a raftkv node runs with: the
 // core's options (pre-vote, check-quorum, one tick per heartbeat interval,
 // the election timeout in ticks), the snapshot policy (a quarter of
@@ -45,10 +51,10 @@ func NodeConfig(o RaftOptions) node.Config {
 	}
 	maxBytes, inflight := o.MaxAppendBytes, o.MaxInflight
 	if maxBytes == 0 {
-		maxBytes = 1 << 20
+		maxBytes = DefaultMaxAppendBytes
 	}
 	if inflight <= 0 {
-		inflight = 256
+		inflight = DefaultMaxInflight
 	}
 	return node.Config{
 		Raft: raft.Config{

@@ -51,7 +51,7 @@ func Needs(s Spec) []string {
 // CheckTarget reports the schedule's first fault that t cannot take,
 // naming the fault, the target and what is missing.
 func (s Schedule) CheckTarget(t target.Target) error {
-	for _, f := range s.Faults {
+	for _, f := range s.Specs() {
 		for _, c := range Needs(f) {
 			if !target.Has(t, c) {
 				return fmt.Errorf("%w: fault %s needs %s, which target %s does not offer (it takes the process faults: kill-*, pause-*, leader-flap with action: crash)",

@@ -56,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetFlagErrorFunc(suggest.FlagError)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr), newCompare(stdout))
+	root.AddCommand(newRun(stdout, stderr), newCheck(stdout), newList(stdout), newServe(stdout), newMutate(stdout, stderr), newCompare(stdout), newShrink(stdout, stderr))
 	return root
 }
 

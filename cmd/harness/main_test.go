@@ -157,3 +157,49 @@ func TestListAndParseOnly(t *testing.T) {
 		t.Errorf("bad scenario: exit %d, or not prefixed by \"harness: \" exactly once\n%s", code, out)
 	}
 }
+
+// shrink on an invalid sim run prints both schedules and the replay
+// command; on a run of another backend, or a valid one, it exits 2 saying
+// why.
+func TestShrinkCommand(t *testing.T) {
+	store := t.TempDir()
+	if out, code := execute(t, "run", "--backend", "sim", "--seed", "1", "--store", store, "../../harness/scenarios/sim/lease-clock-skew.yaml"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	runDir, err := filepath.EvalSymlinks(filepath.Join(store, "sim-lease-clock-skew", "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := execute(t, "shrink", "--max-trials", "20", filepath.Join(store, "sim-lease-clock-skew"))
+	if code != 0 {
+		t.Fatalf("shrink: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"original schedule (3 step(s)):\n  at 500ms  hold 1.5s  clock-rate(target=leader,rate=0.05)+partition-isolate-leader\n",
+		"shrunk schedule (", "duration 6s -> ", "clients 8 -> ", "shrunk run: invalid (expected invalid)",
+		"replay: harness run --backend sim --seed 1 " + filepath.Join(runDir, "shrunk.yaml") + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("shrink output lacks %q:\n%s", want, out)
+		}
+	}
+
+	if out, code := execute(t, "run", "--backend", "sim", "--seed", "1", "--time-limit", "1s", "--store", store, "../../harness/scenarios/sim/partitions.yaml"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	if out, code := execute(t, "shrink", filepath.Join(store, "sim-partitions", "latest")); code != 2 || !strings.Contains(out, "is valid: only an invalid run can be shrunk") {
+		t.Errorf("valid run: exit %d\n%s", code, out)
+	}
+	proc := t.TempDir()
+	_ = os.WriteFile(filepath.Join(proc, "scenario.yaml"), []byte("name: p\nduration: 1s\nseed: 3\n"), 0o644)
+	_ = harness.WriteResults(proc, &harness.Results{Verdict: checker.Invalid})
+	if out, code := execute(t, "shrink", proc); code != 2 || !strings.Contains(out, "ran on the process backend: only simulated runs") {
+		t.Errorf("process run: exit %d\n%s", code, out)
+	}
+	if out, code := execute(t, "shrink", t.TempDir()); code != 2 || !strings.Contains(out, "not a run directory") {
+		t.Errorf("not a run: exit %d\n%s", code, out)
+	}
+	if out, _ := execute(t, "shrink", "--help"); !strings.Contains(out, "Exit codes:\n  0  shrunk") {
+		t.Errorf("shrink --help:\n%s", out)
+	}
+}

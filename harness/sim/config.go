@@ -64,11 +64,11 @@ type Config struct {
 	Swarm bool `yaml:"swarm,omitempty"`
 
 	// Net overrides the seed's draw of the baseline network (nil: drawn
-	// from the seed). Not part of the scenario format.
-	Net *NetParams `yaml:"-"`
+	// from the seed); a swarm seed draws its own.
+	Net *NetParams `yaml:"network,omitempty"`
 	// ServerTimeout is the nodes' own request timeout (kvservice's
 	// --request-timeout, default 5s).
-	ServerTimeout time.Duration `yaml:"-"`
+	ServerTimeout time.Duration `yaml:"server_timeout,omitempty"`
 
 	// LogStore is the nodes' disk: "memory" (raft.MemoryStorage), "bolt"
 	// (the real bbolt store, raft/boltstore, in a temporary directory, its
@@ -189,6 +189,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Nemesis.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ServerTimeout < 0 {
+		bad("server_timeout %v must be >= 0", c.ServerTimeout)
+	}
+	if c.Net != nil {
+		if err := c.Net.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConfig, c.Name, err)

@@ -85,7 +85,11 @@
 // Run simulates one run; Sweep runs many seeds over several goroutines (each
 // run stays single-threaded) and checks each with checker.Check; Shrink
 // finds the shortest failing prefix of a seed (a shorter duration replays a
-// prefix of the same run, so `harness run --time-limit` reproduces it). The
+// prefix of the same run, so `harness run --time-limit` reproduces it);
+// Minimize (`harness shrink`) shrinks an invalid seed further: it writes
+// the seed's draws into the configuration (Explicit: a swarm's draw, the
+// raft knobs, the fault plan as fixed steps), then drops fault steps,
+// clients, keys and duration while the verdict stays invalid. The
 // package does not import the harness: the harness hands a scenario over as
 // its resolved YAML (ParseConfig) and renders the report from
 // Result.WriteDir's files (history.jsonl, nodes.json, sim.json).

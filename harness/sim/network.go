@@ -14,24 +14,43 @@ import (
 
 // NetParams is the baseline behaviour of the simulated raft network and
 // disks, before any fault. Each seed draws its own (drawNet) unless
-// Config.Net fixes them.
+// Config.Net fixes them (a scenario's `network:`, all fields given).
 type NetParams struct {
 	// Latency is the minimum one-way delay of a raft message; Jitter the
 	// mean of an exponential extra delay (which reorders messages).
-	Latency, Jitter time.Duration
+	Latency time.Duration `yaml:"latency"`
+	Jitter  time.Duration `yaml:"jitter"`
 	// SpikeRate is the probability of an extra delay uniform in [0, Spike)
 	// (a stalled connection): old messages then arrive after newer ones.
-	SpikeRate float64
-	Spike     time.Duration
+	SpikeRate float64       `yaml:"spike_rate"`
+	Spike     time.Duration `yaml:"spike"`
 	// Loss and Dup are the probabilities that a message is lost or
 	// delivered twice.
-	Loss, Dup float64
+	Loss float64 `yaml:"loss"`
+	Dup  float64 `yaml:"dup"`
 	// API is the one-way delay of an API hop (client to node, node to
 	// leader when forwarding). Partitions do not cut the API, as with
 	// the process backend, whose network faults act on the raft transport.
-	API time.Duration
+	API time.Duration `yaml:"api"`
 	// Fsync is the mean cost of a synced write.
-	Fsync time.Duration
+	Fsync time.Duration `yaml:"fsync"`
+}
+
+// Validate checks that delays are not negative, probabilities are in
+// [0, 1], and spikes have a length.
+func (p NetParams) Validate() error {
+	if p.Latency < 0 || p.Jitter < 0 || p.Spike < 0 || p.API < 0 || p.Fsync < 0 {
+		return fmt.Errorf("network: negative delay in %v", p)
+	}
+	for _, x := range []float64{p.SpikeRate, p.Loss, p.Dup} {
+		if x < 0 || x > 1 {
+			return fmt.Errorf("network: probability %g outside [0, 1] in %v", x, p)
+		}
+	}
+	if p.SpikeRate > 0 && p.Spike <= 0 {
+		return fmt.Errorf("network: spike_rate %g without a spike length", p.SpikeRate)
+	}
+	return nil
 }
 
 // drawNet draws a seed's network: usually clean, sometimes lossy,

@@ -65,6 +65,11 @@ type SeedOutcome struct {
 	Reasons []string
 	Hash    string
 	Ops     int
+	// Failed names the checks that found the run invalid:
+	// "linearizability", "lost writes", "convergence", "log agreement",
+	// "node health", and "raft: PROPERTY" for each raft safety property
+	// the simulation saw broken.
+	Failed  []string
 	SimTime time.Duration
 	Wall    time.Duration
 	// Err is a failure of the simulation itself (the verdict is unknown).
@@ -193,12 +198,50 @@ func RunSeed(ctx context.Context, cfg Config, seed int64, checkTimeout time.Dura
 		o.Verdict = checker.Invalid
 		o.Reasons = append(o.Reasons, ViolationReasons(r.Violations)...)
 	}
+	o.Failed = failedChecks(res, r.Violations)
 	o.Ops = res.Stats.Ops
 	o.Wall = time.Since(t0)
 	if !o.Matches(cfg.Expect) {
 		o.Result = r
 	}
 	return o
+}
+
+// failedChecks names the checks of res that are invalid and the raft
+// properties of violations (SeedOutcome.Failed).
+func failedChecks(res checker.Result, violations []string) []string {
+	var out []string
+	for _, c := range []struct {
+		name    string
+		verdict checker.Verdict
+	}{
+		{"linearizability", res.Linearizability.Verdict}, {"lost writes", res.LostWrites.Verdict},
+	} {
+		if c.verdict == checker.Invalid {
+			out = append(out, c.name)
+		}
+	}
+	if res.Convergence != nil && res.Convergence.Verdict == checker.Invalid {
+		out = append(out, "convergence")
+	}
+	if res.LogAgreement != nil && res.LogAgreement.Verdict == checker.Invalid {
+		out = append(out, "log agreement")
+	}
+	if res.NodeHealth != nil && res.NodeHealth.Verdict == checker.Invalid {
+		out = append(out, "node health")
+	}
+	for _, v := range violations {
+		// "at 1.2s: PROPERTY violated: detail", or "at 1.2s: liveness: ...".
+		_, msg, _ := strings.Cut(v, ": ")
+		prop, _, ok := strings.Cut(msg, " violated: ")
+		if !ok {
+			prop, _, _ = strings.Cut(msg, ":")
+		}
+		if name := "raft: " + prop; !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // ParseSeeds parses a seed range: "A..B" (inclusive) or "N" (1..N).
@@ -245,19 +288,34 @@ func Shrink(ctx context.Context, cfg Config, seed int64, checkTimeout time.Durat
 	if best.Matches(cfg.Expect) {
 		return hi, best
 	}
+	hi = bisectDuration(ctx, hi, func(d time.Duration) bool {
+		c := cfg
+		c.Duration = nemesis.Duration(d)
+		o := RunSeed(ctx, c, seed, checkTimeout)
+		if o.Matches(cfg.Expect) {
+			return false
+		}
+		best = o
+		return true
+	})
+	return hi, best
+}
+
+// bisectDuration returns the shortest duration in (0, hi], in steps of
+// shrinkStep, for which fails holds, given that it holds for hi and
+// assuming that a longer prefix of a failing run fails too.
+func bisectDuration(ctx context.Context, hi time.Duration, fails func(time.Duration) bool) time.Duration {
 	lo := time.Duration(0)
 	for hi-lo > shrinkStep && ctx.Err() == nil {
 		mid := (lo + (hi-lo)/2).Round(shrinkStep)
 		if mid <= lo || mid >= hi {
 			break
 		}
-		c := cfg
-		c.Duration = nemesis.Duration(mid)
-		if o := RunSeed(ctx, c, seed, checkTimeout); !o.Matches(cfg.Expect) {
-			hi, best = mid, o
+		if fails(mid) {
+			hi = mid
 		} else {
 			lo = mid
 		}
 	}
-	return hi, best
+	return hi
 }
