@@ -123,16 +123,11 @@ Exit codes:
 				fmt.Fprintf(stdout, "%d scenario(s) parsed\n", len(scs))
 				return nil
 			}
-			ids, err := bugs.Parse(bugNames)
+			flags, err := enableBugs(bugNames)
 			if err != nil {
 				return exitWith(stderr, 2, err)
 			}
-			if err := bugs.Enable(ids...); err != nil {
-				return exitWith(stderr, 2, err)
-			}
-			for _, id := range ids {
-				opts.NodeFlags = append(opts.NodeFlags, "--unsafe-bug="+string(id))
-			}
+			opts.NodeFlags = append(opts.NodeFlags, flags...)
 			opts.SeedSet = cmd.Flags().Changed("seed")
 			opts.Seed = seed
 			opts.SourceDir = moduleRoot()
@@ -183,6 +178,24 @@ Exit codes:
 	f.StringSliceVar(&bugNames, "unsafe-bug", nil, "switch a planted bug on (a harness and raftkv built with -tags raftkv_bugs; see harness mutate --list): in the simulation, and passed to every node")
 	f.StringVar(&seedRange, "seeds", "", "sweep seeds A..B (or 1..N) on the sim backend, checked in memory; a seed whose verdict is unexpected gets a report and a replay command")
 	return cmd
+}
+
+// enableBugs switches the named catalogue bugs on in this process (the
+// simulation runs here) and returns the node flags that switch them on in
+// raftkv processes.
+func enableBugs(names []string) ([]string, error) {
+	ids, err := bugs.Parse(names)
+	if err != nil {
+		return nil, err
+	}
+	if err := bugs.Enable(ids...); err != nil {
+		return nil, err
+	}
+	var flags []string
+	for _, id := range ids {
+		flags = append(flags, "--unsafe-bug="+string(id))
+	}
+	return flags, nil
 }
 
 func errSuffix(err error) string {

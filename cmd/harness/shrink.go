@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftkv/raftkv/harness"
-	"github.com/raftkv/raftkv/internal/bugs"
 )
 
 func newShrink(stdout, stderr io.Writer) *cobra.Command {
@@ -47,16 +46,11 @@ Exit codes:
 			if err != nil {
 				return exitWith(stderr, 2, err)
 			}
-			ids, err := bugs.Parse(bugNames)
+			flags, err := enableBugs(bugNames)
 			if err != nil {
 				return exitWith(stderr, 2, err)
 			}
-			if err := bugs.Enable(ids...); err != nil {
-				return exitWith(stderr, 2, err)
-			}
-			for _, id := range ids {
-				opts.ReplayFlags = append(opts.ReplayFlags, "--unsafe-bug="+string(id))
-			}
+			opts.ReplayFlags = append(opts.ReplayFlags, flags...)
 			if store == "" {
 				// Next to the original: store/<scenario>/<run>.
 				store = filepath.Dir(filepath.Dir(dir))

@@ -279,11 +279,17 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 // (unless the test stopped it).
 func startCluster(t *testing.T, ctx context.Context, nc cluster.NodeConfig) *Cluster {
 	t.Helper()
+	return startClusterIn(t, ctx, t.TempDir(), nc)
+}
+
+// startClusterIn is startCluster with the run directory dir.
+func startClusterIn(t *testing.T, ctx context.Context, dir string, nc cluster.NodeConfig) *Cluster {
+	t.Helper()
 	root, err := moduleRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(cluster.Options{Nodes: 3, Dir: t.TempDir(), SourceDir: root, RequestTimeout: 2 * time.Second, Node: nc})
+	c, err := New(cluster.Options{Nodes: 3, Dir: dir, SourceDir: root, RequestTimeout: 2 * time.Second, Node: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

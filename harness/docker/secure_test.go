@@ -25,31 +25,12 @@ func TestSecuredContainers(t *testing.T) {
 	requireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	root, err := moduleRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	sec, err := target.NewSecurity(filepath.Join(dir, "secrets"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(cluster.Options{Nodes: 3, Dir: dir, SourceDir: root, RequestTimeout: 2 * time.Second,
-		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, Security: sec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		_ = c.Stop(sctx)
-	})
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.WaitReady(ctx, c, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c := startClusterIn(t, ctx, dir, cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, Security: sec})
 	eps := c.Endpoints()
 	// A follower's write is forwarded to the leader over https, with the
 	// client's token.

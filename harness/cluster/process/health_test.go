@@ -27,11 +27,7 @@ func TestProcessBackendReportsUnplannedExits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs raftkv")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "raftkv")
-	if err := Build(context.Background(), moduleRoot(t), bin); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin := buildRaftkv(t)
 	cl, err := cluster.New(Name, cluster.Options{Nodes: 3, Dir: dir, Binary: bin,
 		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}})
 	if err != nil {

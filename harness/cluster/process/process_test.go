@@ -38,11 +38,7 @@ func TestProcessBackendLifecycle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs raftkv")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "raftkv")
-	if err := Build(context.Background(), moduleRoot(t), bin); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin := buildRaftkv(t)
 	c, err := cluster.New(Name, cluster.Options{Nodes: 3, Dir: dir, Binary: bin,
 		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}})
 	if err != nil {
@@ -169,4 +165,16 @@ func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// buildRaftkv builds raftkv into a new temporary directory, which it
+// returns with the binary's path.
+func buildRaftkv(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "raftkv")
+	if err := Build(context.Background(), moduleRoot(t), bin); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin
 }

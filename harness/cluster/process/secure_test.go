@@ -30,11 +30,7 @@ func TestProcessBackendSecured(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs raftkv")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "raftkv")
-	if err := Build(context.Background(), moduleRoot(t), bin); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin := buildRaftkv(t)
 	sec, err := target.NewSecurity(filepath.Join(dir, "secrets"))
 	if err != nil {
 		t.Fatal(err)
