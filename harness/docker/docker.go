@@ -379,7 +379,13 @@ func (c *Cluster) secretMounts(n *node) ([]string, error) {
 				return nil, fmt.Errorf("docker: %w", err)
 			}
 		}
-		a = append(a, "-v", f.host+":"+f.ctr+":ro")
+		// Docker takes a relative source for a volume's name: the
+		// harness's store may be relative (store/ci/...).
+		host, err := filepath.Abs(f.host)
+		if err != nil {
+			return nil, fmt.Errorf("docker: %w", err)
+		}
+		a = append(a, "-v", host+":"+f.ctr+":ro")
 	}
 	return a, nil
 }

@@ -98,3 +98,30 @@ func TestSecuredContainers(t *testing.T) {
 		return nil
 	})
 }
+
+// A run directory under a relative store (store/ci/...) still mounts the
+// credentials by absolute path: docker takes a relative source for the
+// name of a volume and refuses it (found by CI's docker-secure scenario).
+func TestSecretMountsAreAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	sec, err := target.NewSecurity(filepath.Join("run", "secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sec.Issue("node0", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{opts: cluster.Options{Node: cluster.NodeConfig{Security: sec}}}
+	args, err := c.secretMounts(&node{id: "node0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(args) != 8 {
+		t.Fatalf("mounts %v", args)
+	}
+	for i := 1; i < len(args); i += 2 {
+		if !filepath.IsAbs(args[i]) {
+			t.Errorf("mount %q has a relative source", args[i])
+		}
+	}
+}
