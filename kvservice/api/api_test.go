@@ -432,6 +432,30 @@ func TestForwardWaitsForLeader(t *testing.T) {
 	}
 }
 
+// A follower whose leader died forwards to the next leader once it learns
+// of it, instead of failing the request: nothing reached the dead one.
+func TestForwardRedialsNextLeader(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	next := newFake("node2")
+	ns := newServer(t, next, nil)
+	follower := newFake("node0")
+	follower.leader = LeaderInfo{Name: "node1", APIAddr: dead}
+	follower.learnLeader = &LeaderInfo{Name: "node2", APIAddr: strings.TrimPrefix(ns.URL, "http://")}
+	follower.learnAfter = 3
+	fs := newServer(t, follower, nil)
+	if a := do(t, "PUT", fs.URL+"/kv/k", `{"value":"x"}`); a.status != 200 || a.body["node"] != "node2" {
+		t.Fatalf("write after the leader died: %d %s", a.status, a.raw)
+	}
+	if a := do(t, "GET", fs.URL+"/kv/k", nil); a.status != 200 || a.body["node"] != "node2" {
+		t.Fatalf("read after the leader died: %d %s", a.status, a.raw)
+	}
+}
+
 func TestForwardFailures(t *testing.T) {
 	// A leader address nobody listens on: the request is never written,
 	// so the failure is definite.

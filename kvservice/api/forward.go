@@ -155,6 +155,34 @@ func (a *API) leaderWithAddress(ctx context.Context) LeaderInfo {
 	}
 }
 
+// nextLeader waits, up to leaderWait, for this node to know a leader other
+// than failed, the one it could not reach, with its API address; if none
+// comes, it returns failed again (it may have restarted in the meantime)
+// when this node still names it. ok is false when there is nobody to
+// forward to: no leader, or this node leads now (the client should ask
+// again, and a definite failure tells it so).
+func (a *API) nextLeader(ctx context.Context, failed LeaderInfo) (LeaderInfo, bool) {
+	ctx, cancel := context.WithTimeout(ctx, a.leaderWait)
+	defer cancel()
+	t := time.NewTicker(addressPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			l := a.b.Leader()
+			return l, !l.Self && l.APIAddr != ""
+		case <-t.C:
+		}
+		l := a.b.Leader()
+		switch {
+		case l.Self:
+			return l, false
+		case l.APIAddr != "" && (l.Name != failed.Name || l.APIAddr != failed.APIAddr):
+			return l, true
+		}
+	}
+}
+
 // forward relays the request to the leader and its answer back verbatim.
 func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 	a.metrics.forwarded.Inc()
@@ -166,26 +194,47 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { wrote.Store(true) },
 	})
-	var rd io.Reader
-	if body != nil {
-		// A copy: the transport may still be reading the request body
-		// after Do returned (an early answer), and the caller's buffer
-		// goes back to a pool.
-		rd = bytes.NewReader(bytes.Clone(body))
-	}
-	req, err := http.NewRequestWithContext(ctx, c.Request.Method, a.scheme+"://"+l.APIAddr+c.Request.URL.RequestURI(), rd)
-	if err != nil {
-		a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	copyAuth(req, c.Request)
 	chain := a.b.Name()
 	if prev := a.peerChain(c); prev != "" {
 		chain = prev + "," + chain
 	}
-	req.Header.Set(ForwardedHeader, chain)
+	newRequest := func(ctx context.Context, l LeaderInfo, body []byte) (*http.Request, error) {
+		var rd io.Reader
+		if body != nil {
+			// A copy: the transport may still be reading the request body
+			// after Do returned (an early answer), and the caller's buffer
+			// goes back to a pool.
+			rd = bytes.NewReader(bytes.Clone(body))
+		}
+		req, err := http.NewRequestWithContext(ctx, c.Request.Method, a.scheme+"://"+l.APIAddr+c.Request.URL.RequestURI(), rd)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		copyAuth(req, c.Request)
+		req.Header.Set(ForwardedHeader, chain)
+		return req, nil
+	}
+	req, err := newRequest(ctx, l, body)
+	if err != nil {
+		a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
+		return
+	}
 	resp, err := a.fwd.Do(req)
+	// The leader could not be reached and nothing was sent (it died, say,
+	// and this node has not heard of its successor yet): the request had
+	// no effect, so it can go to the next leader once one is known. Failing
+	// at once would make every request through a follower fail for an
+	// election timeout after each leader crash (issue 15's comparison with
+	// etcd, whose client waits for the new leader).
+	if err != nil && !wrote.Load() && ctx.Err() == nil {
+		if nl, ok := a.nextLeader(ctx, l); ok {
+			l = nl
+			if req, err = newRequest(ctx, l, body); err == nil {
+				resp, err = a.fwd.Do(req)
+			}
+		}
+	}
 	if bugs.On(bugs.ForwardRetryNoSession) && !isRead && body != nil && (c.FullPath() == "/command" || c.FullPath() == "/kv/*key") &&
 		(err != nil && wrote.Load() || err == nil && resp.StatusCode >= http.StatusInternalServerError) {
 		// Planted bug (bugs.ForwardRetryNoSession): the follower retries a
@@ -204,14 +253,11 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		}
 		rctx, rcancel := context.WithTimeout(c.Request.Context(), a.timeout+2*time.Second)
 		defer rcancel()
-		req, err = http.NewRequestWithContext(rctx, c.Request.Method, a.scheme+"://"+l.APIAddr+c.Request.URL.RequestURI(), bytes.NewReader(withoutSession(body)))
+		req, err = newRequest(rctx, l, withoutSession(body))
 		if err != nil {
 			a.fail(c, Errorf(CodeInternal, "building forward request: %v", err))
 			return
 		}
-		req.Header.Set("Content-Type", "application/json")
-		copyAuth(req, c.Request)
-		req.Header.Set(ForwardedHeader, chain)
 		resp, err = a.fwd.Do(req)
 	}
 	if err != nil {
