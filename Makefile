@@ -70,12 +70,15 @@ test-sim: build
 # MUTATE_KNOWN_ESCAPES are the bugs the exploration does not catch yet:
 # listed in the output as KNOWN ESCAPES, not failing CI. Every other bug
 # escaping fails it. Shrink this list; never grow it to make CI pass. The
-# budget is wall time per bug: a bug that makes runs spin (a follower that
-# never catches up) is caught within a few runs, each of them slow.
+# hunt is bounded by its seeds, which makes the score the same on any
+# machine; the wall-time budget per bug is only a safety net, far above
+# what a loaded 2-core machine needs (under CPU hogs a whole 570-run hunt
+# took about 100 s), so that a slow machine never turns a catch into an
+# escape.
 MUTATE_SEEDS ?= 30
 MUTATE_KNOWN_ESCAPES ?= commit-old-term,append-from-stale-leader,lease-no-drift-margin
 test-mutate: build
-	./$(BIN)/harness mutate --sim-only --seeds $(MUTATE_SEEDS) --correct-seeds $(MUTATE_SEEDS) --budget 120s --allow-escape $(MUTATE_KNOWN_ESCAPES) --store store/ci
+	./$(BIN)/harness mutate --sim-only --seeds $(MUTATE_SEEDS) --correct-seeds $(MUTATE_SEEDS) --budget 900s --allow-escape $(MUTATE_KNOWN_ESCAPES) --store store/ci
 
 # mutate is the whole mutation score: the sim hunt, then the real-process
 # scenarios of harness/scenarios/mutate/ for what the simulation missed.
