@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkv/raftkv/harness/cluster"
 	"github.com/raftkv/raftkv/harness/nodeapi"
+	"github.com/raftkv/raftkv/harness/target"
 )
 
 // moduleRoot is the repository root, three levels above this package.
@@ -39,19 +40,8 @@ func TestProcessBackendLifecycle(t *testing.T) {
 		t.Skip("builds and runs raftkv")
 	}
 	dir, bin := buildRaftkv(t)
-	c, err := cluster.New(Name, cluster.Options{Nodes: 3, Dir: dir, Binary: bin,
-		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(ctx)
-	if err := cluster.WaitReady(ctx, c, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c := startReady(t, ctx, dir, bin, nil)
 	put := func(node, key, val string) error {
 		_, err := c.Client(node).Do(ctx, nodeapi.Command{Operation: "set", Key: key, Value: &val})
 		return err
@@ -78,7 +68,7 @@ func TestProcessBackendLifecycle(t *testing.T) {
 		t.Fatalf("pause: %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err = c.Client("node2").Healthy(short)
+	err := c.Client("node2").Healthy(short)
 	cancel()
 	if err == nil {
 		t.Fatal("paused node answered")
@@ -177,4 +167,23 @@ func buildRaftkv(t *testing.T) (dir, bin string) {
 		t.Fatal(err)
 	}
 	return dir, bin
+}
+
+// startReady starts a 3-node cluster of bin in dir (secured with sec when
+// it is not nil), stopped when the test ends, and waits until it is ready.
+func startReady(t *testing.T, ctx context.Context, dir, bin string, sec *target.Security) cluster.Cluster {
+	t.Helper()
+	c, err := cluster.New(Name, cluster.Options{Nodes: 3, Dir: dir, Binary: bin,
+		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, Security: sec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop(ctx) })
+	if err := cluster.WaitReady(ctx, c, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -35,19 +35,8 @@ func TestProcessBackendSecured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.New(Name, cluster.Options{Nodes: 3, Dir: dir, Binary: bin,
-		Node: cluster.NodeConfig{ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, Security: sec}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(ctx)
-	if err := cluster.WaitReady(ctx, c, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c := startReady(t, ctx, dir, bin, sec)
 	p := c.(*Cluster)
 
 	// The processes really run secured.
