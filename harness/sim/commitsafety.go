@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/raftkv/raftkv/harness/cluster"
@@ -53,19 +52,7 @@ func viewOf(st raft.Storage) (logView, bool) {
 	if err != nil {
 		return logView{}, false
 	}
-	term := func(i uint64) (uint64, bool) {
-		if i == 0 {
-			return 0, true
-		}
-		if i == snap.Metadata.Index {
-			return snap.Metadata.Term, true
-		}
-		ents, err := st.Entries(i, i+1, math.MaxUint64)
-		if err != nil || len(ents) != 1 {
-			return 0, false
-		}
-		return ents[0].Term, true
-	}
+	term := func(i uint64) (uint64, bool) { return storedTerm(st, snap.Metadata, i) }
 	lastTerm, ok := term(last)
 	if !ok {
 		return logView{}, false

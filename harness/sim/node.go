@@ -548,13 +548,28 @@ func (o observedStore) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snap
 // cache of its own) — or, for the entry just before the first one, from the
 // snapshot's metadata.
 func (o observedStore) storedTerm(i uint64) (uint64, bool) {
-	if ents, err := o.Store.Entries(i, i+1, math.MaxUint64); err == nil && len(ents) == 1 {
-		return ents[0].Term, true
+	snap, err := o.Store.Snapshot()
+	if err != nil {
+		return 0, false
 	}
-	if snap, err := o.Store.Snapshot(); err == nil && snap.Metadata.Index == i && i > 0 {
-		return snap.Metadata.Term, true
+	return storedTerm(o.Store, snap.Metadata, i)
+}
+
+// storedTerm is the term of entry i of st, read from the entry itself, or
+// from the metadata of st's snapshot for the entry the snapshot ends with
+// (0 for index 0).
+func storedTerm(st raft.Storage, snap raft.SnapshotMetadata, i uint64) (uint64, bool) {
+	if i == 0 {
+		return 0, true
 	}
-	return 0, false
+	if i == snap.Index {
+		return snap.Term, true
+	}
+	ents, err := st.Entries(i, i+1, math.MaxUint64)
+	if err != nil || len(ents) != 1 {
+		return 0, false
+	}
+	return ents[0].Term, true
 }
 
 // replaced lists the stored entries a Save of ents replaces (index and old

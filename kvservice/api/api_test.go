@@ -435,12 +435,7 @@ func TestForwardWaitsForLeader(t *testing.T) {
 // A follower whose leader died forwards to the next leader once it learns
 // of it, instead of failing the request: nothing reached the dead one.
 func TestForwardRedialsNextLeader(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := deadAddr(t)
 	next := newFake("node2")
 	ns := newServer(t, next, nil)
 	follower := newFake("node0")
@@ -459,12 +454,7 @@ func TestForwardRedialsNextLeader(t *testing.T) {
 func TestForwardFailures(t *testing.T) {
 	// A leader address nobody listens on: the request is never written,
 	// so the failure is definite.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := deadAddr(t)
 	follower := newFake("node0")
 	follower.leader = LeaderInfo{Name: "node1", APIAddr: dead}
 	fs := newServer(t, follower, nil)
@@ -574,4 +564,17 @@ func TestFaultRoutes(t *testing.T) {
 	if a := do(t, "GET", s.URL+"/fault", nil); a.raw != `{"network":null}` {
 		t.Fatalf("after clear: %s", a.raw)
 	}
+}
+
+// deadAddr is a local address nobody listens on: a connection to it is
+// refused, so nothing sent there is ever written.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

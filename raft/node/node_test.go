@@ -740,15 +740,7 @@ func TestTransferLeadership(t *testing.T) {
 func TestTicksFollowTheClock(t *testing.T) {
 	clk := NewManualClock(epoch)
 	var ticks atomic.Int64
-	cfg := Config{
-		Raft:         raftConfig(1),
-		TickInterval: testTick,
-		Clock:        clk,
-		Store:        raft.NewMemoryStorage(),
-		Transport:    nopTransport{},
-		StateMachine: &testSM{},
-		Bootstrap:    []uint64{1},
-	}
+	cfg := manualClockConfig(clk, 1)
 	n, err := start(cfg, testHooks{onTick: func() { ticks.Add(1) }})
 	require.NoError(t, err)
 	defer n.Stop()
@@ -1253,15 +1245,7 @@ func TestSnapshotStagger(t *testing.T) {
 func TestQueuedMessagesBeforeOwedTicks(t *testing.T) {
 	clk := NewManualClock(epoch)
 	var ticks atomic.Int64
-	cfg := Config{
-		Raft:         raftConfig(1),
-		TickInterval: testTick,
-		Clock:        clk,
-		Store:        raft.NewMemoryStorage(),
-		Transport:    nopTransport{},
-		StateMachine: &testSM{},
-		Bootstrap:    []uint64{1, 2, 3},
-	}
+	cfg := manualClockConfig(clk, 1, 2, 3)
 	n, err := start(cfg, testHooks{onTick: func() { ticks.Add(1) }})
 	require.NoError(t, err)
 	defer n.Stop()
@@ -1319,4 +1303,18 @@ func TestQueuedMessagesBeforeOwedTicks(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, roles, "role changes while leading")
+}
+
+// manualClockConfig is node 1 of a cluster of voters on a memory store,
+// its ticks driven by clk.
+func manualClockConfig(clk Clock, voters ...uint64) Config {
+	return Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Clock:        clk,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    voters,
+	}
 }
