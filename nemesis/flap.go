@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -30,9 +31,9 @@ const (
 // FlapActions are leader-flap's actions.
 var FlapActions = []string{FlapCrash, FlapIsolate, FlapPartial}
 
-// FlapDefaults are leader-flap's defaults: a leader is hit within
-// [0, delay) after it is seen taking office and stays crashed or isolated
-// for [down/10, down).
+// FlapDefaults are leader-flap's defaults: a leader is hit within delay
+// (see HitDelay) after it is seen taking office and stays crashed or
+// isolated for [down/10, down).
 const (
 	FlapDefaultDelay = 100 * time.Millisecond
 	FlapDefaultDown  = 300 * time.Millisecond
@@ -56,6 +57,27 @@ func FlapAction(s Spec, intn func(int) int) string {
 		return s.Action
 	}
 	return FlapActions[intn(len(FlapActions))]
+}
+
+// HitDelay draws how long after a leader is seen taking office it is hit:
+// log-uniform over the three decades below delay (down to 1µs), so that a
+// hit lands as often within a message's flight of the election (before
+// the leader's first append or heartbeat reaches anyone, when what it
+// persisted exists on its own disk only) as within its first round trips
+// or a few heartbeats into the term. A uniform draw over [0, delay) puts
+// almost every hit past the first messages, and the windows right after an
+// election, where a term's entries reach some nodes and not others, are
+// then the least explored.
+func HitDelay(delay time.Duration, intn func(int) int) time.Duration {
+	lo := max(delay/1000, time.Microsecond)
+	if delay <= lo {
+		return delay
+	}
+	// The exponent is drawn in fixed steps through intn, the caller's
+	// seeded source, so a seed replays its hits.
+	const steps = 1 << 16
+	f := math.Exp(math.Log(float64(lo)) + (math.Log(float64(delay))-math.Log(float64(lo)))*float64(intn(steps))/steps)
+	return time.Duration(f).Truncate(time.Microsecond)
 }
 
 // Uniform draws a duration uniform in [lo, hi) at µs resolution.
@@ -125,11 +147,11 @@ func actionText(a string) string {
 	return a
 }
 
-// hit waits [0, delay) and acts on leader l; the restarts of crashed
+// hit waits HitDelay(delay) and acts on leader l; the restarts of crashed
 // leaders run on their own goroutines so that the next leader can be hit
 // meanwhile.
 func (f *flap) hit(ctx context.Context, env *Env, l string, delay, down time.Duration) {
-	if !sleepUntil(ctx, time.Now().Add(Uniform(0, delay, env.intn))) {
+	if !sleepUntil(ctx, time.Now().Add(HitDelay(delay, env.intn))) {
 		return
 	}
 	c := env.Cluster
@@ -147,7 +169,7 @@ func (f *flap) hit(ctx context.Context, env *Env, l string, delay, down time.Dur
 	case FlapPartial:
 		keep := peers[env.intn(len(peers))]
 		f.setNetwork(ctx, env, l, IsolateRules(without(peers, keep)))
-		if !sleepUntil(ctx, time.Now().Add(Uniform(0, delay, env.intn))) {
+		if !sleepUntil(ctx, time.Now().Add(HitDelay(delay, env.intn))) {
 			f.clearNetwork(env, l)
 			return
 		}

@@ -16,9 +16,9 @@ import (
 const flapPoll = time.Millisecond
 
 // flapFault is nemesis's leader-flap on simulated nodes: the leader is hit
-// within [0, delay) after it is seen leading — crashed, isolated, or cut
-// off from all but one follower and crashed a moment later (Figure 8's
-// partial replication) — and comes back within down; then the next leader
+// within delay (nemesis.HitDelay) after it is seen leading — crashed,
+// isolated, or cut off from all but one follower and crashed a moment
+// later (Figure 8's partial replication) — and comes back within down; then the next leader
 // (or the same one, if it kept its office through a short isolation) is
 // hit the same way: many short terms, with restarts from disks that hold
 // logs of different lengths.
@@ -52,7 +52,7 @@ func (f *flapFault) inject() (effect, error) {
 		}
 		if l := f.leader(); l != nil && !f.busy {
 			f.busy = true
-			d := nemesis.Uniform(0, delay, s.rng.IntN)
+			d := nemesis.HitDelay(delay, s.rng.IntN)
 			term := l.term
 			s.after(d, func() { f.hit(gen, l, term, d, delay, down) })
 		}
@@ -112,7 +112,7 @@ func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Dura
 	case nemesis.FlapPartial:
 		keep := peers[s.rng.IntN(len(peers))]
 		f.isolate(l, without(peers, keep))
-		s.after(nemesis.Uniform(0, delay, s.rng.IntN), func() {
+		s.after(nemesis.HitDelay(delay, s.rng.IntN), func() {
 			if f.live(gen) {
 				f.crash(gen, l, back)
 			}

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/raftkv/raftkv/harness/cluster"
@@ -104,10 +105,7 @@ func (p NetParams) api(rng *rand.Rand) time.Duration {
 // one message to or from peer in direction dir ("in" or "out").
 func (s *sim) ruleVerdict(rules []nodeapi.NetRule, peer, dir string) (drop bool, delay time.Duration) {
 	for _, r := range rules {
-		if r.Peer != peer && r.Peer != "*" {
-			continue
-		}
-		if r.Direction != dir && r.Direction != "both" && r.Direction != "" {
+		if !ruleApplies(r, peer, dir) {
 			continue
 		}
 		if r.Drop || (r.Loss > 0 && s.rng.Float64() < r.Loss) {
@@ -119,6 +117,19 @@ func (s *sim) ruleVerdict(rules []nodeapi.NetRule, peer, dir string) (drop bool,
 		}
 	}
 	return false, delay
+}
+
+// cutOff reports whether rules drop every message to or from peer in
+// direction dir (a partition; loss and delay rules were applied when the
+// message was sent).
+func cutOff(rules []nodeapi.NetRule, peer, dir string) bool {
+	return slices.ContainsFunc(rules, func(r nodeapi.NetRule) bool { return r.Drop && ruleApplies(r, peer, dir) })
+}
+
+// ruleApplies reports whether rule r covers messages to or from peer in
+// direction dir.
+func ruleApplies(r nodeapi.NetRule, peer, dir string) bool {
+	return (r.Peer == peer || r.Peer == "*") && (r.Direction == dir || r.Direction == "both" || r.Direction == "")
 }
 
 // send puts a Ready's messages on the network; they leave at sendAt.
@@ -159,6 +170,15 @@ func (n *snode) deliver(from string, m raft.Message) {
 		return
 	}
 	if drop, _ := n.s.ruleVerdict(n.rules, from, "in"); drop {
+		return
+	}
+	if sender := n.s.byName[from]; sender != nil && cutOff(sender.rules, n.name, "out") {
+		// A partition put in place while the message was on the wire loses
+		// it too, as a cut link loses what is still in flight: a leader
+		// isolated a moment after it took office has then told nobody
+		// about its first entries (the partial replication of the Raft
+		// paper's Figure 8), whereas checking the sender's rules only when
+		// it sends would let everything it sent before the cut through.
 		return
 	}
 	if n.state == cluster.Paused {

@@ -462,9 +462,16 @@ func (s *sim) allReady() bool {
 
 func (s *sim) run(ctx context.Context) error {
 	cfg := s.cfg
+	// Processes never boot at the same instant: each node starts within
+	// bootSpread of the first, so the nodes' tickers run at different
+	// phases, as on real machines. With every node ticking at the same
+	// instants, rules whose margin is a tick (a lease must end a tick
+	// before any follower's election timeout) are never tested.
+	bootSpread := 2 * cfg.Node.HeartbeatInterval.D()
 	for _, n := range s.nodes {
-		n.start()
+		s.after(time.Duration(s.rng.Int64N(int64(bootSpread))), n.start)
 	}
+	s.runUntil(ctx, s.now+int64(bootSpread), nil)
 	if !s.waitFor(ctx, 30*time.Second, s.allReady) {
 		return fmt.Errorf("%w: seed %d: the cluster did not become ready in 30s of simulated time", ErrRun, cfg.Seed)
 	}
