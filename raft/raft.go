@@ -746,8 +746,9 @@ func (r *raft) Step(m Message) error {
 			// to the election by its sender only, not by its term, so a
 			// grant from this candidate's earlier election that arrives late
 			// (or twice) is counted in the current one, where that voter may
-			// have voted for somebody else: two leaders in one term.
-			if !m.Reject && r.state == StateCandidate {
+			// have voted for somebody else: two leaders in one term (and a
+			// stale refusal counts against the current election).
+			if r.state == StateCandidate {
 				bugs.Fire(bugs.CountStaleVote)
 			}
 			return r.step(r, m)

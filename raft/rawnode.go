@@ -324,6 +324,32 @@ func (rn *RawNode) Advance(rd Ready) {
 	}
 }
 
+// BasicStatus is the part of Status that changes as the core steps, without
+// the leader's progress map: cheap enough to take before and after every
+// message, which is how a tracer checks the core's transitions (see
+// rafttest.Checker.ObserveStep).
+type BasicStatus struct {
+	ID uint64
+	HardState
+	SoftState
+	LastIndex, LastTerm uint64
+	// CommitTerm is the term of the entry at HardState.Commit.
+	CommitTerm uint64
+}
+
+// BasicStatus returns the node's current basic state.
+func (rn *RawNode) BasicStatus() BasicStatus {
+	r := rn.raft
+	return BasicStatus{
+		ID:         r.id,
+		HardState:  r.hardState(),
+		SoftState:  r.softState(),
+		LastIndex:  r.raftLog.lastIndex(),
+		LastTerm:   r.raftLog.lastTerm(),
+		CommitTerm: r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(r.raftLog.committed)),
+	}
+}
+
 // Status returns the node's current state.
 func (rn *RawNode) Status() Status {
 	r := rn.raft

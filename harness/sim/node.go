@@ -211,7 +211,12 @@ func (n *snode) doStart() {
 		RunSnapshot: func(work func() node.SnapshotResult) { n.runSnapshot(inc, work) },
 		Emit:        n.event,
 		Trace: node.Trace{
-			ReadRound: func(ctx []byte) { s.chk.ObserveReadRequest(string(ctx)) },
+			ReadRound: func(ctx []byte, st raft.BasicStatus) {
+				s.chk.ObserveReadRequest(string(ctx))
+				if st.RaftState == raft.StateLeader {
+					s.chk.ObserveLeaderRead(string(ctx), st.ID, st.Term)
+				}
+			},
 			ReadState: func(rs raft.ReadState) { s.observe(s.chk.ObserveReadState(n.id, rs)) },
 			Committed: func(e raft.Entry) {
 				s.observe(s.chk.ObserveCommitted(n.drv.Term(), e))
@@ -223,6 +228,9 @@ func (n *snode) doStart() {
 			// The simulation forges no message: one the core drops as
 			// invalid shows a node whose state is wrong (a follower that
 			// lost entries it acknowledged), which used to be a panic.
+			Step: func(m raft.Message, before, after raft.BasicStatus) {
+				s.observe(s.chk.ObserveStep(m, before, after))
+			},
 			InvalidMessage: func(m raft.Message, err error) {
 				s.observe(fmt.Errorf("%s dropped a message from a real peer as invalid: %v", n.name, err))
 			},

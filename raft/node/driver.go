@@ -88,8 +88,10 @@ type DriverEnv struct {
 // Trace is a set of optional observers, called on the loop: the harness's
 // simulation feeds its Raft safety checker from them.
 type Trace struct {
-	// ReadRound sees the context of each read-index round started.
-	ReadRound func(ctx []byte)
+	// ReadRound sees the context of each read-index round started, with
+	// the core's state as it takes the request (a leader may answer it at
+	// once, from its lease).
+	ReadRound func(ctx []byte, st raft.BasicStatus)
 	// ReadState sees each read index the core answered.
 	ReadState func(raft.ReadState)
 	// Committed sees each committed entry as it is handed to apply (also
@@ -101,6 +103,11 @@ type Trace struct {
 	// a heartbeat committing beyond a follower's log is a follower that
 	// lost entries it acknowledged.
 	InvalidMessage func(raft.Message, error)
+	// Step sees each message a peer sent, with the core's state before and
+	// after stepping it (rafttest.Checker.ObserveStep checks the
+	// transition). Taking the two states costs a little on every message:
+	// nil outside tests and the simulation.
+	Step func(m raft.Message, before, after raft.BasicStatus)
 }
 
 // Outcome is how a proposal ended: the state machine's result (or the
@@ -279,7 +286,14 @@ func (d *Driver) Status() raft.Status { return d.rn.Status() }
 // (raft.ErrInvalidMessage) are counted: the core already logged them as
 // warnings.
 func (d *Driver) Step(m raft.Message) {
+	var before raft.BasicStatus
+	if d.env.Trace.Step != nil {
+		before = d.rn.BasicStatus()
+	}
 	err := d.rn.Step(m)
+	if d.env.Trace.Step != nil {
+		d.env.Trace.Step(m, before, d.rn.BasicStatus())
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, raft.ErrInvalidMessage):
@@ -711,7 +725,7 @@ func (d *Driver) startReadRound() {
 	if rctx := d.reads.Start(); rctx != nil {
 		d.readRounds.Add(1)
 		if d.env.Trace.ReadRound != nil {
-			d.env.Trace.ReadRound(rctx)
+			d.env.Trace.ReadRound(rctx, d.rn.BasicStatus())
 		}
 		d.rn.ReadIndex(rctx)
 	}

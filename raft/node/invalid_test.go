@@ -34,3 +34,37 @@ func TestDriverCountsInvalidMessages(t *testing.T) {
 	require.True(t, errors.Is(seen[0], raft.ErrInvalidMessage), "%v", seen[0])
 	require.Contains(t, seen[0].Error(), "commit 1000 is beyond the last index 3")
 }
+
+// Trace.Step sees every peer message with the core's state before and
+// after it: here a heartbeat of a new term that makes the node a follower
+// of its sender.
+func TestDriverTracesSteps(t *testing.T) {
+	type step struct {
+		m             raft.Message
+		before, after raft.BasicStatus
+	}
+	var seen []step
+	d, err := NewDriver(Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    []uint64{1, 2, 3},
+	}, DriverEnv{Trace: Trace{Step: func(m raft.Message, before, after raft.BasicStatus) {
+		seen = append(seen, step{m, before, after})
+	}}})
+	require.NoError(t, err)
+
+	d.Step(raft.Message{Type: raft.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 1})
+	require.Len(t, seen, 1)
+	s := seen[0]
+	require.Equal(t, raft.MsgHeartbeat, s.m.Type)
+	require.EqualValues(t, 1, s.before.ID)
+	require.Less(t, s.before.Term, uint64(2))
+	require.EqualValues(t, 2, s.after.Term)
+	require.EqualValues(t, 2, s.after.Lead)
+	require.Equal(t, raft.StateFollower, s.after.RaftState)
+	require.Equal(t, s.before.Commit, s.after.Commit) // the bootstrap entries were committed already
+	require.EqualValues(t, 3, s.after.LastIndex)
+}

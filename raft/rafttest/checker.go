@@ -2,6 +2,7 @@ package rafttest
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/raftkv/raftkv/raft"
 )
@@ -18,6 +19,8 @@ const (
 	PropLinearizableRead   = "linearizable read"
 	PropLearner            = "only voters campaign"
 	PropDurability         = "durability contract"
+	PropCommitRule         = "commit rule"
+	PropCurrentTerm        = "current term rule"
 	PropLiveness           = "liveness"
 	PropPanic              = "panic"
 	PropDriver             = "simulation driver"
@@ -69,6 +72,10 @@ type committedEntry struct {
 
 type pendingRead struct {
 	minIndex uint64
+	// leader and leaderTerm: the read reached node leader while it was
+	// leader of leaderTerm (ObserveLeaderRead), when newestLeader was the
+	// highest term any leader had been seen in.
+	leader, leaderTerm, newestLeader uint64
 }
 
 // Checker accumulates what every node has done over the whole history of a
@@ -76,8 +83,10 @@ type pendingRead struct {
 // returns a *Violation (as error) when the observation breaks a property.
 // It is not safe for concurrent use.
 type Checker struct {
-	// leaders maps a term to the one node seen acting as its leader.
-	leaders map[uint64]uint64
+	// leaders maps a term to the one node seen acting as its leader;
+	// newestLeader is the highest of those terms.
+	leaders      map[uint64]uint64
+	newestLeader uint64
 	// entries maps every (index, term) ever seen in a log or a MsgApp to
 	// its content and to the term of the entry before it: with induction on
 	// the index this is the Log Matching property.
@@ -157,6 +166,7 @@ func (c *Checker) ObserveLeader(term, id uint64) error {
 		return violation(PropElectionSafety, "nodes %d and %d are both leader of term %d", prev, id, term)
 	}
 	c.leaders[term] = id
+	c.newestLeader = max(c.newestLeader, term)
 	return nil
 }
 
@@ -417,11 +427,31 @@ func (c *Checker) ObserveReadRequest(rctx string) {
 	c.reads[rctx] = pendingRead{minIndex: c.maxIndex}
 }
 
-// ObserveReadState checks a ReadIndex answer.
+// ObserveLeaderRead records that the read rctx (ObserveReadRequest) was
+// taken by node id while its core was leader of term.
+func (c *Checker) ObserveLeaderRead(rctx string, id, term uint64) {
+	r := c.reads[rctx]
+	r.leader, r.leaderTerm, r.newestLeader = id, term, c.newestLeader
+	c.reads[rctx] = r
+}
+
+// ObserveReadState checks a ReadIndex answer: it is at least every index
+// committed before the read was issued; and a leader that took the read
+// after a leader of a later term had been elected must not answer it. A
+// heartbeat round cannot confirm it then (the new leader's voters, a
+// quorum, are in the later term), so an answer can only come from a lease
+// that outlived the leadership it stood for: the old leader reads its own
+// state while the new one may already commit writes (§6.4.1). Seeing it
+// needs no write and no unlucky client: the moment the lease is wrong is
+// enough.
 func (c *Checker) ObserveReadState(id uint64, rs raft.ReadState) error {
 	r, ok := c.reads[string(rs.RequestCtx)]
 	if !ok {
 		return violation(PropLinearizableRead, "node %d got a read state for unknown context %q", id, rs.RequestCtx)
+	}
+	if r.leaderTerm != 0 && r.newestLeader > r.leaderTerm {
+		return violation(PropLinearizableRead, "node %d, leader of term %d, answered read %x (index %d) though node %d had already been elected leader of term %d when the read reached it: its lease outlived its leadership",
+			r.leader, r.leaderTerm, rs.RequestCtx, rs.Index, c.leaders[r.newestLeader], r.newestLeader)
 	}
 	if rs.Index < r.minIndex {
 		return violation(PropLinearizableRead, "read %q answered with index %d below %d, committed before the read was issued", rs.RequestCtx, rs.Index, r.minIndex)
@@ -479,4 +509,68 @@ func CheckReady(id uint64, prev raft.HardState, leaderOf, lastIndex uint64, rd r
 		}
 	}
 	return nil
+}
+
+// ObserveStep checks one transition of a node's core: the state before and
+// after it stepped message m from a peer. These are the rules of Figure 2
+// and §5.3–5.4.2 that hold of every single step, checked as the step
+// happens, so a break is caught where it occurs and not only in the rare
+// schedule that later turns it into a lost write or two leaders:
+//
+//   - A node's term and commit index never go down, and it never counts
+//     as committed an entry it does not hold.
+//   - A message of an earlier term than the receiver's changes nothing of
+//     its state (term, vote, commit index, log, leader, role): a deposed
+//     leader's append, a stale vote or answer is at most answered, never
+//     acted on (Figure 2: "reply false if term < currentTerm").
+//   - A leader never shortens its log within its term (Leader Append-Only),
+//     and it moves its commit index only to an entry of its own term,
+//     whatever a majority of its followers hold (§5.4.2, the rule that
+//     Figure 8 shows cannot be dropped).
+func (c *Checker) ObserveStep(m raft.Message, before, after raft.BasicStatus) error {
+	id := before.ID
+	switch {
+	case after.Term < before.Term:
+		return violation(PropCurrentTerm, "node %d's term went from %d down to %d on a %s from %d", id, before.Term, after.Term, m.Type, m.From)
+	case after.Commit < before.Commit:
+		return violation(PropCommitDurability, "node %d's commit index went back from %d to %d on a %s from %d of term %d", id, before.Commit, after.Commit, m.Type, m.From, m.Term)
+	case after.Commit > after.LastIndex:
+		return violation(PropCommitDurability, "node %d's commit index %d is beyond its last entry %d after a %s from %d of term %d", id, after.Commit, after.LastIndex, m.Type, m.From, m.Term)
+	}
+	if m.Term != 0 && m.Term < before.Term && stateChanged(before, after) {
+		return violation(PropCurrentTerm, "node %d, in term %d, acted on a %s of earlier term %d from %d: %s", id, before.Term, m.Type, m.Term, m.From, describeChange(before, after))
+	}
+	if before.RaftState == raft.StateLeader && after.RaftState == raft.StateLeader && before.Term == after.Term {
+		if after.LastIndex < before.LastIndex {
+			return violation(PropLeaderAppendOnly, "node %d, leader of term %d, shortened its log from %d to %d entries on a %s from %d", id, after.Term, before.LastIndex, after.LastIndex, m.Type, m.From)
+		}
+		if after.Commit > before.Commit && after.CommitTerm != after.Term {
+			return violation(PropCommitRule, "node %d, leader of term %d, moved its commit index from %d to %d, an entry of term %d, on a %s from %d: a leader commits by counting replicas only an entry of its own term (§5.4.2); an earlier term's entry on a majority can still be overwritten (Figure 8)",
+				id, after.Term, before.Commit, after.Commit, after.CommitTerm, m.Type, m.From)
+		}
+	}
+	return nil
+}
+
+func stateChanged(before, after raft.BasicStatus) bool {
+	return before.HardState != after.HardState || before.SoftState != after.SoftState ||
+		before.LastIndex != after.LastIndex || before.LastTerm != after.LastTerm
+}
+
+// describeChange names what a step changed, for a violation's detail.
+func describeChange(before, after raft.BasicStatus) string {
+	var out []string
+	add := func(what string, from, to any) {
+		if from != to {
+			out = append(out, fmt.Sprintf("%s %v -> %v", what, from, to))
+		}
+	}
+	add("term", before.Term, after.Term)
+	add("vote", before.Vote, after.Vote)
+	add("commit", before.Commit, after.Commit)
+	add("last index", before.LastIndex, after.LastIndex)
+	add("last term", before.LastTerm, after.LastTerm)
+	add("leader", before.Lead, after.Lead)
+	add("role", before.RaftState, after.RaftState)
+	return strings.Join(out, ", ")
 }

@@ -200,3 +200,45 @@ func TestCheckerElectedByQuorum(t *testing.T) {
 	noErr(t, c.ObserveElected(6, 1, voters))
 	wantViolation(t, c.ObserveElected(7, 1, []uint64{1, 2, 3, 4}), PropElectionSafety) // 2 of 4 is not a quorum
 }
+
+// TestCheckerStepTransitions shows each transition rule of ObserveStep
+// failing, and the ordinary transitions it must let through.
+func TestCheckerStepTransitions(t *testing.T) {
+	leader := raft.BasicStatus{ID: 1, HardState: raft.HardState{Term: 4, Vote: 1, Commit: 5}, CommitTerm: 4,
+		SoftState: raft.SoftState{Lead: 1, RaftState: raft.StateLeader}, LastIndex: 7, LastTerm: 4}
+	follower := raft.BasicStatus{ID: 2, HardState: raft.HardState{Term: 4, Vote: 1, Commit: 5}, CommitTerm: 4,
+		SoftState: raft.SoftState{Lead: 1, RaftState: raft.StateFollower}, LastIndex: 7, LastTerm: 4}
+	appResp := raft.Message{Type: raft.MsgAppResp, From: 2, To: 1, Term: 4, Index: 7}
+	with := func(s raft.BasicStatus, f func(*raft.BasicStatus)) raft.BasicStatus { f(&s); return s }
+	c := NewChecker()
+
+	// Ordinary steps: a leader commits its own term's entry; a follower
+	// appends and learns a commit; a higher term deposes a leader; a stale
+	// message is answered without any change.
+	noErr(t, c.ObserveStep(appResp, leader, with(leader, func(s *raft.BasicStatus) { s.Commit, s.CommitTerm = 7, 4 })))
+	app := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 4, Index: 7, LogTerm: 4, Commit: 7, Entries: []raft.Entry{ent(8, 4, "a")}}
+	noErr(t, c.ObserveStep(app, follower, with(follower, func(s *raft.BasicStatus) { s.LastIndex, s.Commit = 8, 7 })))
+	vote := raft.Message{Type: raft.MsgVote, From: 3, To: 1, Term: 5, Index: 7, LogTerm: 4}
+	noErr(t, c.ObserveStep(vote, leader, with(leader, func(s *raft.BasicStatus) {
+		s.Term, s.Vote, s.Lead, s.RaftState = 5, 3, raft.None, raft.StateFollower
+	})))
+	stale := raft.Message{Type: raft.MsgApp, From: 3, To: 2, Term: 3, Index: 6, LogTerm: 3, Commit: 7, Entries: []raft.Entry{ent(7, 3, "old")}}
+	noErr(t, c.ObserveStep(stale, follower, follower))
+
+	// A leader committing an earlier term's entry by counting (Figure 8).
+	wantViolation(t, c.ObserveStep(appResp, leader, with(leader, func(s *raft.BasicStatus) { s.Commit, s.CommitTerm = 6, 3 })), PropCommitRule)
+	// A follower acting on a deposed leader's append: it replaced its
+	// entry, or took the stale sender as its leader.
+	wantViolation(t, c.ObserveStep(stale, follower, with(follower, func(s *raft.BasicStatus) { s.LastTerm = 3 })), PropCurrentTerm)
+	wantViolation(t, c.ObserveStep(stale, follower, with(follower, func(s *raft.BasicStatus) { s.Lead = 3 })), PropCurrentTerm)
+	// A candidate counting a vote of an earlier term and becoming leader.
+	candidate := with(follower, func(s *raft.BasicStatus) { s.Term, s.Vote, s.Lead, s.RaftState = 5, 2, raft.None, raft.StateCandidate })
+	staleVote := raft.Message{Type: raft.MsgVoteResp, From: 3, To: 2, Term: 4}
+	wantViolation(t, c.ObserveStep(staleVote, candidate, with(candidate, func(s *raft.BasicStatus) { s.Lead, s.RaftState = 2, raft.StateLeader })), PropCurrentTerm)
+	// Terms and commit indexes never go down; a commit never passes the log.
+	wantViolation(t, c.ObserveStep(app, follower, with(follower, func(s *raft.BasicStatus) { s.Term = 3 })), PropCurrentTerm)
+	wantViolation(t, c.ObserveStep(app, follower, with(follower, func(s *raft.BasicStatus) { s.Commit = 4 })), PropCommitDurability)
+	wantViolation(t, c.ObserveStep(app, follower, with(follower, func(s *raft.BasicStatus) { s.Commit = 9 })), PropCommitDurability)
+	// A leader that truncates its own log within its term.
+	wantViolation(t, c.ObserveStep(appResp, leader, with(leader, func(s *raft.BasicStatus) { s.LastIndex = 6 })), PropLeaderAppendOnly)
+}

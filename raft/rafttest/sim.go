@@ -671,7 +671,9 @@ func (s *sim) deliver(env Envelope, cut bool) {
 	if s.trace != nil {
 		s.tracef("deliver %s", fmtMsg(m))
 	}
+	before := to.rn.BasicStatus()
 	err := to.rn.Step(m)
+	s.must(s.chk.ObserveStep(m, before, to.rn.BasicStatus()))
 	if err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrProposalDropped) {
 		s.tracef("node %d Step: %v", to.id, err)
 	}
@@ -1183,6 +1185,9 @@ func (s *sim) propose(n *node, data []byte) (uint64, uint64, bool) {
 
 func (s *sim) read(n *node, rctx string) {
 	s.chk.ObserveReadRequest(rctx)
+	if st := n.rn.BasicStatus(); st.RaftState == raft.StateLeader {
+		s.chk.ObserveLeaderRead(rctx, n.id, st.Term)
+	}
 	s.ev(13, n.id, s.chk.MaxCommitted())
 	s.tracef("node %d read index %q (committed so far %d)", n.id, rctx, s.chk.MaxCommitted())
 	n.rn.ReadIndex([]byte(rctx))
