@@ -7,9 +7,13 @@
 # and prints, per cluster, the term at the start and the end and the term
 # changes per 10 minutes (read from GET /status of every node; the highest
 # term counts). With WRITES=1 a light write loop (5 sets/s) runs against
-# each cluster. Everything it starts ends with the script (trap).
+# each cluster. With ETCD=path (make etcd builds bin/etcd/<version>/etcd) a
+# 3-node etcd cluster runs next to them, with the same election timeout and
+# heartbeat (ELECTION_MS, HEARTBEAT_MS; raftkv's defaults), its term read
+# from /v3/maintenance/status. Everything it starts ends with the script
+# (trap).
 #
-#   BINS="/tmp/raftkv-before bin/raftkv" DURATION=600 bench/churn.sh
+#   BINS="/tmp/raftkv-before bin/raftkv" ETCD=bin/etcd/v3.7.3/etcd DURATION=600 bench/churn.sh
 #   HOGS=0 DISK=0 DURATION=600 bench/churn.sh       # idle baseline
 #
 # Needs: curl, jq.
@@ -22,6 +26,9 @@ DISK=${DISK:-1}
 WRITES=${WRITES:-0}
 FLAGS=${FLAGS:-}
 BASE=${BASE:-17100}
+ETCD=${ETCD:-}
+ELECTION_MS=${ELECTION_MS:-1000}
+HEARTBEAT_MS=${HEARTBEAT_MS:-100}
 work=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-churn.XXXXXX")
 pids=()
 cleanup() {
@@ -31,10 +38,44 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# term PORT prints one node's term: raftkv's GET /status, or etcd's
+# maintenance status (its client port is PORT with an "e" in front).
+term() {
+	if [[ $1 == e* ]]; then
+		curl -fsS --max-time 5 -X POST "http://127.0.0.1:${1#e}/v3/maintenance/status" -d '{}' 2>/dev/null | jq -r '.raftTerm // 0' 2>/dev/null || echo 0
+	else
+		curl -fsS --max-time 5 "http://127.0.0.1:$1/status" 2>/dev/null | jq -r '.term // 0' 2>/dev/null || echo 0
+	fi
+}
+
+# has_leader PORT: the node knows a leader.
+has_leader() {
+	if [[ $1 == e* ]]; then
+		curl -fsS --max-time 5 -X POST "http://127.0.0.1:${1#e}/v3/maintenance/status" -d '{}' 2>/dev/null | jq -e '(.leader // "0") != "0"' >/dev/null 2>&1
+	else
+		curl -fsS --max-time 5 "http://127.0.0.1:$1/status" 2>/dev/null | jq -e '.leader != ""' >/dev/null 2>&1
+	fi
+}
+
+# write_loop PORT: 5 sets a second to one key, through the store's HTTP API.
+write_loop() {
+	local n=0
+	while :; do
+		n=$((n + 1))
+		if [[ $1 == e* ]]; then
+			curl -s --max-time 2 -X POST "http://127.0.0.1:${1#e}/v3/kv/put" \
+				-d "{\"key\":\"$(printf churn | base64)\",\"value\":\"$(printf "v$n" | base64)\"}" >/dev/null
+		else
+			curl -s --max-time 2 -XPUT -H 'Content-Type: application/json' -d "{\"value\":\"v$n\"}" "http://127.0.0.1:$1/kv/churn" >/dev/null
+		fi
+		sleep 0.2
+	done
+}
+
 maxterm() { # api ports...
 	local best=0 t
 	for port in "$@"; do
-		t=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/status" 2>/dev/null | jq -r '.term // 0' 2>/dev/null || echo 0)
+		t=$(term "$port")
 		[[ "$t" =~ ^[0-9]+$ ]] && (( t > best )) && best=$t
 	done
 	echo "$best"
@@ -57,12 +98,29 @@ for bin in $BINS; do
 	names[c]=$bin; apis[c]="${ports[*]}"
 	c=$((c + 1))
 done
+if [[ -n "$ETCD" ]]; then
+	peer=$((BASE + 10 * c)); client=$((peer + 5))
+	initial="e0=http://127.0.0.1:$peer,e1=http://127.0.0.1:$((peer + 1)),e2=http://127.0.0.1:$((peer + 2))"
+	ports=()
+	for i in 0 1 2; do
+		mkdir -p "$work/c$c"
+		"$ETCD" --name "e$i" --data-dir "$work/c$c/node$i" \
+			--listen-peer-urls "http://127.0.0.1:$((peer + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((peer + i))" \
+			--listen-client-urls "http://127.0.0.1:$((client + i))" --advertise-client-urls "http://127.0.0.1:$((client + i))" \
+			--initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token "churn-$peer" \
+			--election-timeout "$ELECTION_MS" --heartbeat-interval "$HEARTBEAT_MS" >"$work/c$c/node$i.log" 2>&1 &
+		pids+=($!)
+		ports+=("e$((client + i))")
+	done
+	names[c]="etcd ($("$ETCD" --version | head -1 | awk '{print $3}'))"; apis[c]="${ports[*]}"
+	c=$((c + 1))
+fi
 
 # Wait for a leader in every cluster (generous: the machine may be busy).
 for ((i = 0; i < c; i++)); do
 	for _ in $(seq 600); do
 		# shellcheck disable=SC2086
-		[[ $(maxterm ${apis[i]}) -gt 0 ]] && curl -fsS --max-time 5 "http://127.0.0.1:${apis[i]%% *}/status" | jq -e '.leader != ""' >/dev/null 2>&1 && break
+		[[ $(maxterm ${apis[i]}) -gt 0 ]] && has_leader "${apis[i]%% *}" && break
 		sleep 0.1
 	done
 done
@@ -77,8 +135,7 @@ if [[ "$DISK" == 1 ]]; then
 fi
 if [[ "$WRITES" == 1 ]]; then
 	for ((i = 0; i < c; i++)); do
-		port=${apis[i]%% *}
-		timeout "$((DURATION + 60))" sh -c "n=0; while :; do n=\$((n+1)); curl -s --max-time 2 -XPUT -H 'Content-Type: application/json' -d '{\"value\":\"v'\$n'\"}' http://127.0.0.1:$port/kv/churn >/dev/null; sleep 0.2; done" &
+		write_loop "${apis[i]%% *}" &
 		pids+=($!)
 	done
 fi
@@ -97,7 +154,10 @@ echo "|---|---|---|---|---|"
 for ((i = 0; i < c; i++)); do
 	# shellcheck disable=SC2086
 	end=$(maxterm ${apis[i]})
-	steps=$(cat "$work/c$i"/node*.log | grep -c "stepped down" || true)
+	# raftkv logs a check-quorum step-down as "stepped down"; etcd's
+	# wording differs, so its column stays empty.
+	steps=-
+	[[ ${apis[i]} == e* ]] || steps=$(cat "$work/c$i"/node*.log | grep -c "stepped down" || true)
 	echo "| ${names[i]} | ${start[i]} | $end | $(( (end - start[i]) * 600 / DURATION )) | $steps |"
 done
 echo

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -405,6 +406,17 @@ func (s *sim) nameOf(id uint64) string {
 	return "-"
 }
 
+// idLegend names every raft ID the run gave out: "raft IDs: 1 = node0,
+// ..." (a node that rejoined has had more than one).
+func (s *sim) idLegend() string {
+	ids := slices.Sorted(maps.Keys(s.byID))
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%d = %s", id, s.byID[id].name)
+	}
+	return "raft IDs: " + strings.Join(parts, ", ")
+}
+
 // observe records a raft safety violation (err from the checker).
 func (s *sim) observe(err error) {
 	if err == nil || len(s.res.Violations) >= maxViolations {
@@ -413,7 +425,8 @@ func (s *sim) observe(err error) {
 	msg := err.Error()
 	var v *rafttest.Violation
 	if errors.As(err, &v) {
-		msg = v.Property + " violated: " + v.Detail
+		// The checker knows nodes by raft ID; the report by name.
+		msg = v.Property + " violated: " + v.Detail + " (" + s.idLegend() + ")"
 	}
 	s.res.Violations = append(s.res.Violations, fmt.Sprintf("at %v: %s", time.Duration(s.now-s.origin), msg))
 	s.tracef("VIOLATION %s", msg)
