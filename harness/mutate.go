@@ -383,8 +383,11 @@ func huntProcess(ctx context.Context, o MutateOptions, m *MutantResult) {
 			out := r.Run(ctx, sc)
 			if out.Err == nil && out.Verdict == checker.Invalid {
 				m.Caught, m.By, m.Scenario, m.Runs = true, "process", sc.Name, m.Runs+runs
-				if out.Results != nil && len(out.Results.Reasons) > 0 {
-					m.Reason = out.Results.Reasons[0]
+				if out.Results != nil {
+					m.Seed = out.Results.Seed // the scenario's seed, random unless it names one
+					if len(out.Results.Reasons) > 0 {
+						m.Reason = out.Results.Reasons[0]
+					}
 				}
 				m.Replay = "report: " + filepath.Join(out.Dir, "index.html")
 				return
