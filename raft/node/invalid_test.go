@@ -14,15 +14,7 @@ import (
 // one is neither.
 func TestDriverCountsInvalidMessages(t *testing.T) {
 	var seen []error
-	d, err := NewDriver(Config{
-		Raft:         raftConfig(1),
-		TickInterval: testTick,
-		Store:        raft.NewMemoryStorage(),
-		Transport:    nopTransport{},
-		StateMachine: &testSM{},
-		Bootstrap:    []uint64{1, 2, 3},
-	}, DriverEnv{Trace: Trace{InvalidMessage: func(_ raft.Message, err error) { seen = append(seen, err) }}})
-	require.NoError(t, err)
+	d := traceDriver(t, Trace{InvalidMessage: func(_ raft.Message, err error) { seen = append(seen, err) }})
 
 	d.Step(raft.Message{Type: raft.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 1})
 	require.Zero(t, d.InvalidDropped())
@@ -44,17 +36,9 @@ func TestDriverTracesSteps(t *testing.T) {
 		before, after raft.BasicStatus
 	}
 	var seen []step
-	d, err := NewDriver(Config{
-		Raft:         raftConfig(1),
-		TickInterval: testTick,
-		Store:        raft.NewMemoryStorage(),
-		Transport:    nopTransport{},
-		StateMachine: &testSM{},
-		Bootstrap:    []uint64{1, 2, 3},
-	}, DriverEnv{Trace: Trace{Step: func(m raft.Message, before, after raft.BasicStatus) {
+	d := traceDriver(t, Trace{Step: func(m raft.Message, before, after raft.BasicStatus) {
 		seen = append(seen, step{m, before, after})
-	}}})
-	require.NoError(t, err)
+	}})
 
 	d.Step(raft.Message{Type: raft.MsgHeartbeat, From: 2, To: 1, Term: 2, Commit: 1})
 	require.Len(t, seen, 1)
@@ -67,4 +51,20 @@ func TestDriverTracesSteps(t *testing.T) {
 	require.Equal(t, raft.StateFollower, s.after.RaftState)
 	require.Equal(t, s.before.Commit, s.after.Commit) // the bootstrap entries were committed already
 	require.EqualValues(t, 3, s.after.LastIndex)
+}
+
+// traceDriver is node 1 of a bootstrapped 3-voter configuration, its
+// events seen by trace; nothing it sends goes anywhere.
+func traceDriver(t *testing.T, trace Trace) *Driver {
+	t.Helper()
+	d, err := NewDriver(Config{
+		Raft:         raftConfig(1),
+		TickInterval: testTick,
+		Store:        raft.NewMemoryStorage(),
+		Transport:    nopTransport{},
+		StateMachine: &testSM{},
+		Bootstrap:    []uint64{1, 2, 3},
+	}, DriverEnv{Trace: trace})
+	require.NoError(t, err)
+	return d
 }
