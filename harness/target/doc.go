@@ -13,7 +13,11 @@
 // (kill, pause) need nothing from the store, but raftkv's in-node fault
 // API (network rules, clocks, failpoints), membership changes and
 // leadership transfer do; a scenario that asks a target for a fault it
-// cannot take is refused before anything starts.
+// cannot take is refused before anything starts. A backend may make some
+// faults itself for any store (the docker backend's network faults, in
+// the OS): the target as it runs there is WithCaps(t, those). How a
+// target's nodes use their connections (DialerSender) says how such a
+// backend cuts one direction of a link.
 //
 // A target with CapSecure can run secured: Config.Security (a Security
 // made for the run: a development CA, a certificate per node, a token per

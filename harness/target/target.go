@@ -60,8 +60,10 @@ type Config struct {
 // its processes. Faults and checks that need one are refused or skipped
 // for a target without it.
 const (
-	// CapNodeNetwork: per-node network rules set through the node's own
-	// fault API (partitions, packet delay and loss, leader isolation).
+	// CapNodeNetwork: per-node network rules (partitions, packet delay
+	// and loss, leader isolation) set through the cluster's fault API
+	// client: raftkv's own in-node rules, or the docker backend's, which
+	// makes them in the OS for any target (WithCaps).
 	CapNodeNetwork = "node-network"
 	// CapClock: a per-node clock fault (offset, rate, strobe).
 	CapClock = "clock"

@@ -27,6 +27,10 @@
 //
 // etcd has no client sessions (a write sent again may apply twice), no
 // in-node fault API, and no state hash the harness can compare, so its
-// Caps are empty: it takes the process faults (kill, pause), and the
-// convergence and log agreement checks are skipped for it.
+// Caps are empty: it takes the process faults (kill, pause) on any
+// backend, and on the docker backend the network faults too (partitions,
+// packet delay and loss, made by the OS: target.WithCaps); the
+// convergence and log agreement checks are skipped for it. Its members
+// use their peer connections both ways (each reads the other's messages
+// from a stream it opened), so it is no target.DialerSender.
 package etcd

@@ -54,7 +54,8 @@ var (
 // Name returns "etcd".
 func (Target) Name() string { return Name }
 
-// Caps is empty: etcd takes only the process faults (see the package doc).
+// Caps is empty: etcd takes the process faults, and the faults a backend
+// makes itself (see the package doc).
 func (Target) Caps() []string { return nil }
 
 // ReadModes are linearizable (the default) and serializable (unsafe).

@@ -20,7 +20,10 @@ func init() { target.Register(Target{}) }
 // Target is raftkv as a target.Target.
 type Target struct{}
 
-var _ target.Target = Target{}
+var (
+	_ target.Target       = Target{}
+	_ target.DialerSender = Target{}
+)
 
 // Name returns "raftkv".
 func (Target) Name() string { return Name }
@@ -30,6 +33,11 @@ func (Target) Caps() []string {
 	return []string{target.CapNodeNetwork, target.CapClock, target.CapFailpoint, target.CapMembership,
 		target.CapLeaderTransfer, target.CapStateHash, target.CapCommittedLog, target.CapSessions, target.CapSecure}
 }
+
+// DialerSends is true: a raftkv node sends raft messages on the
+// connections its transport opens, and forwards API requests on
+// connections it opens to the leader; what comes back is their answers.
+func (Target) DialerSends() bool { return true }
 
 // ReadModes are raftkv's --read-mode values (docs/api.md): linearizable
 // (ReadIndex), lease (correct only under a clock bound) and stale (local).
