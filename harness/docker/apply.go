@@ -33,7 +33,7 @@ func (c *Cluster) SetNetwork(ctx context.Context, node string, rules []nodeapi.N
 	} else {
 		next[node] = slices.Clone(rules)
 	}
-	if _, err := planNetwork(c.Nodes(), c.ips(), next); err != nil {
+	if _, err := planNetwork(c.Nodes(), c.ips(), next, oneWayFor(c.opts.Target)); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -85,7 +85,7 @@ func (c *Cluster) applyNetwork(ctx context.Context, n *node) error {
 // closed after its rule is gone, so no packet is left waiting.
 func (c *Cluster) applyNetworkLocked(ctx context.Context, n *node) error {
 	c.mu.Lock()
-	plan, err := planNetwork(c.Nodes(), c.ips(), c.rules)
+	plan, err := planNetwork(c.Nodes(), c.ips(), c.rules, oneWayFor(c.opts.Target))
 	pid, state, applied, stopped := n.pid, n.state, n.applied, c.stopped
 	c.mu.Unlock()
 	if err != nil {

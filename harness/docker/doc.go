@@ -1,12 +1,21 @@
-// Package docker is the harness's "docker" backend: each raftkv node runs
-// in its own container, from an image built FROM scratch out of static
-// binaries compiled on the host (docker/build.sh; nothing is pulled).
+// Package docker is the harness's "docker" backend: each node of one
+// target (harness/target: raftkv, or another store such as etcd) runs in
+// its own container, from an image built FROM scratch out of static
+// binaries (nothing is pulled): raftkv's compiled on the host
+// (docker/build.sh), another store's from the binary the run is given
+// (Options.Binary, e.g. make etcd's), in an image of its own
+// (BuildTargetImage: raftkv-target-<name>:<the binary's sha256>, reused
+// while the binary is the same).
 //
 // A run creates a private bridge network with a random /24 subnet and
-// starts node<i> at the address .<10+i>, with its data directory
-// bind-mounted from <run>/data/<node> and fault injection enabled. The
-// harness reaches the nodes' APIs through the bridge; no port is
-// published. Every container and network carries labels (raftkv.harness,
+// starts node<i> at the address .<10+i>, with the command line its target
+// writes (raftkv's with fault injection enabled) for the container's
+// address, the fixed ports 7000 (peers) and 8000 (clients) and /data, its
+// data directory, bind-mounted from <run>/data/<node>. The harness
+// reaches the nodes through the bridge; no port is published. The cluster
+// is a cluster.Targeted: its probes (health, readiness, leader) and the
+// workload's clients are the target's, dialled at the containers'
+// addresses. Every container and network carries labels (raftkv.harness,
 // raftkv.run, raftkv.owner = the harness's pid and start time): Stop
 // removes them, and the next Start removes those whose owner process is
 // gone, so a crashed run leaves nothing behind for long and concurrent
@@ -23,14 +32,22 @@
 // for it, and what the container printed since its previous stop, scanned
 // for a Go panic) and reports them with NodeEvents; CommittedLog reads a
 // stopped node's committed log from its data directory, which is on the
-// host (the bind mount) and outlives the container.
+// host (the bind mount) and outlives the container (raftkv only: targets
+// with target.CapCommittedLog; for others the check is skipped with a
+// warning).
 //
-// Network faults happen at the OS level: the backend enters each
-// container's network namespace from the host (nsenter) and loads
-// iptables DROP rules per peer address (partitions of any shape; a
-// one-way cut drops the TCP connections one side opens to the other's
-// raft and API ports, since a raftkv connection carries messages from its
-// dialer) and iptables "statistic" rules for packet loss.
+// Network faults happen at the OS level, for any target: the backend
+// enters each container's network namespace from the host (nsenter) and
+// loads iptables DROP rules per peer address (partitions of any shape)
+// and iptables "statistic" rules for packet loss. So every target takes
+// the network faults here (Provides, On), whether or not its nodes have a
+// fault API. A one-way cut X -/-> P follows the target's use of its
+// connections: for raftkv (target.DialerSender), whose connections carry
+// messages from their dialer, it drops the TCP connections X opens to P's
+// raft and API ports; for any other target (etcd's members read each
+// other's messages from streams they opened to the sender) it drops every
+// byte X sends to P but the TCP segments without payload (handshakes,
+// acknowledgements), so P's bytes still reach X.
 //
 // Delay and jitter use NFQUEUE rather than tc netem: the kernels this runs
 // on (a firecracker 6.x without modules) have no sch_netem, nor any other
@@ -54,8 +71,14 @@
 //
 // The node's own transport fault filter is never used: the API client that
 // Client returns goes through a small proxy that answers PUT and DELETE
-// /fault/network by calling SetNetwork and ClearNetwork. Clock faults and
-// failpoints still go to the node's fault API.
+// /fault/network by calling SetNetwork and ClearNetwork. For raftkv, clock
+// faults and failpoints still go to the node's fault API, and everything
+// else is forwarded to the node. A node of another target has no
+// raftkv API: the proxy answers GET /fault (the network faults), lets the
+// final heal clear clock faults and failpoints (the store cannot have
+// any), and refuses anything else, definitely; the scenario's check
+// refuses such faults before the run (nemesis.CheckTarget on On(target),
+// the same rule as on the process backend).
 //
 // A secured cluster (Options.Node.Security, a `secure: true` scenario):
 // once the network exists, Start issues each node's certificate naming

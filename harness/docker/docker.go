@@ -28,9 +28,20 @@ import (
 // Name is the backend's registry name.
 const Name = "docker"
 
-// DefaultImage is the image the backend builds and runs unless
-// RAFTKV_DOCKER_IMAGE names another.
+// DefaultImage is the image the backend builds and runs for raftkv unless
+// RAFTKV_DOCKER_IMAGE names another. Other targets run an image built from
+// their binary (BuildTargetImage).
 const DefaultImage = "raftkv:harness"
+
+// Provides lists the capabilities the backend gives every target it runs,
+// besides the target's own (target.WithCaps): the network faults, which it
+// makes in the OS, not in the node.
+var Provides = []string{target.CapNodeNetwork}
+
+// On is t as it runs on this backend: t with Provides. The scenario's
+// check of which faults a target can take uses it, so that the rule that
+// refuses them (nemesis.CheckTarget) stays one for every backend.
+func On(t target.Target) target.Target { return target.WithCaps(t, Provides...) }
 
 // imageUID is the unprivileged user of the image (docker/Dockerfile).
 const imageUID = 65532
@@ -70,7 +81,6 @@ type node struct {
 	ip        string
 	dataDir   string
 	logPath   string
-	client    *nodeapi.Client // straight to the node (Start's health checks)
 	proxy     *faultProxy
 	pclient   *nodeapi.Client // through the proxy: what Client returns
 
@@ -100,8 +110,9 @@ type exitRecord struct {
 	findings  cluster.LogFindings
 }
 
-// Cluster is a set of raftkv containers on a private bridge network. It
-// implements cluster.Cluster.
+// Cluster is a set of containers of one target (raftkv by default) on a
+// private bridge network. It implements cluster.Cluster and
+// cluster.Targeted.
 type Cluster struct {
 	opts   cluster.Options
 	log    *slog.Logger
@@ -132,12 +143,15 @@ var (
 	_ cluster.Cluster        = (*Cluster)(nil)
 	_ cluster.LogReader      = (*Cluster)(nil)
 	_ cluster.HealthReporter = (*Cluster)(nil)
+	_ cluster.Targeted       = (*Cluster)(nil)
 )
 
-// New prepares a cluster of o.Nodes containers; nothing touches Docker
-// until Start. The image is RAFTKV_DOCKER_IMAGE when set, otherwise
-// DefaultImage built by Start from o.SourceDir (default: the module around
-// the working directory).
+// New prepares a cluster of o.Nodes containers of o.Target (nil: raftkv);
+// nothing touches Docker until Start. raftkv's image is
+// RAFTKV_DOCKER_IMAGE when set, otherwise DefaultImage built by Start from
+// o.SourceDir (default: the module around the working directory). Another
+// target needs o.Binary, a static binary of its store, from which Start
+// builds its image (BuildTargetImage).
 func New(o cluster.Options) (*Cluster, error) {
 	if o.Nodes <= 0 {
 		o.Nodes = 3
@@ -150,6 +164,26 @@ func New(o cluster.Options) (*Cluster, error) {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 2 * time.Second
+	}
+	if o.Target == nil {
+		o.Target = raftkvtarget.Target{}
+	}
+	o.Target = target.Unwrap(o.Target)
+	if o.Target.Name() != raftkvtarget.Name {
+		if o.Binary == "" {
+			return nil, fmt.Errorf("%w: target %s needs its binary (a static build of the store: --target-binary %s=PATH)", ErrBuild, o.Target.Name(), o.Target.Name())
+		}
+		bin, err := filepath.Abs(o.Binary)
+		if err != nil {
+			return nil, fmt.Errorf("docker: %w", err)
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%w: target %s: %w", ErrBuild, o.Target.Name(), err)
+		}
+		o.Binary = bin
+	}
+	if o.Node.Security != nil && !target.Has(o.Target, target.CapSecure) {
+		return nil, fmt.Errorf("docker: target %s cannot run secured (no %s capability)", o.Target.Name(), target.CapSecure)
 	}
 	// Bind mounts need an absolute host path.
 	dir, err := filepath.Abs(o.Dir)
@@ -164,7 +198,9 @@ func New(o cluster.Options) (*Cluster, error) {
 	c := &Cluster{opts: o, log: o.Logger, run: run, owner: owner(), byID: map[string]*node{},
 		ctx: ctx, cancel: cancel, network: "raftkv-" + run, rules: map[string][]nodeapi.NetRule{},
 		delays: map[[2]string]*delayQueue{}}
-	c.image = os.Getenv("RAFTKV_DOCKER_IMAGE")
+	if o.Target.Name() == raftkvtarget.Name {
+		c.image = os.Getenv("RAFTKV_DOCKER_IMAGE")
+	}
 	for i := range o.Nodes {
 		id := cluster.NodeName(i)
 		n := &node{
@@ -190,7 +226,7 @@ func (c *Cluster) node(id string) (*node, error) {
 
 // Start checks the engine and tools, cleans up what crashed runs left,
 // builds the image, creates the network and starts every node, then waits
-// for each node's /healthz. Without a Docker engine it returns an error
+// until each is healthy (its target's Healthy: raftkv's /healthz). Without a Docker engine it returns an error
 // wrapping ErrUnavailable, and also ErrSkip unless CI=true.
 func (c *Cluster) Start(ctx context.Context) error {
 	if err := Probe(ctx); err != nil {
@@ -214,6 +250,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.log.Warn("cleanup of stale harness containers", "err", err)
 	} else if nc+nn > 0 {
 		c.log.Info("removed leftovers of crashed runs", "containers", nc, "networks", nn)
+	}
+	if c.image == "" && c.opts.Target.Name() != raftkvtarget.Name {
+		img, err := BuildTargetImage(ctx, c.opts.Target.Name(), c.opts.Binary)
+		if err != nil {
+			return err
+		}
+		c.image = img
 	}
 	if c.image == "" {
 		src := c.opts.SourceDir
@@ -246,7 +289,6 @@ func (c *Cluster) Start(ctx context.Context) error {
 				return fmt.Errorf("docker: %w", err)
 			}
 		}
-		n.client = sec.API(n.id, net.JoinHostPort(n.ip, strconv.Itoa(apiPort)), c.opts.RequestTimeout, target.RoleAdmin)
 		p, err := newFaultProxy(c, n)
 		if err != nil {
 			return err
@@ -266,7 +308,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	for _, n := range c.nodes {
 		for {
 			hctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := n.client.Healthy(hctx)
+			tn, _ := c.TargetNode(n.id)
+			err := c.opts.Target.Healthy(hctx, tn)
 			cancel()
 			if err == nil {
 				break
@@ -335,9 +378,9 @@ func hostIP(subnet string, i int) string {
 	return base + strconv.Itoa(i)
 }
 
-// args is n's raftkv command line inside its container: the raftkv
-// target's own (one implementation of the node flags), with the
-// container's fixed ports and data directory.
+// args is n's command line inside its container: its target's own (one
+// implementation of each store's node flags), with the container's
+// address, fixed ports and data directory (/data, the bind mount).
 func (c *Cluster) args(n *node) []string {
 	var all []target.Node
 	var self target.Node
@@ -351,7 +394,7 @@ func (c *Cluster) args(n *node) []string {
 	}
 	cfg := c.opts.Node
 	cfg.Security = cfg.Security.At(secretsMount)
-	return raftkvtarget.Target{}.Args(self, all, cfg)
+	return c.opts.Target.Args(self, all, cfg)
 }
 
 // secretMounts are the bind mounts of a secured node's credentials (none
@@ -472,7 +515,6 @@ func (c *Cluster) startNode(ctx context.Context, n *node) error {
 	if err := c.applyNetwork(ctx, n); err != nil {
 		return err
 	}
-	n.client.CloseIdle()
 	n.pclient.CloseIdle()
 	return nil
 }
@@ -906,11 +948,15 @@ func (c *Cluster) Restarts(id string) int {
 
 // CommittedLog reads a stopped node's committed log from its data
 // directory, which is a bind mount of the run directory and so outlives
-// the container (cluster.ReadCommittedLog, which opens a copy).
+// the container (cluster.ReadCommittedLog, which opens a copy). Only a
+// target with target.CapCommittedLog (raftkv) keeps a log it can read.
 func (c *Cluster) CommittedLog(_ context.Context, id string) (checker.NodeLog, error) {
 	n, err := c.node(id)
 	if err != nil {
 		return checker.NodeLog{}, err
+	}
+	if !target.Has(c.opts.Target, target.CapCommittedLog) {
+		return checker.NodeLog{}, fmt.Errorf("%w: %s keeps no log the harness can read", cluster.ErrUnsupported, c.opts.Target.Name())
 	}
 	if s := c.State(id); s != cluster.Down {
 		return checker.NodeLog{}, fmt.Errorf("%w: %s is %s", cluster.ErrRunning, id, s)
@@ -948,6 +994,25 @@ func (c *Cluster) relLog(n *node) string {
 		return rel
 	}
 	return n.logPath
+}
+
+// Target is the store the cluster runs, as it runs here: with the network
+// faults this backend makes itself (On).
+func (c *Cluster) Target() target.Target { return On(c.opts.Target) }
+
+// TargetNode describes node id to its target as the harness reaches it
+// from the host: its container's address and ports, its data directory in
+// the run directory (the bind mount), and the run's security.
+func (c *Cluster) TargetNode(id string) (target.Node, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return target.Node{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return target.Node{ID: n.id, PeerAddr: net.JoinHostPort(n.ip, strconv.Itoa(raftPort)),
+		ClientAddr: net.JoinHostPort(n.ip, strconv.Itoa(apiPort)), DataDir: n.dataDir,
+		JoinVia: n.joinVia, Security: c.opts.Node.Security}, nil
 }
 
 // Network is the name of the run's Docker network.

@@ -14,7 +14,7 @@ var testIPs = map[string]string{"node0": "172.20.0.10", "node1": "172.20.0.11", 
 
 func plan(t *testing.T, rules map[string][]nodeapi.NetRule) *netPlan {
 	t.Helper()
-	p, err := planNetwork([]string{"node0", "node1", "node2"}, testIPs, rules)
+	p, err := planNetwork([]string{"node0", "node1", "node2"}, testIPs, rules, cutConnections)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestPlanRejectsBadRules(t *testing.T) {
 		{Peer: "node1", Direction: "out", Loss: 1.5},
 		{Peer: "node1", Direction: "out"},
 	} {
-		_, err := planNetwork([]string{"node0", "node1", "node2"}, testIPs, map[string][]nodeapi.NetRule{"node0": {r}})
+		_, err := planNetwork([]string{"node0", "node1", "node2"}, testIPs, map[string][]nodeapi.NetRule{"node0": {r}}, cutConnections)
 		if !errors.Is(err, ErrBadRule) {
 			t.Errorf("%+v: got %v, want ErrBadRule", r, err)
 		}

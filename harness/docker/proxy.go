@@ -16,13 +16,16 @@ import (
 
 	"github.com/raftkv/raftkv/harness/nodeapi"
 	"github.com/raftkv/raftkv/harness/target"
+	raftkvtarget "github.com/raftkv/raftkv/harness/target/raftkv"
 )
 
 // faultProxy stands between the harness's control client and one node's
 // API. The nemesis injects network faults with PUT /fault/network on a
 // node's client; in this backend those faults belong to the OS (iptables
-// in the container's namespace, NFQUEUE for delay), so the proxy answers the network
-// fault routes itself and forwards every other request to the node.
+// in the container's namespace, NFQUEUE for delay), so the proxy answers
+// the network fault routes itself and forwards every other request to a
+// raftkv node. A node of another target does not speak raftkv's API: the
+// proxy answers for it too (noNodeAPI), and forwards nothing.
 type faultProxy struct {
 	c    *Cluster
 	n    *node
@@ -32,8 +35,10 @@ type faultProxy struct {
 	// fault routes the proxy answers itself require, as the node's fault
 	// API would; "" for a plain cluster.
 	token string
-	srv   *http.Server
-	rp    *httputil.ReverseProxy
+	// forward: the node speaks raftkv's API (the raftkv target).
+	forward bool
+	srv     *http.Server
+	rp      *httputil.ReverseProxy
 }
 
 func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
@@ -43,7 +48,7 @@ func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
 	}
 	sec := c.opts.Node.Security
 	p := &faultProxy{c: c, n: n, addr: ln.Addr().String(), node: sec.URL(net.JoinHostPort(n.ip, strconv.Itoa(apiPort))),
-		token: sec.Token(target.RoleAdmin)}
+		token: sec.Token(target.RoleAdmin), forward: c.opts.Target.Name() == raftkvtarget.Name}
 	node, err := url.Parse(p.node)
 	if err != nil {
 		ln.Close()
@@ -68,7 +73,7 @@ func newFaultProxy(c *Cluster, n *node) (*faultProxy, error) {
 func (p *faultProxy) close() { _ = p.srv.Close() }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/fault/network" && !p.admin(r) {
+	if (r.URL.Path == "/fault/network" || !p.forward) && !p.admin(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the fault API needs the admin token", true)
 		return
@@ -87,6 +92,8 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.apply(w, r.Context(), body.Rules)
 	case r.URL.Path == "/fault/network" && r.Method == http.MethodDelete:
 		p.apply(w, r.Context(), nil)
+	case !p.forward:
+		p.noNodeAPI(w, r)
 	case r.URL.Path == "/fault" && r.Method == http.MethodGet:
 		p.faults(w, r)
 	default:
@@ -149,6 +156,26 @@ func (p *faultProxy) faults(w http.ResponseWriter, r *http.Request) {
 	}
 	m["network"] = p.network()
 	writeJSON(w, http.StatusOK, m)
+}
+
+// noNodeAPI answers what the harness may ask of a node of a target without
+// raftkv's API, the network fault routes aside: GET /fault says which
+// network faults are in force; clearing a clock fault or a failpoint
+// succeeds, since the store has none (the final heal clears every kind of
+// fault); anything else is refused, definitely. The scenario's check
+// refuses the faults that would need them (nemesis.CheckTarget), so a
+// refusal here is a harness bug, said as such.
+func (p *faultProxy) noNodeAPI(w http.ResponseWriter, r *http.Request) {
+	name := p.c.opts.Target.Name()
+	switch {
+	case r.URL.Path == "/fault" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{"network": p.network()})
+	case (r.URL.Path == "/fault/clock" || r.URL.Path == "/fault/failpoint") && r.Method == http.MethodDelete:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "note": "target " + name + " has no such fault"})
+	default:
+		writeError(w, http.StatusNotImplemented, "unsupported",
+			fmt.Sprintf("%s %s: target %s does not speak raftkv's node API (the harness reaches it through its target: probes and client); only the network fault routes are the docker backend's own", r.Method, r.URL.Path, name), true)
+	}
 }
 
 // forwardError answers in the API's error shape. A failed dial reached
