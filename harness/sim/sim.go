@@ -228,6 +228,15 @@ type sim struct {
 	res           *Result
 	steps         int
 	stopped       bool // the loop gives up (context canceled)
+	// storm is set once events outran simulated time (see stormSteps):
+	// the loop runs no more events, and the run ends with what it has.
+	storm bool
+	// stormFrom, stormFromSteps and stormFromMsgs: where the current
+	// window of stormWindow simulated time began.
+	stormFrom                                       int64
+	stormFromSteps, stormFromMsgs, stormFromEntries int
+	// sentEntries counts the log entries carried by every raft message.
+	sentEntries int
 	// diskDir holds the nodes' bbolt files (Config.LogStore).
 	diskDir string
 }
@@ -340,7 +349,9 @@ func (s *sim) runUntil(ctx context.Context, limit int64, done func() bool) bool 
 		if done != nil && done() {
 			return true
 		}
-		if len(s.q) == 0 || s.q[0].at > limit {
+		// After a storm nothing runs any more: time passes as if the
+		// queue were empty, so the run's remaining phases end at once.
+		if s.storm || len(s.q) == 0 || s.q[0].at > limit {
 			if limit > s.now {
 				s.now = limit
 			}
@@ -353,8 +364,41 @@ func (s *sim) runUntil(ctx context.Context, limit int64, done func() bool) bool 
 		e := heap.Pop(&s.q).(*event)
 		s.now = e.at
 		s.steps++
+		s.watchStorm()
 		e.fn()
 	}
+}
+
+// A correct cluster runs a few thousand events per simulated second (a
+// busy swarm seed tens of thousands), and its messages carry what clients
+// write plus what a lagging node must catch up on. Far more than that
+// within a short stretch of simulated time is a storm: nodes answering
+// each other's messages at once, forever (a probe that never converges, a
+// rejection that triggers the message it rejects, the whole log sent
+// again and again), or work rescheduled without time passing. Left alone
+// it runs for minutes of wall time and gigabytes of memory without
+// reaching the end of the scenario; stopped, it is a liveness violation
+// with the figures that show it. The limits count events and entries, not
+// wall time, so the verdict is the same on any machine.
+const (
+	stormWindow  = 100 * time.Millisecond
+	stormSteps   = 1_000_000
+	stormEntries = 2_000_000
+)
+
+// watchStorm checks the current window of simulated time; called once per
+// event.
+func (s *sim) watchStorm() {
+	if s.now-s.stormFrom >= int64(stormWindow) {
+		s.stormFrom, s.stormFromSteps, s.stormFromMsgs, s.stormFromEntries = s.now, s.steps, s.res.Messages, s.sentEntries
+		return
+	}
+	if s.steps-s.stormFromSteps < stormSteps && s.sentEntries-s.stormFromEntries < stormEntries {
+		return
+	}
+	s.storm = true
+	s.observe(fmt.Errorf("liveness: event storm: %d events and %d raft messages carrying %d log entries in %v of simulated time from %v on, where a healthy cluster runs a few thousand events a second; the nodes keep sending each other work without converging (a livelock), so the run was stopped there (%s)",
+		s.steps-s.stormFromSteps, s.res.Messages-s.stormFromMsgs, s.sentEntries-s.stormFromEntries, time.Duration(s.now-s.stormFrom), time.Duration(s.stormFrom-s.origin), s.appliedSummary()))
 }
 
 // histNow is the history clock: ns since the workload started.
@@ -522,7 +566,7 @@ func (s *sim) run(ctx context.Context) error {
 	s.waitFor(ctx, cfg.FinalReadTimeout.D(), s.allReady)
 	s.res.Unread = s.wl.finalReads(ctx, cfg.FinalReadTimeout.D())
 	s.waitFor(ctx, convergeWait, s.caughtUp)
-	if stuck := s.stuckMembers(); len(stuck) > 0 && !s.stopped {
+	if stuck := s.stuckMembers(); len(stuck) > 0 && !s.stopped && !s.storm {
 		s.observe(fmt.Errorf("liveness: %v after every fault healed and the clients stopped, %s, a member of the leader's configuration, up and connected, has not caught up with the leader (%s)",
 			convergeWait+cfg.Recovery.D(), strings.Join(stuck, " and "), s.appliedSummary()))
 	}
