@@ -120,11 +120,15 @@ $(ETCD): tools/etcd/go.mod tools/etcd/go.sum
 	(cd tools/etcd && CGO_ENABLED=0 $(GO) build -o $(abspath $@) go.etcd.io/etcd/server/v3) || exit 1; \
 	echo "built $@ ($$($@ --version | head -1)) in $$(( $$(date +%s) - start )) s"
 
-# test-linearizability-etcd runs the etcd suite (harness/scenarios/etcd/:
-# kill and pause, expected valid; serializable reads under pauses of the
-# leader, expected invalid) against the etcd binary above, and prints the
-# same table as test-linearizability. It is outside make test: a cold etcd
-# build takes minutes.
+# test-linearizability-etcd runs the etcd suite (harness/scenarios/etcd/)
+# against the etcd binary above, and prints the same table as
+# test-linearizability: on the process backend kill and pause, expected
+# valid, and serializable reads under pauses, expected invalid; on the
+# docker backend (docker-*.yaml: an image built FROM scratch from the same
+# binary; skipped without a Docker engine unless CI=true) partitions of
+# every shape and packet delay and loss, expected valid, and serializable
+# reads under partitions, expected invalid. It is outside make test: a cold
+# etcd build takes minutes.
 test-linearizability-etcd: build etcd
 	./$(BIN)/harness run --target-binary etcd=$(ETCD) --store store/etcd harness/scenarios/etcd/*.yaml
 

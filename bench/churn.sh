@@ -112,7 +112,7 @@ if [[ -n "$ETCD" ]]; then
 		pids+=($!)
 		ports+=("e$((client + i))")
 	done
-	names[c]="etcd ($("$ETCD" --version | head -1 | awk '{print $3}'))"; apis[c]="${ports[*]}"
+	names[c]="etcd ($("$ETCD" --version | awk 'NR == 1 {print $3}'))"; apis[c]="${ports[*]}"
 	c=$((c + 1))
 fi
 
