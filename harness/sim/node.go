@@ -118,7 +118,7 @@ func (n *snode) guard(where string, f func()) {
 			n.s.tracef("%s hit failpoint %s: exiting", n.name, c.failpoint)
 		} else {
 			n.s.observe(fmt.Errorf("%s panicked (%s): %v", n.name, where, p))
-			n.s.res.Panics = append(n.s.res.Panics, checker.NodeEvent{Node: n.name, Time: n.s.histNow(), Kind: checker.NodePanic,
+			n.s.res.NodeEvents = append(n.s.res.NodeEvents, checker.NodeEvent{Node: n.name, Time: n.s.histNow(), Kind: checker.NodePanic,
 				Message: fmt.Sprint(p), Detail: []string{"in " + where}})
 		}
 		if n.state != cluster.Down {
@@ -140,17 +140,20 @@ func (n *snode) refresh() {
 
 // openDisk opens the node's durable store (creating it on the first start
 // or after a wipe).
-func (n *snode) openDisk() {
+func (n *snode) openDisk() error {
 	if n.durable != nil {
-		return
+		return nil
 	}
 	if n.boltPath == "" {
 		n.durable = raft.NewMemoryStorage()
-		return
+		return nil
 	}
 	st, err := boltstore.Open(n.boltPath, boltstore.Options{NoSync: true})
-	must(err)
+	if err != nil {
+		return err
+	}
 	n.durable = st
+	return nil
 }
 
 // closeDisk closes a bbolt store (a crash: the file stays).
@@ -168,8 +171,19 @@ func (n *snode) start() { n.guard("start", n.doStart) }
 func (n *snode) doStart() {
 	s := n.s
 	n.inc++
+	if err := n.openDisk(); err != nil {
+		// raftkv refuses to start on a log store it cannot trust (a
+		// corrupt or inconsistent file is detected, reported, never
+		// served): the process exits, and its supervisor gives up, as
+		// systemd does after a few failed starts in a row. The node
+		// stays down; the exit is a node-health event of the run.
+		n.state = cluster.Down
+		s.tracef("%s exited at start: its log store did not open: %v", n.name, err)
+		s.res.NodeEvents = append(s.res.NodeEvents, checker.NodeEvent{Node: n.name, Time: s.histNow(), Kind: checker.NodeExit,
+			Message: "refused to start: its log store did not open: " + err.Error()})
+		return
+	}
 	n.state = cluster.Running
-	n.openDisk()
 	n.disk = lazystore.New(n.durable)
 	n.fsm = fsm.New()
 	n.clock = node.NewFaultClock(simBase{s})

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -62,8 +63,9 @@ type Result struct {
 	// Logs are the nodes' committed logs as their disks hold them at the
 	// end (logs.json: log agreement).
 	Logs []checker.NodeLog
-	// Panics are the nodes' panics (node_events.json: node health).
-	Panics []checker.NodeEvent
+	// NodeEvents are the nodes' panics and failed starts (node_events.json:
+	// node health).
+	NodeEvents []checker.NodeEvent
 	// Net is the baseline network the seed drew.
 	Net NetParams
 	// Swarm is what a swarm seed drew (Config.Swarm; nil otherwise);
@@ -142,7 +144,7 @@ func (r *Result) WriteDir(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "logs.json"), logs.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("%w: %w", ErrRun, err)
 	}
-	panics := r.Panics
+	panics := r.NodeEvents
 	if panics == nil {
 		panics = []checker.NodeEvent{}
 	}
@@ -270,7 +272,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	defer s.removeDisks()
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("%w: seed %d panicked at %v: %v", ErrRun, cfg.Seed, time.Duration(s.now), p)
+			// A panic outside a node's own code (guard catches those) is
+			// the simulation's: its stack says where, for the bug report.
+			res, err = nil, fmt.Errorf("%w: seed %d panicked at %v: %v\n%s", ErrRun, cfg.Seed, time.Duration(s.now), p, debug.Stack())
 		}
 	}()
 	if err := s.run(ctx); err != nil {

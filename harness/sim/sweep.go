@@ -24,7 +24,7 @@ func Check(r *Result, timeout time.Duration) checker.Result {
 	if timeout == 0 {
 		timeout = time.Minute
 	}
-	panics := r.Panics
+	panics := r.NodeEvents
 	if panics == nil {
 		panics = []checker.NodeEvent{}
 	}
