@@ -66,10 +66,12 @@ type FSM struct {
 	applied uint64 // index of the last applied command
 	// kv is ordered by key: a snapshot is its in-order walk (no sorting),
 	// and capturing it is an O(1) copy-on-write clone.
-	kv       *btree.BTreeG[kvPair]
-	hash     sum256
-	sessions map[string]*session
-	members  map[uint64]Member
+	kv   *btree.BTreeG[kvPair]
+	hash sum256 // of the key-value pairs
+	// sessionSum is the same kind of sum over the client sessions.
+	sessionSum sum256
+	sessions   map[string]*session
+	members    map[uint64]Member
 	// removed holds the tombstones: the raft ID of every member ever
 	// removed, with its name. A raft ID names one incarnation of a member
 	// (its persisted vote and log); once removed it is never added again,
@@ -144,7 +146,9 @@ func (f *FSM) apply(index uint64, c Command) Result {
 				// second time over whatever was written in between.
 				bugs.Fire(bugs.NoSessionDedup)
 			case c.RequestID == s.lastRequest:
+				f.sessionSum.sub(sessionHash(c.ClientID, s))
 				s.lastIndex = index
+				f.sessionSum.add(sessionHash(c.ClientID, s))
 				r := s.result
 				r.Duplicate = true
 				return r
@@ -157,10 +161,13 @@ func (f *FSM) apply(index uint64, c Command) Result {
 	if c.ClientID != "" {
 		if s == nil {
 			s = f.newSession(index, c.ClientID)
+		} else {
+			f.sessionSum.sub(sessionHash(c.ClientID, s))
 		}
 		s.lastRequest = c.RequestID
 		s.lastIndex = index
 		s.result = r
+		f.sessionSum.add(sessionHash(c.ClientID, s))
 	}
 	return r
 }
@@ -215,7 +222,11 @@ func (f *FSM) newSession(index uint64, id string) *session {
 				victim, oldest, first = cid, s.lastIndex, false
 			}
 		}
+		f.sessionSum.sub(sessionHash(victim, f.sessions[victim]))
 		delete(f.sessions, victim)
+	}
+	if prev := f.sessions[id]; prev != nil {
+		f.sessionSum.sub(sessionHash(id, prev)) // an expired session of the same client
 	}
 	s := &session{}
 	f.sessions[id] = s
@@ -226,6 +237,7 @@ func (f *FSM) newSession(index uint64, id string) *session {
 func (f *FSM) gcSessions(index uint64) {
 	for cid, s := range f.sessions {
 		if index-s.lastIndex > SessionWindow {
+			f.sessionSum.sub(sessionHash(cid, s))
 			delete(f.sessions, cid)
 		}
 	}
@@ -261,7 +273,10 @@ func (f *FSM) Applied() uint64 {
 func (f *FSM) StateHash() (applied uint64, hash string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.applied, f.hash.hex()
+	if f.sessionSum == (sum256{}) {
+		return f.applied, f.hash.hex()
+	}
+	return f.applied, hex.EncodeToString(sha256Of(f.hash.hex(), f.sessionSum.hex()))
 }
 
 // Sessions returns the number of client sessions held (including expired
@@ -357,6 +372,22 @@ func (s *sum256) hex() string {
 		binary.BigEndian.PutUint64(out[8*i:], s[3-i])
 	}
 	return hex.EncodeToString(out[:])
+}
+
+// sessionHash is SHA-256 of a session as a snapshot records it. The
+// sessions are replicated state like the pairs (they decide whether a
+// retried write applies again), so the state hash covers them (in a sum of
+// their own, FSM.sessionSum): two replicas whose sessions differ — a
+// snapshot install that lost them, say — differ in it at once rather than
+// only when a retry lands.
+func sessionHash(cid string, s *session) [32]byte {
+	return sha256.Sum256(appendSession(nil, cid, s))
+}
+
+// sha256Of hashes the two sums' hex forms, separated.
+func sha256Of(pairs, sessions string) []byte {
+	d := sha256.Sum256([]byte(pairs + "/" + sessions))
+	return d[:]
 }
 
 // pairHash is SHA-256 of the length-prefixed key followed by the value, so

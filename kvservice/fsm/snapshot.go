@@ -81,6 +81,20 @@ func (f *FSM) CaptureSnapshot() (func() ([]byte, error), error) {
 	return c.encode, nil
 }
 
+// appendSession appends a session's record: what a snapshot keeps of it
+// (and what the state hash covers).
+func appendSession(b []byte, cid string, s *session) []byte {
+	b = appendString(b, cid)
+	b = binary.AppendUvarint(b, s.lastRequest)
+	b = binary.AppendUvarint(b, s.lastIndex)
+	b = append(b, byte(s.result.Op))
+	b = appendString(b, s.result.Key)
+	b = appendString(b, s.result.Value)
+	b = appendBool(b, s.result.Found)
+	b = appendBool(b, s.result.Succeeded)
+	return binary.AppendUvarint(b, s.result.Index)
+}
+
 func (c *capturedState) encode() ([]byte, error) {
 	size := 64
 	c.kv.Ascend(func(p kvPair) bool {
@@ -101,15 +115,7 @@ func (c *capturedState) encode() ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(cids)))
 	for _, cid := range cids {
 		s := c.sessions[cid]
-		b = appendString(b, cid)
-		b = binary.AppendUvarint(b, s.lastRequest)
-		b = binary.AppendUvarint(b, s.lastIndex)
-		b = append(b, byte(s.result.Op))
-		b = appendString(b, s.result.Key)
-		b = appendString(b, s.result.Value)
-		b = appendBool(b, s.result.Found)
-		b = appendBool(b, s.result.Succeeded)
-		b = binary.AppendUvarint(b, s.result.Index)
+		b = appendSession(b, cid, &s)
 	}
 	slices.SortFunc(c.members, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
 	b = binary.AppendUvarint(b, uint64(len(c.members)))
@@ -147,12 +153,18 @@ func (f *FSM) Restore(data []byte) error {
 			return true
 		})
 		f.applied = n.applied
-		maps.Copy(f.sessions, n.sessions)
+		for cid, s := range n.sessions {
+			if old := f.sessions[cid]; old != nil {
+				f.sessionSum.sub(sessionHash(cid, old))
+			}
+			f.sessions[cid] = s
+			f.sessionSum.add(sessionHash(cid, s))
+		}
 		maps.Copy(f.members, n.members)
 		maps.Copy(f.removed, n.removed)
 		return nil
 	}
-	f.applied, f.kv, f.hash, f.sessions, f.members, f.removed = n.applied, n.kv, n.hash, n.sessions, n.members, n.removed
+	f.applied, f.kv, f.hash, f.sessionSum, f.sessions, f.members, f.removed = n.applied, n.kv, n.hash, n.sessionSum, n.sessions, n.members, n.removed
 	return nil
 }
 
@@ -191,6 +203,7 @@ func (f *FSM) decode(data []byte) error {
 		s.result.Succeeded = r.bool()
 		s.result.Index = r.uvarint()
 		f.sessions[cid] = s
+		f.sessionSum.add(sessionHash(cid, s))
 	}
 	nm := r.uvarint()
 	for i := uint64(0); i < nm && r.err == nil; i++ {

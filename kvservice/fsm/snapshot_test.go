@@ -233,3 +233,57 @@ func TestRemovedSurviveSnapshot(t *testing.T) {
 		t.Fatalf("version-1 restore: removed %v, members %v", h.RemovedIDs(), h.Members())
 	}
 }
+
+// The client sessions are part of the state hash: a snapshot carries them
+// (the restored replica hashes the same), replicas whose sessions differ
+// hash differently even with equal key-value pairs, and the maintained sum
+// equals one recomputed from the sessions held, through dedup hits, stale
+// requests and evictions.
+func TestStateHashCoversSessions(t *testing.T) {
+	f := New()
+	idx := uint64(0)
+	apply := func(f *FSM, c Command) Result { idx++; return f.ApplyCommand(idx, c) }
+	for i := range MaxSessions + 50 { // past MaxSessions: evictions
+		cid := fmt.Sprintf("c%d", i%(MaxSessions+20))
+		apply(f, Command{Op: OpSet, Key: "k", Value: fmt.Sprint(i), ClientID: cid, RequestID: uint64(1 + i/(MaxSessions+20))})
+		if i%7 == 0 { // a retry: a dedup hit
+			apply(f, Command{Op: OpSet, Key: "k", Value: fmt.Sprint(i), ClientID: cid, RequestID: uint64(1 + i/(MaxSessions+20))})
+		}
+		if i%11 == 0 { // a stale request: refused, nothing changes
+			apply(f, Command{Op: OpSet, Key: "k", Value: "stale", ClientID: cid, RequestID: 0})
+		}
+	}
+	var recomputed sum256
+	for cid, s := range f.sessions {
+		recomputed.add(sessionHash(cid, s))
+	}
+	if recomputed != f.sessionSum {
+		t.Fatal("the maintained session sum differs from one recomputed from the sessions held")
+	}
+	if len(f.sessions) > MaxSessions {
+		t.Fatalf("%d sessions held, above MaxSessions %d", len(f.sessions), MaxSessions)
+	}
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New()
+	if err := g.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	_, fh := f.StateHash()
+	if _, gh := g.StateHash(); gh != fh {
+		t.Fatalf("restored state hashes %s, want %s", gh, fh)
+	}
+
+	// The same pairs, different sessions: one more client wrote the same
+	// value over itself.
+	a, b := New(), New()
+	a.ApplyCommand(1, Command{Op: OpSet, Key: "x", Value: "1", ClientID: "p", RequestID: 1})
+	b.ApplyCommand(1, Command{Op: OpSet, Key: "x", Value: "1", ClientID: "q", RequestID: 1})
+	_, ah := a.StateHash()
+	if _, bh := b.StateHash(); ah == bh {
+		t.Fatal("replicas with different sessions hash the same")
+	}
+}
