@@ -260,15 +260,16 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 			return nil, fmt.Errorf("%w: %w", ErrRun, err)
 		}
 	}
-	if sc.Backend == process.Name {
-		if tgt.Name() == target.Default {
-			opts.Binary, err = r.nodeBinary(ctx, filepath.Dir(filepath.Dir(dir)))
-		} else {
-			opts.Binary, err = r.targetBinary(tgt)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRun, err)
-		}
+	switch {
+	case tgt.Name() != target.Default:
+		// The process backend runs the store's binary, the docker backend
+		// an image built from it.
+		opts.Binary, err = r.targetBinary(tgt)
+	case sc.Backend == process.Name:
+		opts.Binary, err = r.nodeBinary(ctx, filepath.Dir(filepath.Dir(dir)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRun, err)
 	}
 	c, err := cluster.New(sc.Backend, opts)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/raftkv/raftkv/harness/cluster"
+	"github.com/raftkv/raftkv/harness/cluster/process"
+	"github.com/raftkv/raftkv/harness/docker"
 	"github.com/raftkv/raftkv/harness/sim"
 	"github.com/raftkv/raftkv/harness/target"
 	"github.com/raftkv/raftkv/harness/workload"
@@ -258,9 +260,10 @@ func (s *Scenario) Validate() error {
 		if !contains(t.ReadModes(), s.ReadMode) {
 			bad("read_mode %q: target %s has %s", s.ReadMode, t.Name(), strings.Join(t.ReadModes(), "|"))
 		}
-		if t.Name() != target.Default && s.Backend != "process" {
-			bad("target %s runs on the process backend only (backend %q starts raftkv)", t.Name(), s.Backend)
+		if t.Name() != target.Default && !contains(TargetBackends, s.Backend) {
+			bad("target %s runs on the %s backends only (backend %q starts raftkv)", t.Name(), strings.Join(TargetBackends, " and "), s.Backend)
 		}
+		t = OnBackend(s.Backend, t)
 		if s.WriteAttempts > 1 && !target.Has(t, target.CapSessions) {
 			bad("write_attempts %d: target %s has no sessions, so a write sent again may apply twice", s.WriteAttempts, t.Name())
 		}
@@ -307,6 +310,21 @@ func (s *Scenario) Validate() error {
 // nothing there and is refused rather than ignored; the fake backend's
 // nodes speak plain http.
 var SecureBackends = []string{"process", "docker"}
+
+// TargetBackends are the backends that run a target other than raftkv:
+// they start its binary (process) or an image built from it (docker); the
+// simulation runs raftkv's own code only.
+var TargetBackends = []string{process.Name, docker.Name}
+
+// OnBackend is t as it runs on backend: with the faults the backend makes
+// itself for any store (docker.On), so that the one rule that refuses a
+// fault a target cannot take (nemesis.CheckTarget) sees them.
+func OnBackend(backend string, t target.Target) target.Target {
+	if backend == docker.Name {
+		return docker.On(t)
+	}
+	return t
+}
 
 // CheckSecure says why a scenario with `secure: true` cannot run on
 // backend with target t (nil: it can).

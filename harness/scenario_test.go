@@ -134,7 +134,9 @@ func TestScenarioTargetEtcd(t *testing.T) {
 		{"nemesis:\n  faults: [{fault: compose, of: [pause-one, {fault: failpoint}]}]\n", "target etcd"},
 		{"nemesis:\n  faults: [membership-churn]\n", "fault membership-churn"},
 		{"read_mode: lease\n", `read_mode "lease": target etcd has linearizable|serializable`},
-		{"backend: docker\n", "target etcd runs on the process backend only"},
+		{"backend: sim\n", "target etcd runs on the process and docker backends only"},
+		{"backend: docker\nnemesis:\n  faults: [partition-halves, packet-loss, kill-one]\n", ""},
+		{"backend: docker\nnemesis:\n  faults: [{fault: clock-rate, rate: 0.5}]\n", "target etcd does not offer"},
 		{"write_attempts: 3\n", "target etcd has no sessions"},
 		{"read_mode: serializable\n", ""},
 	} {
