@@ -31,6 +31,10 @@ if [[ "${TLS:-0}" == 1 && ! -f "$CERT_DIR/tokens.txt" ]]; then
 	for ((i = 0; i < NODES; i++)); do names+=("node$i"); done
 	"$BIN/raftkvctl" certs --dir "$CERT_DIR" --tokens "${names[@]}"
 fi
+if [[ "${TLS:-0}" == 1 && ! -f "$CERT_DIR/node-token.txt" ]]; then
+	# A certificate directory made before raftkvctl certs wrote it.
+	(umask 077 && awk '$1 == "admin" {print $2}' "$CERT_DIR/tokens.txt" > "$CERT_DIR/node-token.txt")
+fi
 
 if [[ "${CLEAN:-0}" == 1 ]]; then
 	for ((i = 0; i < NODES; i++)); do rm -rf "$DATA_DIR/node$i"; done
@@ -65,7 +69,7 @@ for ((i = 0; i < NODES; i++)); do
 		c="$CERT_DIR/node$i"
 		sec=(--peer-cert "$c.pem" --peer-key "$c-key.pem" --peer-ca "$CERT_DIR/ca.pem"
 			--cert "$c.pem" --key "$c-key.pem" --token-file "$CERT_DIR/tokens.txt"
-			--node-token "$(awk '$1 == "admin" {print $2}' "$CERT_DIR/tokens.txt")")
+			--node-token-file "$CERT_DIR/node-token.txt")
 	fi
 	"$BIN/raftkv" --id "node$i" --host "$HOST" --port $((RAFT_BASE + i)) --api-port $((API_BASE + i)) \
 		--cluster "$cluster" --data-dir "$DATA_DIR/node$i" "${sec[@]}" "$@" \

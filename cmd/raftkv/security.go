@@ -18,6 +18,7 @@ type securityFlags struct {
 	peerCert, peerKey, peerCA     string
 	cert, key, clientCA, apiCA    string
 	tokenFile, nodeTokenEnvOrFlag string
+	nodeTokenFile                 string
 	maxAPIConns                   int
 }
 
@@ -30,7 +31,8 @@ func (s *securityFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&s.clientCA, "client-ca", "", "require API clients to present a certificate from these PEM CAs")
 	f.StringVar(&s.apiCA, "api-ca", "", "PEM CAs to verify other members' API certificates when forwarding or joining (default --peer-ca)")
 	f.StringVar(&s.tokenFile, "token-file", "", `require bearer tokens on the API: a file of "ROLE TOKEN" lines, ROLE read, write or admin`)
-	f.StringVar(&s.nodeTokenEnvOrFlag, "node-token", "", "admin token this node sends to other members (join, address updates); default $RAFTKV_NODE_TOKEN")
+	f.StringVar(&s.nodeTokenEnvOrFlag, "node-token", "", "admin token this node sends to other members (join, address updates); default $RAFTKV_NODE_TOKEN; visible to ps, prefer --node-token-file")
+	f.StringVar(&s.nodeTokenFile, "node-token-file", "", "file holding the admin token this node sends to other members (its only content), instead of --node-token")
 	f.IntVar(&s.maxAPIConns, "max-api-conns", 1024, "cap on open API connections")
 }
 
@@ -105,7 +107,17 @@ func (s *securityFlags) load(faults bool) (security, error) {
 			return out, fmt.Errorf("--token-file %s: %w", s.tokenFile, err)
 		}
 	}
+	if s.nodeTokenFile != "" && s.nodeTokenEnvOrFlag != "" {
+		return out, errors.New("give --node-token or --node-token-file, not both")
+	}
 	out.nodeToken = strings.TrimSpace(s.nodeTokenEnvOrFlag)
+	if s.nodeTokenFile != "" {
+		tok, err := readNodeToken(s.nodeTokenFile)
+		if err != nil {
+			return out, fmt.Errorf("--node-token-file: %w", err)
+		}
+		out.nodeToken = tok
+	}
 	if out.nodeToken == "" {
 		out.nodeToken = strings.TrimSpace(os.Getenv("RAFTKV_NODE_TOKEN"))
 	}
@@ -113,4 +125,22 @@ func (s *securityFlags) load(faults bool) (security, error) {
 		return out, errors.New("--unsafe-enable-fault-injection with TLS needs --token-file: the fault API is admin-only")
 	}
 	return out, nil
+}
+
+// readNodeToken reads a --node-token-file: one token and nothing else, so
+// that a token file of "ROLE TOKEN" lines given by mistake is refused
+// instead of sending its first line as a token.
+func readNodeToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	switch {
+	case tok == "":
+		return "", fmt.Errorf("%s is empty", path)
+	case strings.ContainsAny(tok, " \t\r\n"):
+		return "", fmt.Errorf("%s holds more than one token (it must hold only the token, not \"ROLE TOKEN\" lines)", path)
+	}
+	return tok, nil
 }

@@ -24,7 +24,8 @@ exist: then it signs with that one), and NODE.pem/NODE-key.pem for each
 node: usable as TLS server and client, naming the node (CN and DNS SAN,
 which the peer handshake checks) plus localhost, 127.0.0.1, ::1 and --hosts.
 --client NAME adds client-only certificates. --tokens writes tokens.txt
-(one random token per role, the --token-file format) and tokens.env.
+(one random token per role, the --token-file format), tokens.env and
+node-token.txt (the admin token alone, for raftkv --node-token-file).
 For development and tests: keys are unencrypted.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,7 +72,7 @@ For development and tests: keys are unencrypted.`,
 	cmd.Flags().StringVar(&dir, "dir", "certs", "output directory")
 	cmd.Flags().StringVar(&hosts, "hosts", "", "extra SANs for node certificates, comma-separated (DNS names or IPs)")
 	cmd.Flags().StringSliceVar(&clients, "client", nil, "also make a client-only certificate with this name (repeatable)")
-	cmd.Flags().BoolVar(&tokens, "tokens", false, "also write tokens.txt (for --token-file) and tokens.env")
+	cmd.Flags().BoolVar(&tokens, "tokens", false, "also write tokens.txt (for --token-file), tokens.env and node-token.txt (for --node-token-file)")
 	return cmd
 }
 

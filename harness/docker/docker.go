@@ -398,8 +398,8 @@ func (c *Cluster) args(n *node) []string {
 }
 
 // secretMounts are the bind mounts of a secured node's credentials (none
-// for a plain node): its own certificate and key, the CA and the token
-// file, read-only under secretsMount; not the CA's key nor the other
+// for a plain node): its own certificate and key, the CA, the token file
+// and the node's own token, read-only under secretsMount; not the CA's key nor the other
 // nodes' keys. As root, the key and the token file (mode 0600) are given
 // to the image's user, which runs the node; otherwise the container runs
 // as the harness's user, who owns them.
@@ -416,6 +416,7 @@ func (c *Cluster) secretMounts(n *node) ([]string, error) {
 	}{
 		{sec.CertFile(n.id), in.CertFile(n.id), false}, {sec.KeyFile(n.id), in.KeyFile(n.id), true},
 		{sec.CAFile(), in.CAFile(), false}, {sec.TokenFile(), in.TokenFile(), true},
+		{sec.NodeTokenFile(), in.NodeTokenFile(), true},
 	} {
 		if f.private && os.Geteuid() == 0 {
 			if err := os.Chown(f.host, imageUID, imageUID); err != nil {

@@ -30,7 +30,8 @@ const (
 // verify them, the tokens). A nil *Security is a plain cluster: its
 // methods then give plain clients.
 type Security struct {
-	// Dir holds the files: CAFile, TokenFile (and tokens.env), and
+	// Dir holds the files: CAFile, TokenFile (and tokens.env),
+	// NodeTokenFile, and
 	// CertFile and KeyFile of each issued node.
 	Dir string
 	// Tokens are the bearer tokens of the three roles.
@@ -109,6 +110,10 @@ func (s *Security) CAFile() string { return filepath.Join(s.Dir, "ca.pem") }
 
 // TokenFile is the tokens in raftkv's --token-file format.
 func (s *Security) TokenFile() string { return filepath.Join(s.Dir, devcerts.TokenFile) }
+
+// NodeTokenFile is the admin token alone, raftkv's --node-token-file (the
+// token a node sends to the others, off its command line).
+func (s *Security) NodeTokenFile() string { return filepath.Join(s.Dir, devcerts.NodeTokenFile) }
 
 // CertFile is node's certificate.
 func (s *Security) CertFile(node string) string { return filepath.Join(s.Dir, node+".pem") }

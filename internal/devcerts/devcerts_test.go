@@ -94,11 +94,14 @@ func TestTokensParseAsATokenFile(t *testing.T) {
 	if err := WriteTokens(dir, tok); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{TokenFile, TokenEnv} {
+	for _, name := range []string{TokenFile, TokenEnv, NodeTokenFile} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v", name, err, st.Mode())
 		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, NodeTokenFile)); string(b) != tok.Admin+"\n" {
+		t.Fatalf("%s holds %q, want the admin token alone", NodeTokenFile, b)
 	}
 	if err := WriteTokens(dir, other); err == nil {
 		t.Fatal("overwrote the tokens")

@@ -53,19 +53,22 @@ func (t Tokens) Env() []byte {
 	return b
 }
 
-// Token files written by WriteTokens.
+// Token files written by WriteTokens. NodeTokenFile is the admin token
+// alone, for raftkv's --node-token-file: a node's own token kept out of its
+// command line, where ps shows it to every user of the machine.
 const (
-	TokenFile = "tokens.txt"
-	TokenEnv  = "tokens.env"
+	TokenFile     = "tokens.txt"
+	TokenEnv      = "tokens.env"
+	NodeTokenFile = "node-token.txt"
 )
 
-// WriteTokens writes TokenFile and TokenEnv into dir with mode 0600. It
-// refuses to overwrite either, and then writes neither.
+// WriteTokens writes TokenFile, TokenEnv and NodeTokenFile into dir with
+// mode 0600. It refuses to overwrite any, and then writes none.
 func WriteTokens(dir string, t Tokens) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	files := [][2]string{{TokenFile, string(t.File())}, {TokenEnv, string(t.Env())}}
+	files := [][2]string{{TokenFile, string(t.File())}, {TokenEnv, string(t.Env())}, {NodeTokenFile, t.Admin + "\n"}}
 	for _, f := range files {
 		if p := filepath.Join(dir, f[0]); fileExists(p) {
 			return fmt.Errorf("%s already exists", p)

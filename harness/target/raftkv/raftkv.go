@@ -47,7 +47,7 @@ func (Target) ReadModes() []string { return []string{"linearizable", "lease", "s
 // cfg.Security the node is secured as scripts/cluster.sh TLS=1 does it:
 // its certificate on both ports, the run's CA for its peers (and for the
 // APIs it calls), the token file, and the admin token as its own
-// (--node-token) for its calls to other members.
+// (--node-token-file) for its calls to other members.
 func (Target) Args(n target.Node, all []target.Node, cfg target.Config) []string {
 	var peers []string
 	for _, p := range all {
@@ -81,7 +81,7 @@ func (Target) Args(n target.Node, all []target.Node, cfg target.Config) []string
 		a = append(a,
 			"--peer-cert", s.CertFile(n.ID), "--peer-key", s.KeyFile(n.ID), "--peer-ca", s.CAFile(),
 			"--cert", s.CertFile(n.ID), "--key", s.KeyFile(n.ID),
-			"--token-file", s.TokenFile(), "--node-token", s.Tokens.Admin)
+			"--token-file", s.TokenFile(), "--node-token-file", s.NodeTokenFile())
 	}
 	return append(a, cfg.Extra...)
 }

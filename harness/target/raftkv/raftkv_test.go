@@ -23,7 +23,7 @@ func TestArgsSecured(t *testing.T) {
 		{ID: "node1", PeerAddr: "127.0.0.1:7001", ClientAddr: "127.0.0.1:8001", DataDir: "/d/node1"},
 	}
 	plain := Target{}.Args(nodes[1], nodes, target.Config{Extra: []string{"--x"}})
-	for _, f := range []string{"--peer-cert", "--cert", "--token-file", "--node-token"} {
+	for _, f := range []string{"--peer-cert", "--cert", "--token-file", "--node-token", "--node-token-file"} {
 		if slices.Contains(plain, f) {
 			t.Errorf("plain node got %s: %v", f, plain)
 		}
@@ -37,7 +37,10 @@ func TestArgsSecured(t *testing.T) {
 	want := map[string]string{
 		"--peer-cert": "/secrets/node1.pem", "--peer-key": "/secrets/node1-key.pem", "--peer-ca": "/secrets/ca.pem",
 		"--cert": "/secrets/node1.pem", "--key": "/secrets/node1-key.pem",
-		"--token-file": "/secrets/tokens.txt", "--node-token": sec.Tokens.Admin,
+		"--token-file": "/secrets/tokens.txt", "--node-token-file": "/secrets/node-token.txt",
+	}
+	if slices.Contains(a, sec.Tokens.Admin) {
+		t.Errorf("the admin token is on the command line, where ps shows it: %s", strings.Join(a, " "))
 	}
 	for f, v := range want {
 		if got := flag(a, f); got != v {
