@@ -229,6 +229,7 @@ func onNodes(ctx context.Context, nodes []string, f func(ctx context.Context, n 
 func HealAll(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	var errs []error
+	restarted := map[string]bool{}
 	for _, n := range c.Nodes() {
 		switch c.State(n) {
 		case cluster.Paused:
@@ -238,6 +239,8 @@ func HealAll(ctx context.Context, env *Env) error {
 		case cluster.Down:
 			if err := c.Restart(ctx, n); err != nil {
 				errs = append(errs, err)
+			} else {
+				restarted[n] = true
 			}
 		}
 	}
@@ -245,6 +248,14 @@ func HealAll(ctx context.Context, env *Env) error {
 	// failpoint faults to clear (the others refuse those faults).
 	if t := cluster.TargetOf(c); target.Has(t, target.CapNodeNetwork) || target.Has(t, target.CapClock) || target.Has(t, target.CapFailpoint) {
 		errs = append(errs, onNodes(ctx, c.Nodes(), func(ctx context.Context, n string) error {
+			// A node restarted above answers only once it has opened its
+			// store; its faults are cleared when it does (on the docker
+			// backend its network rules outlive the restart).
+			if restarted[n] {
+				if err := cluster.WaitHealthy(ctx, c, n); err != nil {
+					return err
+				}
+			}
 			cl := c.Client(n)
 			return errors.Join(cl.ClearNetwork(ctx), cl.ClearClock(ctx), cl.DisarmFailpoint(ctx))
 		}))

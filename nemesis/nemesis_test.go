@@ -393,3 +393,35 @@ func TestLeaderFlap(t *testing.T) {
 		}
 	}
 }
+
+// slowBoot is a cluster whose Restart returns before the node answers, as
+// a real process does while it opens its store.
+type slowBoot struct {
+	*fake.Cluster
+	boot time.Duration
+}
+
+func (s slowBoot) Restart(ctx context.Context, id string) error {
+	go func() {
+		time.Sleep(s.boot)
+		_ = s.Cluster.Restart(ctx, id)
+	}()
+	return nil
+}
+
+// HealAll waits for a node it restarted to answer before clearing its
+// faults, instead of failing on a node that is still starting.
+func TestHealAllWaitsForARestartedNode(t *testing.T) {
+	ctx := context.Background()
+	f := startFake(t, 3)
+	if err := f.Kill(ctx, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	c := slowBoot{Cluster: f, boot: 300 * time.Millisecond}
+	if err := nemesis.HealAll(ctx, nemesis.NewEnv(c, 1, nil)); err != nil {
+		t.Fatalf("heal-all with a node still starting: %v", err)
+	}
+	if st := f.State("node1"); st != cluster.Running {
+		t.Fatalf("node1 is %s after heal-all", st)
+	}
+}

@@ -217,15 +217,45 @@ func Leader(ctx context.Context, c Cluster) string {
 
 // ready asks one node whether it can serve clients, through the cluster's
 // target or raftkv's GET /readyz.
-func ready(ctx context.Context, c Cluster, n string) error {
+func ready(ctx context.Context, c Cluster, n string) error { return probe(ctx, c, n, true) }
+
+// probe asks one node whether its process answers (ready false: the
+// target's Healthy, raftkv's /healthz) or whether it can serve clients
+// (ready true: Ready, /readyz).
+func probe(ctx context.Context, c Cluster, n string, ready bool) error {
 	if tc, ok := c.(Targeted); ok {
 		tn, err := tc.TargetNode(n)
 		if err != nil {
 			return err
 		}
-		return tc.Target().Ready(ctx, tn)
+		if ready {
+			return tc.Target().Ready(ctx, tn)
+		}
+		return tc.Target().Healthy(ctx, tn)
 	}
-	return c.Client(n).Ready(ctx)
+	if ready {
+		return c.Client(n).Ready(ctx)
+	}
+	return c.Client(n).Healthy(ctx)
+}
+
+// WaitHealthy polls until node n's process answers (it need not know a
+// leader yet), or ctx ends: a node just restarted listens only once it has
+// opened its store.
+func WaitHealthy(ctx context.Context, c Cluster, n string) error {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := probe(pctx, c, n, false)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: %s does not answer: %w (last: %w)", n, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // WaitReady polls until every node that is not down is ready (it knows a
