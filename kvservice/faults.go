@@ -63,8 +63,43 @@ func (s *Server) DisarmFailpoint() {
 }
 
 // SetNetworkFaults implements api.FaultBackend: peers are named; "*" means
-// every peer.
+// every peer. A rule names a member, not an incarnation: it covers every
+// raft ID the name has had, and one it gains later (refreshNetworkFaults).
 func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	out, err := s.resolveNetworkRules(rules)
+	if err != nil {
+		return err
+	}
+	if err := s.tr.SetFaults(out); err != nil {
+		return api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	s.netRules = slices.Clone(rules)
+	s.log.Warn("network faults set", "rules", fmt.Sprintf("%+v", rules))
+	return nil
+}
+
+// refreshNetworkFaults resolves the network fault rules again after the
+// configuration changed, so that a member that joined again under its name
+// with a new raft ID is cut off like its old incarnation was.
+func (s *Server) refreshNetworkFaults() {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if len(s.netRules) == 0 {
+		return
+	}
+	out, err := s.resolveNetworkRules(s.netRules)
+	if err == nil {
+		err = s.tr.SetFaults(out)
+	}
+	if err != nil {
+		s.log.Warn("network faults not resolved again", "err", err)
+	}
+}
+
+// resolveNetworkRules turns named rules into the transport's, by raft ID.
+func (s *Server) resolveNetworkRules(rules []api.NetworkRule) ([]transport.FaultRule, error) {
 	out := make([]transport.FaultRule, 0, len(rules))
 	for _, r := range rules {
 		// A name may have had several raft IDs (a member that was removed
@@ -73,7 +108,7 @@ func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
 		if r.Peer != "*" {
 			peers = s.faultIDs(r.Peer)
 			if len(peers) == 0 {
-				return api.Errorf(api.CodeBadRequest, "unknown peer %q", r.Peer)
+				return nil, api.Errorf(api.CodeBadRequest, "unknown peer %q", r.Peer)
 			}
 		}
 		dir := transport.Both
@@ -88,15 +123,14 @@ func (s *Server) SetNetworkFaults(rules []api.NetworkRule) error {
 				Delay: time.Duration(r.DelayMS) * time.Millisecond, Jitter: time.Duration(r.JitterMS) * time.Millisecond})
 		}
 	}
-	if err := s.tr.SetFaults(out); err != nil {
-		return api.Errorf(api.CodeBadRequest, "%v", err)
-	}
-	s.log.Warn("network faults set", "rules", fmt.Sprintf("%+v", rules))
-	return nil
+	return out, nil
 }
 
 // ClearNetworkFaults implements api.FaultBackend.
 func (s *Server) ClearNetworkFaults() {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	s.netRules = nil
 	s.tr.ClearFaults()
 	s.log.Warn("network faults cleared")
 }

@@ -140,6 +140,16 @@ func TestRejoinGetsNewRaftID(t *testing.T) {
 		t.Fatalf("adding without a raft id: %v", err)
 	}
 
+	// A network fault set by name on another member while the victim is
+	// gone must cut off its next incarnation too.
+	cutter := 0
+	for cutter == victim || srvs[cutter] == leader {
+		cutter++
+	}
+	if err := srvs[cutter].SetNetworkFaults([]api.NetworkRule{{Peer: name, Direction: "in", Drop: true}}); err != nil {
+		t.Fatalf("fault on %s naming %s: %v", srvs[cutter].Name(), name, err)
+	}
+
 	// The victim joins again, empty, under the same name. (Its old raft
 	// port may meanwhile be some connection's local port: a fresh one.)
 	jcfg := testConfig(name, freeAddrs(t, 1)[0], filepath.Join(dir, name), nil)
@@ -154,6 +164,15 @@ func TestRejoinGetsNewRaftID(t *testing.T) {
 	if newID == oldID || newID == raft.None || newID >= 1<<53 {
 		t.Fatalf("rejoined %s has raft id %x (old %x)", name, newID, oldID)
 	}
+	waitFor(t, "the fault naming "+name+" covers its new raft id", func() bool {
+		for _, r := range srvs[cutter].tr.Faults() {
+			if r.Peer == newID && r.Drop && r.Direction == transport.In {
+				return true
+			}
+		}
+		return false
+	})
+	srvs[cutter].ClearNetworkFaults()
 	ident, ok, err := readIdentity(filepath.Join(dir, name))
 	if !ok || err != nil || ident.RaftID != newID {
 		t.Fatalf("identity.json after the join: %+v %v %v, want raft id %x", ident, ok, err, newID)

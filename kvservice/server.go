@@ -180,6 +180,12 @@ type Server struct {
 	fpMu sync.Mutex
 	fp   *api.Failpoint
 
+	// netMu guards netRules, the network fault rules as the fault API set
+	// them (by member name), kept to resolve again when a name gains a
+	// raft ID (a member that joined again while the fault held).
+	netMu    sync.Mutex
+	netRules []api.NetworkRule
+
 	metrics *serverMetrics
 
 	stop     chan struct{}
@@ -600,6 +606,9 @@ func (s *Server) onConfChange(cc raft.ConfChange, cs raft.ConfState) {
 	name := s.nameOf(cc.NodeID)
 	if err := RecordConfChange(s.fsm, cc, s.knownName); err != nil {
 		s.log.Warn("membership table not updated", "err", err)
+	}
+	if cc.Type == raft.ConfChangeAddVoter || cc.Type == raft.ConfChangeAddLearner {
+		s.refreshNetworkFaults()
 	}
 	if cc.Type == raft.ConfChangeRemoveNode && cc.NodeID == s.id {
 		s.log.Warn("this node was removed from the cluster; its raft id is never reused: to come back, wipe its data directory and start it with --join")
