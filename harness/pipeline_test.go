@@ -189,7 +189,8 @@ func TestSecureScenario(t *testing.T) {
 		}
 		log := string(b)
 		for _, flag := range []string{"--peer-cert " + filepath.Join(secrets, n+".pem"), "--cert " + filepath.Join(secrets, n+".pem"),
-			"--peer-ca " + filepath.Join(secrets, "ca.pem"), "--token-file " + filepath.Join(secrets, "tokens.txt"), "--node-token "} {
+			"--peer-ca " + filepath.Join(secrets, "ca.pem"), "--token-file " + filepath.Join(secrets, "tokens.txt"),
+			"--node-token-file " + filepath.Join(secrets, "node-token.txt")} {
 			if !strings.Contains(log, flag) {
 				t.Errorf("%s did not start with %s", n, flag)
 			}

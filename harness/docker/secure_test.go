@@ -116,7 +116,7 @@ func TestSecretMountsAreAbsolute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(args) != 8 {
+	if len(args) != 10 { // certificate, key, CA, token file, node token file
 		t.Fatalf("mounts %v", args)
 	}
 	for i := 1; i < len(args); i += 2 {

@@ -50,10 +50,13 @@ func TestProcessBackendSecured(t *testing.T) {
 		}
 		args := strings.Split(string(b), "\x00")
 		for f, v := range map[string]string{"--peer-cert": sec.CertFile(n.id), "--cert": sec.CertFile(n.id),
-			"--peer-ca": sec.CAFile(), "--token-file": sec.TokenFile(), "--node-token": sec.Tokens.Admin} {
+			"--peer-ca": sec.CAFile(), "--token-file": sec.TokenFile(), "--node-token-file": sec.NodeTokenFile()} {
 			if i := slices.Index(args, f); i < 0 || i+1 >= len(args) || args[i+1] != v {
 				t.Errorf("%s runs without %s %s: %q", n.id, f, v, args)
 			}
+		}
+		if slices.Contains(args, sec.Tokens.Admin) {
+			t.Errorf("%s has the admin token on its command line, where ps shows it: %q", n.id, args)
 		}
 	}
 
