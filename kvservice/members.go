@@ -136,7 +136,7 @@ func (s *Server) maintain() {
 				lastPublish = time.Now()
 				s.publishMembers(n, st)
 			}
-			if time.Since(lastPromote) > 500*time.Millisecond {
+			if time.Since(lastPromote) > PromoteEvery {
 				lastPromote = time.Now()
 				s.promoteLearners(n, st)
 			}
@@ -171,30 +171,41 @@ func (s *Server) publishMembers(n *node.Node, st raft.Status) {
 	}
 }
 
-// promoteLearners (leader) promotes one caught-up learner at a time.
-func (s *Server) promoteLearners(n *node.Node, st raft.Status) {
+// LearnerToPromote is the leader's promotion rule: the first learner of
+// st's configuration that did not join to stay a learner (member gives its
+// record) and whose match index is within PromoteLag of the leader's last
+// index. The simulation's leaders promote with it too.
+func LearnerToPromote(st raft.Status, member func(id uint64) (fsm.Member, bool)) (uint64, bool) {
 	for _, id := range st.Config.Learners {
-		m, ok := s.memberInfo(id)
-		if ok && m.StayLearner {
+		if m, ok := member(id); ok && m.StayLearner {
 			continue
 		}
 		pr, ok := st.Progress[id]
 		if !ok || pr.Match == 0 || pr.Match+PromoteLag < st.LastIndex {
 			continue
 		}
-		var b []byte
-		if m, ok := s.fsm.Member(id); ok {
-			b = MemberContext(m)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: b})
-		cancel()
-		if err != nil {
-			s.log.Info("promoting a learner failed; will retry", "member", s.nameOf(id), "err", err)
-		} else {
-			s.log.Info("learner promoted to voter", "member", s.nameOf(id), "match", pr.Match, "last_index", st.LastIndex)
-		}
+		return id, true
+	}
+	return 0, false
+}
+
+// promoteLearners (leader) promotes one caught-up learner at a time.
+func (s *Server) promoteLearners(n *node.Node, st raft.Status) {
+	id, ok := LearnerToPromote(st, s.memberInfo)
+	if !ok {
 		return
+	}
+	var b []byte
+	if m, ok := s.fsm.Member(id); ok {
+		b = MemberContext(m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: b})
+	cancel()
+	if err != nil {
+		s.log.Info("promoting a learner failed; will retry", "member", s.nameOf(id), "err", err)
+	} else {
+		s.log.Info("learner promoted to voter", "member", s.nameOf(id), "match", st.Progress[id].Match, "last_index", st.LastIndex)
 	}
 }
 

@@ -37,6 +37,10 @@ import (
 // the leader's last index before the leader promotes it to voter.
 const PromoteLag = 100
 
+// PromoteEvery is how often a leader looks for a learner to promote: one
+// promotion at a time, each conf change applied before the next is tried.
+const PromoteEvery = 500 * time.Millisecond
+
 // Config configures a node server.
 type Config struct {
 	// Name is this member's name (node0, ...).

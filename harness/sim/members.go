@@ -28,7 +28,6 @@ const (
 	joinRetry      = 200 * time.Millisecond
 	joinAttempt    = 2 * time.Second
 	joinTimeout    = 30 * time.Second
-	promoteEvery   = 500 * time.Millisecond
 	confChangeWait = 5 * time.Second
 )
 
@@ -108,7 +107,7 @@ func (s *sim) join(n *snode) {
 			default:
 				attempt++
 				mine, id := attempt, n.id
-				m := fsm.Member{Name: n.name, RaftID: n.id}
+				m := fsm.Member{Name: n.name, RaftID: n.id, StayLearner: n.stayLearner}
 				l.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: n.id, Context: kvservice.MemberContext(m)}, func(err *apiError) {
 					if mine == attempt && id == n.id && err == nil && n.state == cluster.Down {
 						n.joinUnderWay = false
@@ -167,25 +166,22 @@ func (n *snode) memberView() kvservice.MemberView {
 	}
 }
 
-// maybePromote is the leader's maintenance: promote one caught-up learner.
+// maybePromote is the leader's maintenance: promote one caught-up learner
+// (kvservice.LearnerToPromote, every kvservice.PromoteEvery).
 func (n *snode) maybePromote() {
-	if !n.isLeader() || n.s.now-n.lastPromote < int64(promoteEvery) {
+	if !n.isLeader() || n.s.now-n.lastPromote < int64(kvservice.PromoteEvery) {
 		return
 	}
 	n.lastPromote = n.s.now
-	st := n.drv.Status()
-	for _, id := range st.Config.Learners {
-		pr, ok := st.Progress[id]
-		if !ok || pr.Match == 0 || pr.Match+kvservice.PromoteLag < st.LastIndex {
-			continue
-		}
-		var ctx []byte
-		if m, ok := n.fsm.Member(id); ok {
-			ctx = kvservice.MemberContext(m)
-		}
-		n.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: ctx}, func(*apiError) {})
+	id, ok := kvservice.LearnerToPromote(n.drv.Status(), n.fsm.Member)
+	if !ok {
 		return
 	}
+	var ctx []byte
+	if m, ok := n.fsm.Member(id); ok {
+		ctx = kvservice.MemberContext(m)
+	}
+	n.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: ctx}, func(*apiError) {})
 }
 
 // ---- membership-churn ----
@@ -210,6 +206,15 @@ func (f *churnFault) inject() (effect, error) {
 	}
 	f.node = ns[s.rng.IntN(len(ns))]
 	x := f.node
+	// One rejoin in three is as a learner that stays one (--join-as-learner),
+	// so the cluster runs for a while with voters and a non-voter side by
+	// side, of both parities: quorums, elections and reads with a member
+	// that must never count.
+	stay := s.rng.IntN(3) == 0
+	rejoin := "it rejoins as a voter once caught up"
+	if stay {
+		rejoin = "it rejoins as a learner that stays one"
+	}
 	l := s.leader()
 	if l == nil || !l.running() {
 		f.node = nil
@@ -222,8 +227,9 @@ func (f *churnFault) inject() (effect, error) {
 		}
 		x.crash()
 		x.wipe()
+		x.stayLearner = stay
 	})
-	return effect{nodes: []string{x.name}, detail: fmt.Sprintf("removing %s (via %s), then killing and wiping it", x.name, l.name)}, nil
+	return effect{nodes: []string{x.name}, detail: fmt.Sprintf("removing %s (via %s), then killing and wiping it; %s", x.name, l.name, rejoin)}, nil
 }
 
 func (f *churnFault) heal() error {

@@ -68,7 +68,10 @@ type snode struct {
 	joining bool
 	// joinUnderWay: a join loop (sim.join) is running for this node.
 	joinUnderWay bool
-	lastPromote  int64
+	// stayLearner: the node joins as `raftkv --join --join-as-learner`
+	// does, a learner the leader never promotes (a read replica).
+	stayLearner bool
+	lastPromote int64
 
 	readyScheduled bool
 	busyUntil      int64
