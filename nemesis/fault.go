@@ -34,6 +34,24 @@ type Env struct {
 	Log  *slog.Logger
 	// mu serializes Rand, which is not safe for concurrent use.
 	mu sync.Mutex
+	// net is the faults' network rules on each node, so that faults on
+	// one node at once add up (RuleBook).
+	net RuleBook
+}
+
+// setNetwork gives node n owner's network rules alongside the rules other
+// faults keep on it.
+func (e *Env) setNetwork(ctx context.Context, owner any, n string, rules []nodeapi.NetRule) error {
+	return e.Cluster.Client(n).SetNetwork(ctx, e.net.Set(owner, n, rules))
+}
+
+// clearNetwork takes owner's network rules off node n, leaving the rules
+// other faults keep on it.
+func (e *Env) clearNetwork(ctx context.Context, owner any, n string) error {
+	if rest := e.net.Remove(owner, n); len(rest) > 0 {
+		return e.Cluster.Client(n).SetNetwork(ctx, rest)
+	}
+	return e.Cluster.Client(n).ClearNetwork(ctx)
 }
 
 // NewEnv returns an Env whose randomness derives from seed.
@@ -246,6 +264,7 @@ func HealAll(ctx context.Context, env *Env) error {
 	}
 	// Only a target with the in-node fault API has network, clock or
 	// failpoint faults to clear (the others refuse those faults).
+	env.net.Reset()
 	if t := cluster.TargetOf(c); target.Has(t, target.CapNodeNetwork) || target.Has(t, target.CapClock) || target.Has(t, target.CapFailpoint) {
 		errs = append(errs, onNodes(ctx, c.Nodes(), func(ctx context.Context, n string) error {
 			// A node restarted above answers only once it has opened its
@@ -301,7 +320,7 @@ func (p *partition) Inject(ctx context.Context, env *Env) (Effect, error) {
 	}
 	sort.Strings(p.nodes)
 	err := onNodes(ctx, p.nodes, func(ctx context.Context, n string) error {
-		return env.Cluster.Client(n).SetNetwork(ctx, rules[n])
+		return env.setNetwork(ctx, p, n, rules[n])
 	})
 	// The history names the nodes the partition singles out (the minority,
 	// the isolated node, the bridge), which is what a reader looks for.
@@ -322,7 +341,7 @@ func appendRule(rs []nodeapi.NetRule, r nodeapi.NetRule) []nodeapi.NetRule {
 
 func (p *partition) Heal(ctx context.Context, env *Env) error {
 	return onNodes(ctx, env.Cluster.Nodes(), func(ctx context.Context, n string) error {
-		return env.Cluster.Client(n).ClearNetwork(ctx)
+		return env.clearNetwork(ctx, p, n)
 	})
 }
 
@@ -651,27 +670,27 @@ func (f *packetFault) Inject(ctx context.Context, env *Env) (Effect, error) {
 			r.Peer = p
 			rules = append(rules, r)
 		}
-		return env.Cluster.Client(n).SetNetwork(ctx, rules)
+		return env.setNetwork(ctx, f, n, rules)
 	})
-	d := fmt.Sprintf("outgoing on %v: delay=%dms jitter=%dms loss=%g", ns, f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
+	d := fmt.Sprintf("%s on %v: delay=%dms jitter=%dms loss=%g", PacketDirectionWords[f.rule.Direction], ns, f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
 	return Effect{Nodes: ns, Detail: d}, err
 }
 
 func (f *packetFault) Heal(ctx context.Context, env *Env) error {
 	return onNodes(ctx, f.nodes, func(ctx context.Context, n string) error {
-		return env.Cluster.Client(n).ClearNetwork(ctx)
+		return env.clearNetwork(ctx, f, n)
 	})
 }
 
 func init() {
-	register("packet-delay", 2, "delay raft messages leaving the target nodes (default all; delay 50ms, jitter 25ms)", func(s Spec) (Fault, error) {
-		if err := validTarget(s.Target); err != nil {
+	register("packet-delay", 2, "delay raft messages leaving the target nodes (default all; delay 50ms, jitter 25ms; direction in|out|both, default out)", func(s Spec) (Fault, error) {
+		if err := validPacket(s); err != nil {
 			return nil, err
 		}
 		return &packetFault{minNodes: 2, name: "packet-delay", spec: s, rule: PacketRule(s)}, nil
 	})
-	register("packet-loss", 2, "drop a fraction of raft messages leaving the target nodes (default all; loss 0.2)", func(s Spec) (Fault, error) {
-		if err := validTarget(s.Target); err != nil {
+	register("packet-loss", 2, "drop a fraction of raft messages leaving the target nodes (default all; loss 0.2; direction in|out|both, default out)", func(s Spec) (Fault, error) {
+		if err := validPacket(s); err != nil {
 			return nil, err
 		}
 		if s.Loss < 0 || s.Loss > 1 {
@@ -681,22 +700,39 @@ func init() {
 	})
 }
 
+// PacketDirectionWords says what a packet fault's rule direction acts on.
+var PacketDirectionWords = map[string]string{"out": "outgoing", "in": "incoming", "both": "outgoing and incoming"}
+
+func validPacket(s Spec) error {
+	if err := validTarget(s.Target); err != nil {
+		return err
+	}
+	if _, ok := PacketDirectionWords[s.Direction]; !ok && s.Direction != "" {
+		return fmt.Errorf("%w: direction %q (in|out|both)", ErrBadSpec, s.Direction)
+	}
+	return nil
+}
+
 // PacketRule is the network rule that the packet fault s (packet-delay or
 // packet-loss) installs on its target nodes, with the defaults its help
 // text gives; every backend uses it so they agree.
 func PacketRule(s Spec) nodeapi.NetRule {
+	dir := s.Direction
+	if dir == "" {
+		dir = "out"
+	}
 	if s.Fault == "packet-delay" {
 		d, j := s.Delay.D(), s.Jitter.D()
 		if d == 0 {
 			d, j = 50*time.Millisecond, 25*time.Millisecond
 		}
-		return nodeapi.NetRule{Direction: "out", DelayMS: d.Milliseconds(), JitterMS: j.Milliseconds()}
+		return nodeapi.NetRule{Direction: dir, DelayMS: d.Milliseconds(), JitterMS: j.Milliseconds()}
 	}
 	l := s.Loss
 	if l == 0 {
 		l = 0.2
 	}
-	return nodeapi.NetRule{Direction: "out", Loss: l}
+	return nodeapi.NetRule{Direction: dir, Loss: l}
 }
 
 // ---- membership churn ----
@@ -897,8 +933,27 @@ func init() {
 // ---- compose ----
 
 type compose struct {
-	parts []Fault
-	done  int
+	parts  []Fault
+	spread time.Duration
+	done   int
+}
+
+// ComposeOffsets is when each of a compose's parts is injected, from the
+// first: all at once without a spread; with one, the first at once and
+// each other at its own random moment within the spread, in order (so a
+// packet delay can be in place a while before the partition that follows
+// it, and its delayed messages be in flight when the cut comes). intn is
+// the caller's seeded source.
+func ComposeOffsets(parts int, spread time.Duration, intn func(int) int) []time.Duration {
+	out := make([]time.Duration, parts)
+	if spread <= 0 {
+		return out
+	}
+	for i := 1; i < len(out); i++ {
+		out[i] = Uniform(0, spread, intn)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (f *compose) Name() string {
@@ -922,10 +977,24 @@ func (f *compose) Inject(ctx context.Context, env *Env) (Effect, error) {
 	var eff Effect
 	var details []string
 	f.done = 0
-	for _, p := range f.parts {
+	offsets := ComposeOffsets(len(f.parts), f.spread, env.intn)
+	start := time.Now()
+	for i, p := range f.parts {
+		if wait := offsets[i] - time.Since(start); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				eff.Detail = strings.Join(details, "; ")
+				return eff, ctx.Err()
+			}
+		}
 		e, err := p.Inject(ctx, env)
 		f.done++
-		details = append(details, p.Name()+": "+e.Detail)
+		at := ""
+		if offsets[i] > 0 {
+			at = fmt.Sprintf(" (at +%v)", time.Since(start).Round(time.Millisecond))
+		}
+		details = append(details, p.Name()+at+": "+e.Detail)
 		for _, n := range e.Nodes {
 			if !slices.Contains(eff.Nodes, n) {
 				eff.Nodes = append(eff.Nodes, n)
@@ -951,11 +1020,14 @@ func (f *compose) Heal(ctx context.Context, env *Env) error {
 }
 
 func init() {
-	register("compose", 1, "inject every fault of `of` together (in order) and heal them in reverse", func(s Spec) (Fault, error) {
+	register("compose", 1, "inject every fault of `of` together (in order; with spread, each after the first at its own random moment within it) and heal them in reverse", func(s Spec) (Fault, error) {
 		if len(s.Of) == 0 {
 			return nil, fmt.Errorf("%w: compose needs `of`", ErrBadSpec)
 		}
-		c := &compose{}
+		if s.Spread < 0 {
+			return nil, fmt.Errorf("%w: spread %v", ErrBadSpec, s.Spread.D())
+		}
+		c := &compose{spread: s.Spread.D()}
 		for _, o := range s.Of {
 			p, err := New(o)
 			if err != nil {

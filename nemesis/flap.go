@@ -193,7 +193,7 @@ func (f *flap) later(d time.Duration, fn func()) {
 func (f *flap) setNetwork(ctx context.Context, env *Env, n string, rules []nodeapi.NetRule) {
 	cctx, c := context.WithTimeout(ctx, callTimeout)
 	defer c()
-	if env.Cluster.Client(n).SetNetwork(cctx, rules) == nil {
+	if env.setNetwork(cctx, f, n, rules) == nil {
 		f.mu.Lock()
 		f.touched[n] = true
 		f.mu.Unlock()
@@ -203,7 +203,7 @@ func (f *flap) setNetwork(ctx context.Context, env *Env, n string, rules []nodea
 func (f *flap) clearNetwork(env *Env, n string) {
 	cctx, c := context.WithTimeout(context.Background(), callTimeout)
 	defer c()
-	_ = env.Cluster.Client(n).ClearNetwork(cctx)
+	_ = env.clearNetwork(cctx, f, n)
 }
 
 func (f *flap) kill(env *Env, n string) {
@@ -245,9 +245,10 @@ func (f *flap) Heal(ctx context.Context, env *Env) error {
 	}
 	errs = append(errs, onNodes(ctx, touched, func(ctx context.Context, n string) error {
 		if env.Cluster.State(n) != cluster.Running {
+			env.net.Remove(f, n)
 			return nil
 		}
-		return env.Cluster.Client(n).ClearNetwork(ctx)
+		return env.clearNetwork(ctx, f, n)
 	}))
 	return errors.Join(errs...)
 }

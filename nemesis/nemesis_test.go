@@ -425,3 +425,82 @@ func TestHealAllWaitsForARestartedNode(t *testing.T) {
 		t.Fatalf("node1 is %s after heal-all", st)
 	}
 }
+
+// Faults on one node at once add up: a compose of a partition and a packet
+// delay keeps the partition (before, the delay's rules replaced the
+// partition's on every node, and the compose was only a delay), and
+// healing one of them leaves the other in place.
+func TestComposedNetworkFaultsAddUp(t *testing.T) {
+	ctx := context.Background()
+	c := startFake(t, 3)
+	env := nemesis.NewEnv(c, 3, nil)
+	nodes := c.Nodes()
+	part, err := nemesis.New(nemesis.Spec{Fault: "partition-isolate-one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delay, err := nemesis.New(nemesis.Spec{Fault: "packet-delay", Delay: nemesis.Duration(20 * time.Millisecond), Direction: "in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lone string
+	isolated := func() bool {
+		for _, p := range nodes {
+			if p != lone && (!blocked(t, c, lone, p) || !blocked(t, c, p, lone)) {
+				return false
+			}
+		}
+		return true
+	}
+	delayedIn := func(n string) bool {
+		return slices.ContainsFunc(rules(t, c, n), func(r nodeapi.NetRule) bool { return r.DelayMS == 20 && r.Direction == "in" })
+	}
+	eff, err := part.Inject(ctx, env)
+	if err != nil || len(eff.Nodes) != 1 {
+		t.Fatalf("isolate one: %v, nodes %v", err, eff.Nodes)
+	}
+	lone = eff.Nodes[0]
+	if _, err := delay.Inject(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if !isolated() {
+		t.Fatalf("the delay lifted the partition: %s has rules %v", lone, rules(t, c, lone))
+	}
+	for _, n := range nodes {
+		if !delayedIn(n) {
+			t.Errorf("%s has no inbound delay: %v", n, rules(t, c, n))
+		}
+	}
+	if err := part.Heal(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range nodes {
+		if p != lone && (blocked(t, c, lone, p) || blocked(t, c, p, lone)) {
+			t.Errorf("partition healed but %s still cut off from %s: %v", lone, p, rules(t, c, lone))
+		}
+	}
+	for _, n := range nodes {
+		if !delayedIn(n) {
+			t.Errorf("healing the partition took %s's delay away: %v", n, rules(t, c, n))
+		}
+	}
+	if err := delay.Heal(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if r := rules(t, c, n); len(r) != 0 {
+			t.Errorf("%s keeps rules %v after both heals", n, r)
+		}
+	}
+}
+
+func TestPacketFaultDirection(t *testing.T) {
+	if _, err := nemesis.New(nemesis.Spec{Fault: "packet-loss", Direction: "sideways"}); err == nil {
+		t.Error("direction sideways accepted")
+	}
+	for dir, want := range map[string]string{"": "out", "out": "out", "in": "in", "both": "both"} {
+		if r := nemesis.PacketRule(nemesis.Spec{Fault: "packet-delay", Direction: dir}); r.Direction != want {
+			t.Errorf("direction %q gave rule direction %q", dir, r.Direction)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Spec struct {
 	Delay  Duration `yaml:"delay,omitempty"`
 	Jitter Duration `yaml:"jitter,omitempty"`
 	Loss   float64  `yaml:"loss,omitempty"`
+	// Direction is which of the target nodes' messages a packet fault
+	// acts on: "out" (what they send, the default), "in" (what they
+	// receive) or "both". "in" on a leader slows or loses only the answers
+	// it waits for, while the others still talk at full speed.
+	Direction string `yaml:"direction,omitempty"`
 	// Failpoint faults.
 	Failpoint string `yaml:"failpoint,omitempty"`
 	After     int    `yaml:"after,omitempty"`
@@ -157,6 +162,7 @@ func (s Spec) String() string {
 	add("delay", s.Delay.D(), s.Delay != 0)
 	add("jitter", s.Jitter.D(), s.Jitter != 0)
 	add("loss", s.Loss, s.Loss != 0)
+	add("direction", s.Direction, s.Direction != "")
 	add("failpoint", s.Failpoint, s.Failpoint != "")
 	add("after", s.After, s.After != 0)
 	add("every", s.Every.D(), s.Every != 0)

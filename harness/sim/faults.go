@@ -95,6 +95,7 @@ func (m *nemesisSim) healAll() {
 			}
 		}
 	}
+	s.book.Reset()
 	for _, n := range s.nodes {
 		if n.running() {
 			n.rules = nil
@@ -170,6 +171,19 @@ func without(ns []*snode, x *snode) []*snode {
 
 // onNode runs a fault-API call on a node; like the HTTP call, it fails on a
 // node that is down or stopped.
+// setRules gives n owner's network rules alongside the other faults'
+// (sim.book); a node that is not running gets them at the next change.
+func (n *snode) setRules(owner any, rules []nodeapi.NetRule) error {
+	all := n.s.book.Set(owner, n.name, rules)
+	return onNode(n, func() { n.rules = all })
+}
+
+// dropRules takes owner's network rules off n, leaving the other faults'.
+func (n *snode) dropRules(owner any) error {
+	rest := n.s.book.Remove(owner, n.name)
+	return onNode(n, func() { n.rules = rest })
+}
+
 func onNode(n *snode, f func()) error {
 	if n.state != cluster.Running {
 		return fmt.Errorf("%s: %w", n.name, cluster.ErrNotRunning)
@@ -211,7 +225,7 @@ func (m *nemesisSim) build(sp nemesis.Spec) (simFault, error) {
 	case sp.Fault == "leader-flap":
 		return &flapFault{s: s, spec: sp}, nil
 	case sp.Fault == "compose":
-		c := &composeFault{}
+		c := &composeFault{s: m.s, spread: sp.Spread.D()}
 		for _, o := range sp.Of {
 			p, err := m.build(o)
 			if err != nil {
@@ -335,7 +349,7 @@ func (p *partitionFault) inject() (effect, error) {
 	for _, n := range p.s.nodes { // node order: deterministic
 		if rs, ok := rules[n]; ok {
 			touched = append(touched, n)
-			errs = append(errs, onNode(n, func() { n.rules = rs }))
+			errs = append(errs, n.setRules(p, rs))
 		}
 	}
 	if len(focus) == 0 {
@@ -347,7 +361,7 @@ func (p *partitionFault) inject() (effect, error) {
 func (p *partitionFault) heal() error {
 	var errs []error
 	for _, n := range p.s.nodes {
-		errs = append(errs, onNode(n, func() { n.rules = nil }))
+		errs = append(errs, n.dropRules(p))
 	}
 	return errors.Join(errs...)
 }
@@ -493,16 +507,16 @@ func (f *packetFault) inject() (effect, error) {
 			r.Peer = p.name
 			rules = append(rules, r)
 		}
-		errs = append(errs, onNode(n, func() { n.rules = rules }))
+		errs = append(errs, n.setRules(f, rules))
 	}
-	d := fmt.Sprintf("outgoing on %v: delay=%dms jitter=%dms loss=%g", namesOf(ns), f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
+	d := fmt.Sprintf("%s on %v: delay=%dms jitter=%dms loss=%g", nemesis.PacketDirectionWords[f.rule.Direction], namesOf(ns), f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
 	return effect{nodes: namesOf(ns), detail: d}, errors.Join(errs...)
 }
 
 func (f *packetFault) heal() error {
 	var errs []error
 	for _, n := range f.nodes {
-		errs = append(errs, onNode(n, func() { n.rules = nil }))
+		errs = append(errs, n.dropRules(f))
 	}
 	return errors.Join(errs...)
 }
@@ -585,8 +599,14 @@ func (f *stormFault) heal() error {
 // ---- compose ----
 
 type composeFault struct {
-	parts []simFault
-	done  int
+	s      *sim
+	parts  []simFault
+	spread time.Duration
+	done   int
+	// healed cancels the parts still waiting for their moment; err is
+	// the first error of a part injected after the window was recorded.
+	healed bool
+	err    error
 }
 
 func (f *composeFault) name() string {
@@ -597,11 +617,23 @@ func (f *composeFault) name() string {
 	return strings.Join(names, "+")
 }
 
+// inject injects the parts whose moment is now (all of them without a
+// spread, nemesis.ComposeOffsets) and schedules the others; the window's
+// nodes and detail are those of the parts injected now, and the detail
+// says when the others come (the trace records them).
 func (f *composeFault) inject() (effect, error) {
 	var eff effect
 	var details []string
 	f.done = 0
-	for _, p := range f.parts {
+	offsets := nemesis.ComposeOffsets(len(f.parts), f.spread, f.s.rng.IntN)
+	for i, p := range f.parts {
+		if offsets[i] > 0 {
+			for j := i; j < len(f.parts); j++ {
+				details = append(details, fmt.Sprintf("%s at +%v", f.parts[j].name(), offsets[j]))
+			}
+			f.later(i, offsets)
+			break
+		}
 		e, err := p.inject()
 		f.done++
 		details = append(details, p.name()+": "+e.detail)
@@ -620,8 +652,30 @@ func (f *composeFault) inject() (effect, error) {
 	return eff, nil
 }
 
+// later injects part i at its offset, then the next, unless the compose
+// was healed (or a part failed) before.
+func (f *composeFault) later(i int, offsets []time.Duration) {
+	f.s.after(offsets[i]-offsets[i-1], func() {
+		if f.healed || f.err != nil {
+			return
+		}
+		p := f.parts[i]
+		e, err := p.inject()
+		f.done++
+		f.s.tracef("fault %s: part %d (%s) injected at +%v: %s %v", f.name(), i, p.name(), offsets[i], e.detail, err)
+		if err != nil {
+			f.err = fmt.Errorf("%s at +%v: %w", p.name(), offsets[i], err)
+			return
+		}
+		if i+1 < len(f.parts) {
+			f.later(i+1, offsets)
+		}
+	})
+}
+
 func (f *composeFault) heal() error {
-	var errs []error
+	f.healed = true
+	errs := []error{f.err}
 	for i := f.done - 1; i >= 0; i-- {
 		errs = append(errs, f.parts[i].heal())
 	}

@@ -104,9 +104,7 @@ func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Dura
 		s.after(back, func() {
 			if f.live(gen) {
 				f.busy = false
-				if l.running() {
-					l.rules = nil
-				}
+				_ = l.dropRules(f) // a node that is down got none back
 			}
 		})
 	case nemesis.FlapPartial:
@@ -123,7 +121,7 @@ func (f *flapFault) hit(gen int, l *snode, term uint64, d, delay, down time.Dura
 }
 
 func (f *flapFault) isolate(n *snode, from []*snode) {
-	n.rules = nemesis.IsolateRules(namesOf(from))
+	_ = n.setRules(f, nemesis.IsolateRules(namesOf(from))) // n runs: it leads
 	if !slices.Contains(f.touched, n) {
 		f.touched = append(f.touched, n)
 	}
@@ -155,9 +153,7 @@ func (f *flapFault) heal() error {
 		}
 	}
 	for _, n := range f.touched {
-		if n.running() {
-			n.rules = nil
-		}
+		_ = n.dropRules(f) // a node that is down got none back
 	}
 	f.s.tracef("leader-flap: %d leader(s) hit", f.hits)
 	return nil

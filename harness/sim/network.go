@@ -170,7 +170,8 @@ func (n *snode) deliver(from string, m raft.Message) {
 	if n.state == cluster.Down || m.To != n.id {
 		return
 	}
-	if drop, _ := n.s.ruleVerdict(n.rules, from, "in"); drop {
+	drop, delay := n.s.ruleVerdict(n.rules, from, "in")
+	if drop {
 		return
 	}
 	if sender := n.s.byName[from]; sender != nil && cutOff(sender.rules, n.name, "out") {
@@ -182,6 +183,23 @@ func (n *snode) deliver(from string, m raft.Message) {
 		// it sends would let everything it sent before the cut through.
 		return
 	}
+	if delay > 0 {
+		// An inbound delay rule holds the message in the receiving
+		// transport (raft/transport's fault filter) before the node
+		// steps it; a crash meanwhile loses it with the process.
+		inc := n.inc
+		n.s.after(delay, func() {
+			if n.state != cluster.Down && n.inc == inc {
+				n.receive(m)
+			}
+		})
+		return
+	}
+	n.receive(m)
+}
+
+// receive steps a message that arrived: now, or once the process resumes.
+func (n *snode) receive(m raft.Message) {
 	if n.state == cluster.Paused {
 		n.inbox = append(n.inbox, func() { n.step(m) })
 		return

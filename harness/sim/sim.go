@@ -219,6 +219,9 @@ type sim struct {
 	events  []histories.Event
 
 	chk *rafttest.Checker
+	// book is the faults' network rules on each node: faults on one node
+	// at once add up, as with the nemesis (nemesis.RuleBook).
+	book nemesis.RuleBook
 	// restartDelay is how long the supervisor takes to restart a process
 	// that exited on its own (drawRestartDelay).
 	restartDelay time.Duration

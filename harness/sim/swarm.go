@@ -147,7 +147,10 @@ var swarmFamilies = []swarmFamily{
 		target := func() string { return pick(r, "all", "leader", "one", "minority") }
 		var out []nemesis.Spec
 		for _, f := range some(r, 0.5, "packet-delay", "packet-loss") {
-			s := nemesis.Spec{Fault: f, Target: target()}
+			// Mostly what the targets send; at times what they receive
+			// (on a leader: only the answers it waits for are slow or
+			// lost, its followers still hear it and each other at once).
+			s := nemesis.Spec{Fault: f, Target: target(), Direction: pick(r, "", "", "in", "both")}
 			if f == "packet-delay" {
 				s.Delay = pick(r, ms(1), ms(5), ms(20), ms(100), ms(400))
 				s.Jitter = nemesis.Duration(float64(s.Delay) * pick(r, 0, 0.5, 2))
@@ -266,7 +269,9 @@ func drawSwarm(cfg Config) (Config, *SwarmDraw) {
 			j := (i + 1 + r.IntN(len(specs)-1)) % len(specs)
 			a, b := pick(r, specs[i]...), pick(r, specs[j]...)
 			a.Weight, b.Weight = 0, 0
-			faults = append(faults, nemesis.Spec{Fault: "compose", Of: []nemesis.Spec{a, b}, Weight: 1 + r.IntN(5)})
+			// Together, or the second a moment after the first.
+			spread := pick(r, 0, 0, ms(20), ms(200))
+			faults = append(faults, nemesis.Spec{Fault: "compose", Of: []nemesis.Spec{a, b}, Spread: spread, Weight: 1 + r.IntN(5)})
 		}
 	}
 	interval := pick(r, ms(20), ms(100), ms(300), ms(1000))

@@ -193,3 +193,42 @@ func TestSweepStatsString(t *testing.T) {
 		t.Errorf("%s", got)
 	}
 }
+
+// Faults composed on one node add up in the simulation as with the
+// nemesis (nemesis.RuleBook): a leader cut off while every link is also
+// slow loses its office to another node within the window (before, the
+// delay's rules replaced the partition's and nobody else was elected). With
+// a spread, the delay comes a moment after the partition.
+func TestComposedFaultsAddUpInSim(t *testing.T) {
+	compose := nemesis.Spec{Fault: "compose", Spread: nemesis.Duration(100 * time.Millisecond), Of: []nemesis.Spec{
+		{Fault: "partition-isolate-leader"},
+		{Fault: "packet-delay", Delay: nemesis.Duration(5 * time.Millisecond), Direction: "both"},
+	}}
+	cfg := Config{Name: "compose", Nodes: 3, Duration: nemesis.Duration(2 * time.Second), Rate: 50, Keys: 2,
+		Node: NodeConfig{HeartbeatInterval: nemesis.Duration(20 * time.Millisecond), ElectionTimeout: nemesis.Duration(200 * time.Millisecond)},
+		Nemesis: nemesis.Schedule{Interval: nemesis.Duration(200 * time.Millisecond), Hold: nemesis.Duration(1500 * time.Millisecond),
+			Faults: []nemesis.Spec{compose}}}
+	for _, seed := range []int64{1, 2, 3} {
+		r := run(t, cfg, seed)
+		var inWindow, staggered, elected bool
+		for _, l := range r.Trace {
+			switch {
+			case strings.Contains(l, "fault partition-isolate-leader+packet-delay healed"):
+				inWindow = false
+			case strings.Contains(l, "part 1 (packet-delay) injected at +"):
+				staggered, inWindow = true, true
+			case inWindow && strings.Contains(l, ": leader, term"):
+				elected = true
+			}
+		}
+		if !staggered {
+			t.Errorf("seed %d: the delay was not injected after the partition", seed)
+		}
+		if !elected {
+			t.Errorf("seed %d: no leader elected while the old one was cut off: the delay replaced the partition", seed)
+		}
+		if res := Check(r, time.Minute); res.Verdict != checker.Valid {
+			t.Errorf("seed %d: %s %v", seed, res.Verdict, res.Reasons)
+		}
+	}
+}
