@@ -171,41 +171,43 @@ func (s *Server) publishMembers(n *node.Node, st raft.Status) {
 	}
 }
 
-// LearnerToPromote is the leader's promotion rule: the first learner of
-// st's configuration that did not join to stay a learner (member gives its
-// record) and whose match index is within PromoteLag of the leader's last
-// index. The simulation's leaders promote with it too.
-func LearnerToPromote(st raft.Status, member func(id uint64) (fsm.Member, bool)) (uint64, bool) {
+// Promotion is the leader's promotion rule: the AddVoter change (its
+// context the member's record) for the first learner of st's
+// configuration that did not join to stay a learner and whose match index
+// is within PromoteLag of the leader's last index. member gives a
+// learner's record. The simulation's leaders promote with it too.
+func Promotion(st raft.Status, member func(id uint64) (fsm.Member, bool)) (raft.ConfChange, bool) {
 	for _, id := range st.Config.Learners {
-		if m, ok := member(id); ok && m.StayLearner {
+		m, known := member(id)
+		if known && m.StayLearner {
 			continue
 		}
 		pr, ok := st.Progress[id]
 		if !ok || pr.Match == 0 || pr.Match+PromoteLag < st.LastIndex {
 			continue
 		}
-		return id, true
+		cc := raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id}
+		if known {
+			cc.Context = MemberContext(m)
+		}
+		return cc, true
 	}
-	return 0, false
+	return raft.ConfChange{}, false
 }
 
 // promoteLearners (leader) promotes one caught-up learner at a time.
 func (s *Server) promoteLearners(n *node.Node, st raft.Status) {
-	id, ok := LearnerToPromote(st, s.memberInfo)
+	cc, ok := Promotion(st, s.fsm.Member)
 	if !ok {
 		return
 	}
-	var b []byte
-	if m, ok := s.fsm.Member(id); ok {
-		b = MemberContext(m)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, err := n.ProposeConfChange(ctx, raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: b})
+	_, err := n.ProposeConfChange(ctx, cc)
 	cancel()
 	if err != nil {
-		s.log.Info("promoting a learner failed; will retry", "member", s.nameOf(id), "err", err)
+		s.log.Info("promoting a learner failed; will retry", "member", s.nameOf(cc.NodeID), "err", err)
 	} else {
-		s.log.Info("learner promoted to voter", "member", s.nameOf(id), "match", st.Progress[id].Match, "last_index", st.LastIndex)
+		s.log.Info("learner promoted to voter", "member", s.nameOf(cc.NodeID), "match", st.Progress[cc.NodeID].Match, "last_index", st.LastIndex)
 	}
 }
 

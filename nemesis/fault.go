@@ -672,8 +672,7 @@ func (f *packetFault) Inject(ctx context.Context, env *Env) (Effect, error) {
 		}
 		return env.setNetwork(ctx, f, n, rules)
 	})
-	d := fmt.Sprintf("%s on %v: delay=%dms jitter=%dms loss=%g", PacketDirectionWords[f.rule.Direction], ns, f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
-	return Effect{Nodes: ns, Detail: d}, err
+	return Effect{Nodes: ns, Detail: PacketDetail(f.rule, ns)}, err
 }
 
 func (f *packetFault) Heal(ctx context.Context, env *Env) error {
@@ -700,14 +699,20 @@ func init() {
 	})
 }
 
-// PacketDirectionWords says what a packet fault's rule direction acts on.
-var PacketDirectionWords = map[string]string{"out": "outgoing", "in": "incoming", "both": "outgoing and incoming"}
+// packetDirectionWords says what a packet fault's rule direction acts on.
+var packetDirectionWords = map[string]string{"out": "outgoing", "in": "incoming", "both": "outgoing and incoming"}
+
+// PacketDetail describes the packet fault rule on nodes, for the fault
+// window (every backend words it alike).
+func PacketDetail(rule nodeapi.NetRule, nodes []string) string {
+	return fmt.Sprintf("%s on %v: delay=%dms jitter=%dms loss=%g", packetDirectionWords[rule.Direction], nodes, rule.DelayMS, rule.JitterMS, rule.Loss)
+}
 
 func validPacket(s Spec) error {
 	if err := validTarget(s.Target); err != nil {
 		return err
 	}
-	if _, ok := PacketDirectionWords[s.Direction]; !ok && s.Direction != "" {
+	if _, ok := packetDirectionWords[s.Direction]; !ok && s.Direction != "" {
 		return fmt.Errorf("%w: direction %q (in|out|both)", ErrBadSpec, s.Direction)
 	}
 	return nil

@@ -53,7 +53,7 @@
 //     packet delay/loss, crash failpoints (the process exits and is
 //     restarted 300ms later), leader-transfer storms and membership churn
 //     (remove through the leader, kill and wipe, join again empty as a
-//     learner, promotion by the leader by kvservice.LearnerToPromote; one
+//     learner, promotion by the leader by kvservice.Promotion; one
 //     rejoin in three as a learner that stays one, --join-as-learner).
 //     Membership follows kvservice's rules through its functions: a node
 //     that joins again picks a new raft ID (kvservice.NewRaftID, its nonce

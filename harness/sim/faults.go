@@ -169,8 +169,6 @@ func without(ns []*snode, x *snode) []*snode {
 	return slices.DeleteFunc(slices.Clone(ns), func(n *snode) bool { return n == x })
 }
 
-// onNode runs a fault-API call on a node; like the HTTP call, it fails on a
-// node that is down or stopped.
 // setRules gives n owner's network rules alongside the other faults'
 // (sim.book); a node that is not running gets them at the next change.
 func (n *snode) setRules(owner any, rules []nodeapi.NetRule) error {
@@ -184,6 +182,8 @@ func (n *snode) dropRules(owner any) error {
 	return onNode(n, func() { n.rules = rest })
 }
 
+// onNode runs a fault-API call on a node; like the HTTP call, it fails on a
+// node that is down or stopped.
 func onNode(n *snode, f func()) error {
 	if n.state != cluster.Running {
 		return fmt.Errorf("%s: %w", n.name, cluster.ErrNotRunning)
@@ -509,8 +509,7 @@ func (f *packetFault) inject() (effect, error) {
 		}
 		errs = append(errs, n.setRules(f, rules))
 	}
-	d := fmt.Sprintf("%s on %v: delay=%dms jitter=%dms loss=%g", nemesis.PacketDirectionWords[f.rule.Direction], namesOf(ns), f.rule.DelayMS, f.rule.JitterMS, f.rule.Loss)
-	return effect{nodes: namesOf(ns), detail: d}, errors.Join(errs...)
+	return effect{nodes: namesOf(ns), detail: nemesis.PacketDetail(f.rule, namesOf(ns))}, errors.Join(errs...)
 }
 
 func (f *packetFault) heal() error {

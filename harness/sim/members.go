@@ -167,21 +167,15 @@ func (n *snode) memberView() kvservice.MemberView {
 }
 
 // maybePromote is the leader's maintenance: promote one caught-up learner
-// (kvservice.LearnerToPromote, every kvservice.PromoteEvery).
+// (kvservice.Promotion, every kvservice.PromoteEvery).
 func (n *snode) maybePromote() {
 	if !n.isLeader() || n.s.now-n.lastPromote < int64(kvservice.PromoteEvery) {
 		return
 	}
 	n.lastPromote = n.s.now
-	id, ok := kvservice.LearnerToPromote(n.drv.Status(), n.fsm.Member)
-	if !ok {
-		return
+	if cc, ok := kvservice.Promotion(n.drv.Status(), n.fsm.Member); ok {
+		n.proposeConfChange(cc, func(*apiError) {})
 	}
-	var ctx []byte
-	if m, ok := n.fsm.Member(id); ok {
-		ctx = kvservice.MemberContext(m)
-	}
-	n.proposeConfChange(raft.ConfChange{Type: raft.ConfChangeAddVoter, NodeID: id, Context: ctx}, func(*apiError) {})
 }
 
 // ---- membership-churn ----
