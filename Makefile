@@ -58,7 +58,7 @@ test-ci-scenarios: build
 	./$(BIN)/harness run --binary $(BIN)/raftkv --store store/ci harness/scenarios/ci/*.yaml
 
 # test-sim sweeps the deterministic simulation suite: every scenario in
-# harness/scenarios/sim/ for 50 seeds (1,150 runs of 23 scenarios), checked
+# harness/scenarios/sim/ for 50 seeds (50 runs of each scenario), checked
 # in memory; a seed that does not get its expected verdict is reported with
 # its replay command.
 test-sim: build

@@ -52,6 +52,11 @@ type Config struct {
 	Mix              workload.Mix     `yaml:"mix,omitempty"`
 	ReadMode         string           `yaml:"read_mode,omitempty"`
 	RequestTimeout   nemesis.Duration `yaml:"request_timeout,omitempty"`
+	// WriteAttempts bounds how many times a client sends a write whose
+	// outcome is unknown (workload.Retry). 0: each seed draws it
+	// (drawUnsetKnobs), so that retries with the same session, and the
+	// de-duplication they rely on, are exercised by every scenario that
+	// does not pin them.
 	WriteAttempts    int              `yaml:"write_attempts,omitempty"`
 	Node             NodeConfig       `yaml:"node,omitempty"`
 	Nemesis          nemesis.Schedule `yaml:"nemesis,omitempty"`
@@ -129,9 +134,6 @@ func (c *Config) applyDefaults() {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = nemesis.Duration(time.Second)
 	}
-	if c.WriteAttempts == 0 {
-		c.WriteAttempts = workload.DefaultWriteAttempts
-	}
 	if c.Recovery == 0 {
 		c.Recovery = nemesis.Duration(3 * time.Second)
 	}
@@ -165,8 +167,8 @@ func (c *Config) Validate() error {
 	if c.Duration <= 0 {
 		bad("duration must be > 0")
 	}
-	if c.Nodes < 1 || c.Clients < 1 || c.Keys < 1 || c.Rate < 0 || c.MaxClientsPerKey < 0 || c.WriteAttempts < 1 {
-		bad("nodes, clients, keys and write_attempts must be >= 1, rate and max_clients_per_key >= 0")
+	if c.Nodes < 1 || c.Clients < 1 || c.Keys < 1 || c.Rate < 0 || c.MaxClientsPerKey < 0 || c.WriteAttempts < 0 {
+		bad("nodes, clients and keys must be >= 1, rate, max_clients_per_key and write_attempts >= 0")
 	}
 	switch c.ReadMode {
 	case "linearizable", "lease", "stale":

@@ -224,7 +224,7 @@ func drawSwarm(cfg Config) (Config, *SwarmDraw) {
 	// not finish.)
 	c.RequestTimeout = pick(r, ms(100), ms(150), ms(300), ms(600), ms(1000), ms(3000))
 	c.ServerTimeout = pick(r, ms(100), ms(250), ms(500), ms(1000), ms(2000), ms(5000)).D()
-	c.WriteAttempts = pick(r, 1, 2, 3, 5)
+	c.WriteAttempts = drawWriteAttempts(r)
 
 	// The baseline network, harsher than a plain seed's at times.
 	net := drawNet(r)
@@ -304,8 +304,9 @@ const knobStream = 0x6b6e6f6273
 // Figure 8 or crash-window scenario then runs, over its seeds, with small
 // appends and few in flight, and with pre-vote or check-quorum off, which
 // is where stale votes, old-term commits and deposed leaders' appends come
-// up. A knob the scenario sets is kept. It returns the knobs drawn, in
-// words ("" when none).
+// up. Unset write attempts are drawn too (drawWriteAttempts). A knob the
+// scenario sets is kept. It returns the knobs drawn, in words ("" when
+// none).
 func drawUnsetKnobs(cfg Config) (Config, string) {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), knobStream))
 	drawn := cfg
@@ -324,8 +325,24 @@ func drawUnsetKnobs(cfg Config) (Config, string) {
 		cfg.Node.CheckQuorum = drawn.Node.CheckQuorum
 		words = append(words, fmt.Sprintf("check-quorum %v", *cfg.Node.CheckQuorum))
 	}
+	// Drawn after the raft knobs, so that their draws per seed stay
+	// what they were before write attempts were drawn too.
+	if attempts := drawWriteAttempts(r); cfg.WriteAttempts == 0 {
+		cfg.WriteAttempts = attempts
+		if attempts > 1 {
+			words = append(words, fmt.Sprintf("write attempts %d", attempts))
+		}
+	}
 	return cfg, strings.Join(words, ", ")
 }
+
+// drawWriteAttempts draws how many times a client sends a write whose
+// outcome stays unknown: once in a quarter of the seeds, else 2, 3 or 5
+// times with the same session and request id, as a user's client retries
+// after a timeout, so that a retry applied twice (de-duplication off,
+// sessions lost with a snapshot or a restart, a forwarded retry without
+// its session) lands over a later write and shows.
+func drawWriteAttempts(r *rand.Rand) int { return pick(r, 1, 2, 3, 5) }
 
 // drawRaftKnobs draws the nodes' replication and election knobs, each
 // switched on in about a third of the seeds:

@@ -232,3 +232,39 @@ func TestComposedFaultsAddUpInSim(t *testing.T) {
 		}
 	}
 }
+
+// A scenario that is not a swarm gets the knobs it leaves unset drawn per
+// seed, write attempts included (retries with the same session in every
+// scenario); what it sets is kept.
+func TestUnsetKnobsDrawn(t *testing.T) {
+	unset := load(t, "../scenarios/sim/figure8.yaml")
+	pinned := load(t, "../scenarios/sim/stale-reads.yaml")
+	if unset.WriteAttempts != 0 || pinned.WriteAttempts != 1 {
+		t.Fatalf("write attempts as loaded: figure8 %d (want 0: unset), stale-reads %d (want 1)", unset.WriteAttempts, pinned.WriteAttempts)
+	}
+	attempts := map[int]int{}
+	preVoteOff := 0
+	for seed := int64(1); seed <= 40; seed++ {
+		c := unset
+		c.Seed = seed
+		got, words := drawUnsetKnobs(c)
+		if got.WriteAttempts < 1 {
+			t.Fatalf("seed %d: write attempts %d after the draw", seed, got.WriteAttempts)
+		}
+		if (got.WriteAttempts > 1) != strings.Contains(words, "write attempts") {
+			t.Errorf("seed %d: %d write attempts but the words say %q", seed, got.WriteAttempts, words)
+		}
+		attempts[got.WriteAttempts]++
+		if got.Node.PreVote != nil && !*got.Node.PreVote {
+			preVoteOff++
+		}
+		p := pinned
+		p.Seed = seed
+		if kept, _ := drawUnsetKnobs(p); kept.WriteAttempts != 1 {
+			t.Errorf("seed %d: stale-reads' write_attempts 1 became %d", seed, kept.WriteAttempts)
+		}
+	}
+	if attempts[1] == 0 || attempts[1] == 40 || preVoteOff == 0 {
+		t.Errorf("40 seeds drew write attempts %v and pre-vote off %d times", attempts, preVoteOff)
+	}
+}
