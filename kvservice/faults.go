@@ -13,12 +13,13 @@ import (
 // Failpoint names accepted by PUT /fault/failpoint: "crash-" plus a driver
 // failpoint.
 var failpoints = map[string]string{
-	"crash-before-persist-vote": node.FailpointBeforePersistVote,
-	"crash-before-persist":      node.FailpointBeforePersist,
-	"crash-after-persist":       node.FailpointAfterPersist,
-	"crash-before-apply":        node.FailpointBeforeApply,
-	"crash-after-apply":         node.FailpointAfterApply,
-	"crash-during-snapshot":     node.FailpointDuringSnapshot,
+	"crash-before-persist-vote":  node.FailpointBeforePersistVote,
+	"crash-before-persist":       node.FailpointBeforePersist,
+	"crash-after-persist":        node.FailpointAfterPersist,
+	"crash-after-persist-repair": node.FailpointAfterPersistRepair,
+	"crash-before-apply":         node.FailpointBeforeApply,
+	"crash-after-apply":          node.FailpointAfterApply,
+	"crash-during-snapshot":      node.FailpointDuringSnapshot,
 }
 
 // FailpointExitCode is the exit status of a process stopped by a failpoint.

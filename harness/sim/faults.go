@@ -533,7 +533,7 @@ func (f *failpointFault) name() string { return "failpoint" }
 func (f *failpointFault) inject() (effect, error) {
 	name := f.spec.Failpoint
 	if name == "" {
-		name = nemesis.Failpoints[f.s.rng.IntN(len(nemesis.Failpoints)-1)]
+		name = nemesis.DrawnFailpoints[f.s.rng.IntN(len(nemesis.DrawnFailpoints))]
 	}
 	ns, err := f.s.targets(f.spec.Target, "leader")
 	if err != nil {

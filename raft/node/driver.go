@@ -418,6 +418,14 @@ func (d *Driver) failpoint(name string) {
 	}
 }
 
+// replaces reports whether a write of entries from index first on would
+// replace entries the store holds (a log repair): asked only when a
+// failpoint hook is set, for FailpointAfterPersistRepair.
+func (d *Driver) replaces(first uint64) bool {
+	last, err := d.cfg.Store.LastIndex()
+	return err == nil && first <= last
+}
+
 func (d *Driver) handleReady() error {
 	rd := d.rn.Ready()
 	if d.hooks.onReady != nil {
@@ -475,6 +483,7 @@ func (d *Driver) handleReady() error {
 			d.failpoint(FailpointBeforePersistVote)
 		}
 		d.failpoint(FailpointBeforePersist)
+		repair := d.cfg.Failpoint != nil && len(rd.Entries) > 0 && d.replaces(rd.Entries[0].Index)
 		if err := d.cfg.Store.Save(hs, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 			return fmt.Errorf("%w: %w", ErrPersist, err)
 		}
@@ -483,6 +492,9 @@ func (d *Driver) handleReady() error {
 		}
 		d.lazyHS = raft.HardState{}
 		d.failpoint(FailpointAfterPersist)
+		if repair {
+			d.failpoint(FailpointAfterPersistRepair)
+		}
 	}
 	if !rd.Snapshot.IsEmpty() {
 		if err := d.restore(rd.Snapshot); err != nil {

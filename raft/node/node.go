@@ -52,9 +52,17 @@ const (
 	FailpointBeforePersistVote = "before-persist-vote"
 	FailpointBeforePersist     = "before-persist"
 	FailpointAfterPersist      = "after-persist"
-	FailpointBeforeApply       = "before-apply"
-	FailpointAfterApply        = "after-apply"
-	FailpointDuringSnapshot    = "during-snapshot"
+	// FailpointAfterPersistRepair is after-persist on a Ready whose
+	// entries replace entries the store already held: a follower's log
+	// repair (§5.3), where a conflicting suffix is cut off. A crash there
+	// tests that the store's truncation is whole and durable (no old entry
+	// left behind to come back at the next start, no stale cache), which
+	// plain after-persist reaches only when one repair happens to be the
+	// write its count lands on.
+	FailpointAfterPersistRepair = "after-persist-repair"
+	FailpointBeforeApply        = "before-apply"
+	FailpointAfterApply         = "after-apply"
+	FailpointDuringSnapshot     = "during-snapshot"
 )
 
 // Config configures a Node.

@@ -568,6 +568,7 @@ func TestFailpointsCalledInOrder(t *testing.T) {
 	for _, name := range []string{FailpointBeforePersist, FailpointAfterPersist, FailpointBeforeApply, FailpointAfterApply, FailpointDuringSnapshot} {
 		require.Contains(t, seq, name)
 	}
+	require.NotContains(t, seq, FailpointAfterPersistRepair, "a single node's log is never repaired")
 	// The snapshot goroutine may reach its failpoint at any point of a
 	// later Ready, but only after the entries it covers were applied; the
 	// driver goroutine's failpoints come in pairs.
@@ -585,6 +586,52 @@ func TestFailpointsCalledInOrder(t *testing.T) {
 			require.Equal(t, FailpointBeforePersist, loop[i-1])
 		case FailpointAfterApply:
 			require.Equal(t, FailpointBeforeApply, loop[i-1])
+		}
+	}
+}
+
+// FailpointAfterPersistRepair is passed exactly where a node's write
+// replaced entries it held: on the deposed leader whose uncommitted entry
+// the new leader's log overwrote, right after its after-persist, and never
+// on the nodes whose logs only grew.
+func TestRepairFailpointOnlyOnLogRepair(t *testing.T) {
+	var mu sync.Mutex
+	seqs := map[uint64][]string{}
+	c := newCluster(t, 3, func(id uint64, cfg *Config) {
+		cfg.Failpoint = func(name string) {
+			mu.Lock()
+			seqs[id] = append(seqs[id], name)
+			mu.Unlock()
+		}
+	})
+	old := c.leader()
+	c.propose("before")
+	c.nw.isolate(old, true)
+	// The isolated leader appends this entry to its own log; it can never
+	// commit there.
+	_, err := c.nodes[old].Propose(ctxTimeout(t, 600*time.Millisecond), []byte("lost"))
+	require.Error(t, err)
+	c.leader(old)
+	c.propose("after-1", old)
+	c.propose("after-2", old)
+	c.nw.isolate(old, false)
+	c.converged([]string{"before", "after-1", "after-2"})
+	c.stopAll()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for id, seq := range seqs {
+		repairs := 0
+		for i, name := range seq {
+			if name == FailpointAfterPersistRepair {
+				repairs++
+				require.Equal(t, FailpointAfterPersist, seq[i-1], "node %d: repair failpoint not right after after-persist", id)
+			}
+		}
+		if id == old {
+			require.Positive(t, repairs, "the deposed leader's entry was replaced without the repair failpoint")
+		} else {
+			require.Zero(t, repairs, "node %d never held an entry to replace", id)
 		}
 	}
 }

@@ -665,7 +665,9 @@ func (c *Cluster) command(w http.ResponseWriter, r *http.Request, n *fnode) {
 		return
 	}
 	crash := ""
-	if l.fpName != "" {
+	// The fake's one log is never repaired, so crash-after-persist-repair
+	// is never hit.
+	if l.fpName != "" && l.fpName != "crash-after-persist-repair" {
 		if l.fpAfter <= 0 {
 			crash = l.fpName
 		} else {
