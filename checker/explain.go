@@ -70,22 +70,34 @@ const (
 // ShrinkOperations reduces ops, which Porcupine must find not
 // linearizable, to a smaller subset that is still a counterexample: it
 // keeps the shortest prefix (by invocation) that is one, so that the
-// violation named is the first, then drops chunks of operations (halves first, then smaller chunks, down to
-// single operations) and keeps every drop after which the rest is still
-// one. It stops when no single operation can be dropped (minimal is then
-// true) or when deadline passes (the zero time: no limit). A drop that
-// Porcupine cannot decide in time is not taken.
+// violation named is the first, then drops chunks of operations (halves
+// first, then smaller chunks, down to single operations) and keeps every
+// drop after which the rest is still one. It stops when no single
+// operation can be dropped (minimal is then true) or when deadline passes
+// (the zero time: no limit). A drop that Porcupine cannot decide in time is
+// not taken, nor one that leaves a read whose value no kept operation
+// writes or expects (see explainReads).
+//
+// A dropped write is not forgotten: a subset is checked together with the
+// writes of ops that set what it observes (the values its gets read and
+// its acknowledged cas expect, the deletes when it reads a key missing),
+// each as an unconditional write within its own invocation and completion
+// (ghostWrite). Those writes did take effect in the run, so a subset that
+// cannot be linearized even with them proves the run is not linearizable;
+// without them a drop could leave two reads of different values that
+// contradict each other only because the write between them was dropped.
 //
 // A subset is a counterexample if it cannot be linearized whatever the key
 // held before its first operation (missing, any value it reads or expects,
-// or any other value): so that a stale read shrinks to the read and the
-// write it missed, not to a lone read of a value whose write was dropped.
-// When the whole of ops is linearizable from some such earlier state (the
-// violation depends on the key starting out missing, e.g. a read of a value
-// never written), a subset only needs to be illegal from the start.
+// or any other value). When the whole of ops is linearizable from some
+// such earlier state (the violation depends on the key starting out
+// missing, e.g. a read of a value never written), a subset only needs to
+// be illegal from the start.
 func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porcupine.Operation, minimal bool) {
 	model := Model()
 	model.Partition = nil
+	all := append([]porcupine.Operation(nil), ops...)
+	sort.SliceStable(all, func(a, b int) bool { return all[a].Call < all[b].Call })
 	// illegalFrom: bad is true when c cannot be linearized from init;
 	// inTime false when the deadline passed first.
 	illegalFrom := func(c []porcupine.Operation, init KVState) (bad, inTime bool) {
@@ -107,7 +119,9 @@ func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porc
 		return false, !deadline.IsZero() && time.Now().Before(deadline)
 	}
 	anyStart := true
-	counterexample := func(c []porcupine.Operation) (bad, inTime bool) {
+	// counterexample: set holds indexes into all, in increasing order.
+	counterexample := func(set []int) (bad, inTime bool) {
+		c := withGhostWrites(all, set)
 		if bad, inTime = illegalFrom(c, KVState{}); !bad || !anyStart {
 			return bad, inTime
 		}
@@ -118,22 +132,31 @@ func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porc
 		}
 		return true, true
 	}
-	cur := append([]porcupine.Operation(nil), ops...)
+	ops2 := func(set []int) []porcupine.Operation {
+		out := make([]porcupine.Operation, len(set))
+		for i, j := range set {
+			out[i] = all[j]
+		}
+		return out
+	}
+	cur := make([]int, len(all))
+	for i := range cur {
+		cur[i] = i
+	}
 	if bad, inTime := counterexample(cur); !inTime {
-		return cur, false
+		return ops2(cur), false
 	} else if !bad {
 		anyStart = false
 	}
 	// The first violation: the shortest prefix, by invocation, that is
 	// still a counterexample (found by bisection; adding operations invoked
 	// later does not make an illegal prefix legal).
-	sort.SliceStable(cur, func(a, b int) bool { return cur[a].Call < cur[b].Call })
 	lo, hi := 1, len(cur) // cur[:hi] is a counterexample
 	for lo < hi {
 		mid := (lo + hi) / 2
 		bad, inTime := counterexample(cur[:mid])
 		if !inTime {
-			return cur[:hi], false
+			return ops2(cur[:hi]), false
 		}
 		if bad {
 			hi = mid
@@ -141,20 +164,25 @@ func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porc
 			lo = mid + 1
 		}
 	}
-	cur = cur[:hi]
+	// Every candidate from here on explains its reads (see explainReads):
+	// the prefix gets the writes it lacks, and a drop that would leave a
+	// read unexplained is not taken, so that the shrinking settles on the
+	// operations that say what happened, e.g. a stale read and the write
+	// it missed, rather than two reads whose writes it dropped.
+	cur = explainReads(all, cur[:hi])
 	chunk := max(len(cur)/2, 1)
 	for {
 		dropped := false
 		for i := 0; i < len(cur); {
 			end := min(i+chunk, len(cur))
-			cand := append(append([]porcupine.Operation(nil), cur[:i]...), cur[end:]...)
-			if len(cand) == 0 {
+			cand := append(append([]int(nil), cur[:i]...), cur[end:]...)
+			if len(cand) == 0 || len(explainReads(all, cand)) != len(cand) {
 				i = end
 				continue
 			}
 			bad, inTime := counterexample(cand)
 			if !inTime {
-				return cur, false
+				return ops2(cur), false
 			}
 			if bad {
 				cur, dropped = cand, true
@@ -163,12 +191,133 @@ func ShrinkOperations(ops []porcupine.Operation, deadline time.Time) (out []porc
 			i = end
 		}
 		if chunk == 1 && !dropped {
-			return cur, true
+			break
 		}
 		if !dropped {
 			chunk = max(chunk/2, 1)
 		}
 	}
+	return ops2(cur), true
+}
+
+// observed says what the operations of set (indexes into all) saw of the
+// key: the values read or expected, whether a key was seen missing, and
+// whether a delete saw it present (any write could have put it there).
+func observed(all []porcupine.Operation, set []int) (values map[string]bool, missing, anyWrite bool) {
+	values = make(map[string]bool)
+	for _, j := range set {
+		in, out := all[j].Input.(KVInput), all[j].Output.(KVOutput)
+		if out.Unknown {
+			continue // an unknown outcome observed nothing
+		}
+		switch in.Op {
+		case histories.OpGet:
+			if out.Found {
+				values[out.Value] = true
+			} else {
+				missing = true
+			}
+		case histories.OpCas:
+			if in.HasExpected {
+				values[in.Expected] = true
+			}
+		case histories.OpDelete:
+			if out.FoundKnown {
+				missing = missing || !out.Found
+				anyWrite = anyWrite || out.Found
+			}
+		}
+	}
+	return values, missing, anyWrite
+}
+
+// withGhostWrites is set's operations (indexes into all) and, for every
+// write outside set that could have set a state set's operations observe,
+// its ghost: the same write without its own condition (a cas as a put, a
+// delete that does not report), within the same invocation and completion.
+// Every acknowledged write took effect in its window, and an unknown one
+// may have (its completion is the end of the history), so if the run is
+// linearizable, so is set with these ghosts: in a linearization of the
+// whole run the last write before each of set's operations is one whose
+// result that operation observes, which is kept.
+func withGhostWrites(all []porcupine.Operation, set []int) []porcupine.Operation {
+	values, missing, anyWrite := observed(all, set)
+	in := make(map[int]bool, len(set))
+	out := make([]porcupine.Operation, 0, len(set))
+	for _, j := range set {
+		in[j] = true
+		out = append(out, all[j])
+	}
+	for j, op := range all {
+		if in[j] {
+			continue
+		}
+		w := op.Input.(KVInput)
+		switch {
+		case w.Op == histories.OpPut || w.Op == histories.OpCas:
+			if anyWrite || values[w.Value] {
+				g := op
+				g.Input = KVInput{Op: histories.OpPut, Key: w.Key, Value: w.Value}
+				out = append(out, g)
+			}
+		case w.Op == histories.OpDelete:
+			if anyWrite || missing {
+				g := op
+				g.Input = KVInput{Op: histories.OpDelete, Key: w.Key}
+				g.Output = KVOutput{Unknown: true}
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+// explainReads adds to set (indexes into all, increasing) the writes of
+// every value a get of set read that no other operation of set writes or
+// expects: a stale read and the later cas that replaced its value say
+// enough, but two reads that contradict each other only make sense with
+// the writes of their values beside them.
+func explainReads(all []porcupine.Operation, set []int) []int {
+	mentioned := make(map[string]bool)
+	for _, j := range set {
+		in := all[j].Input.(KVInput)
+		switch in.Op {
+		case histories.OpPut:
+			mentioned[in.Value] = true
+		case histories.OpCas:
+			mentioned[in.Value] = true
+			if in.HasExpected {
+				mentioned[in.Expected] = true
+			}
+		}
+	}
+	need := make(map[string]bool)
+	for _, j := range set {
+		in, out := all[j].Input.(KVInput), all[j].Output.(KVOutput)
+		if in.Op == histories.OpGet && !out.Unknown && out.Found && !mentioned[out.Value] {
+			need[out.Value] = true
+		}
+	}
+	if len(need) == 0 {
+		return set
+	}
+	keep := make(map[int]bool, len(set))
+	for _, j := range set {
+		keep[j] = true
+	}
+	for j, op := range all {
+		in := op.Input.(KVInput)
+		if (in.Op == histories.OpPut || in.Op == histories.OpCas) && need[in.Value] {
+			keep[j] = true
+		}
+	}
+	out := make([]int, 0, len(keep))
+	for j := range all {
+		if keep[j] {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // earlierStates are the states of a key before ops that can make a

@@ -55,7 +55,7 @@ Replay: <code>{{.Replay}}</code></p>
 <table><tr><th>key {{$v.Key}}</th><th>process</th><th>node</th><th>invoked</th><th>completed</th><th>outcome</th><th>see</th></tr>
 {{range $v.Ops}}<tr><td>{{.Words}}</td><td>{{.Process}}</td><td>{{.Node}}</td><td>{{secs .Invoke}}</td><td>{{if lt .Complete 0}}never{{else}}{{secs .Complete}}{{end}}</td><td>{{.Type}}</td>
 <td><a href="timeline.html#ev-{{.Event}}">timeline</a> · <a href="history.html#ev-{{.Event}}">history (key {{.Key}})</a></td></tr>{{end}}
-{{with $v.Faults}}<tr><td colspan="7">faults active: {{range .}}<code>{{.F}}</code> {{secs .Start}}–{{secs .End}}{{with .Nodes}} on {{range .}}{{.}} {{end}}{{end}}; {{end}}</td></tr>{{else}}<tr><td colspan="7">no fault active</td></tr>{{end}}
+{{with $v.Faults}}<tr><td colspan="7">faults active: {{range $i, $f := .}}{{if $i}}; {{end}}<code>{{$f.F}}</code> {{secs $f.Start}}–{{secs $f.End}}{{with $f.Nodes}} on {{join .}}{{end}}{{end}}</td></tr>{{else}}<tr><td colspan="7">no fault active</td></tr>{{end}}
 </table>{{end}}{{end}}{{end}}
 {{if .R.Reasons}}<ul>{{range .R.Reasons}}<li><b>{{.}}</b></li>{{end}}</ul>{{end}}
 <p>{{.R.Ops}} operations: {{.R.OK}} ok, {{.R.Fail}} fail, {{.R.Info}} info; {{.R.Faults}} fault window(s). Checked in {{.R.Elapsed}}.</p>

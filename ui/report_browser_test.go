@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,12 @@ func TestBrowserReportFirstViolation(t *testing.T) {
 			target := fmt.Sprintf(`#ev-%d.target.violation`, ev)
 			browsertest.WaitFor(t, ctx, "violating operation in view", inView(target, "26", "0"))
 			browsertest.Screenshot(t, ctx, "timeline")
+			// At the zoom of the jump the read's box is a few pixels tall:
+			// its badge says what it is.
+			badge := browsertest.Eval[string](t, ctx, fmt.Sprintf(`getComputedStyle(document.querySelector('#ev-%d.violation.last'), '::after').content`, ev))
+			if want := fmt.Sprintf(`"violation: %s"`, v.Ops[len(v.Ops)-1].Words); badge != want {
+				t.Errorf("the violating read's badge says %s, want %s", badge, want)
+			}
 			if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#heads .head').length`); n != sc.Clients {
 				t.Errorf("timeline has %d lanes, want the concurrency %d", n, sc.Clients)
 			}
@@ -135,6 +142,15 @@ func TestBrowserReportFirstViolation(t *testing.T) {
 			if got := browsertest.Eval[string](t, ctx, `document.getElementById('rk-caption').textContent`); got != fmt.Sprintf("First violation (key %s): %s", v.Key, v.Sentence) {
 				t.Errorf("history caption %q", got)
 			}
+			// The first violation's words stay in view above the axis,
+			// which does not hide under them.
+			if got := browsertest.Eval[string](t, ctx, `document.querySelector('#rk-bar p').textContent`); !strings.Contains(got, v.Sentence) {
+				t.Errorf("history.html's bar says %q, want the first violation", got)
+			}
+			browsertest.WaitFor(t, ctx, "the bar in view above the axis", `(() => {
+				const b = document.getElementById('rk-bar').getBoundingClientRect(), a = document.getElementById('rk-axis').getBoundingClientRect();
+				return b.top >= 0 && b.top <= 20 && b.height > 0 && a.top >= b.bottom - 1;
+			})()`)
 			browsertest.Screenshot(t, ctx, "history")
 			// Scrolled to the far right and down, the row labels and the
 			// time axis are still on screen.

@@ -98,7 +98,32 @@
   lanes.style.width = Math.max(t0x - 2, 40) + 'px';
   lanes.style.height = H + 'px';
   lanes.style.marginBottom = -H + 'px';
-  wrap.append(axisDiv, lanes, canvasDiv);
+  // A bar above the axis keeps the first violation's words and what is
+  // marked in view: the page opens scrolled to the violation, past the
+  // header that says it.
+  const bar = document.createElement('div');
+  bar.id = 'rk-bar';
+  const barWhere = document.createElement('span');
+  barWhere.id = 'rk-bar-where';
+  if (first) {
+    const p = document.createElement('p');
+    const b = document.createElement('b');
+    b.textContent = `First violation (key ${first.key}): `;
+    const up = document.createElement('button');
+    up.type = 'button';
+    up.textContent = '↑ counterexample';
+    up.title = 'the counterexample drawn on its own, at the top of the page';
+    up.addEventListener('click', () => scrollTo(0, 0));
+    p.append(b, first.sentence, ' ', up);
+    bar.append(p);
+  }
+  bar.append(barWhere);
+  wrap.append(bar, axisDiv, lanes, canvasDiv);
+  // The axis sticks right below the bar, whose height changes with what
+  // is marked and with the window's width.
+  const stackAxis = () => { axisDiv.style.top = bar.offsetHeight + 'px'; };
+  stackAxis();
+  new ResizeObserver(stackAxis).observe(bar);
   for (let r = 0; r < rows; r++) {
     const d = document.createElement('div');
     d.style.top = (PADDING + r * (BOX_HEIGHT + BOX_SPACE) + 2) + 'px';
@@ -206,7 +231,7 @@
     const key = o ? o.key : (e.op ? e.op.key : '');
     const who = o ? `process ${o.process}${o.node ? ' via ' + o.node : ''}` : '';
     const when = `invoked ${secs(e.call)}` + (e.ret < S.infinity ? `, completed ${secs(e.ret)}` : ', outcome unknown');
-    where.textContent = `Marked: ${words}${key ? ' (key ' + key + ')' : ''}${who ? ', ' + who : ''}, ${when}` +
+    where.textContent = barWhere.textContent = `Marked: ${words}${key ? ' (key ' + key + ')' : ''}${who ? ', ' + who : ''}, ${when}` +
       (v ? (o === v.ops[v.ops.length - 1] ? ' — the last operation of the violation' : ' — part of the violation') : '');
     document.body.dataset.rkTarget = String(ev);
     return true;

@@ -135,9 +135,14 @@
     tl.append(el);
     return el;
   });
+  // Each violating operation carries its words beside it: at the zoom of
+  // a jump its box is often a few pixels tall, too thin for the canvas to
+  // write in, and the words are what says why it is marked.
   for (const el of tl.querySelectorAll('.violation')) {
     const v = D.violations[Number(el.dataset.violation)];
     if (v && Number(el.dataset.event) === v.events[v.events.length - 1]) el.classList.add('last');
+    const i = evIndex.get(Number(el.dataset.event));
+    if (i !== undefined) el.dataset.words = O.label[i];
   }
 
   const bandColors = ['rgba(255,90,60,.14)', 'rgba(160,80,255,.12)', 'rgba(40,160,90,.13)', 'rgba(230,170,0,.15)'];
