@@ -309,11 +309,9 @@ func (r *Runner) run(ctx context.Context, sc *Scenario, dir string) (*Results, e
 	origin := time.Now()
 	now := func() int64 { return int64(time.Since(origin)) }
 
-	wl, err := workload.New(workload.Config{
-		Concurrency: sc.Clients, Rate: sc.Rate, Keys: sc.Keys, MaxClientsPerKey: sc.MaxClientsPerKey,
-		Mix: sc.Mix, RequestTimeout: sc.RequestTimeout.D(), ReadMode: sc.ReadMode, Seed: sc.Seed, Logger: log,
-		Dial: dialer(c, opts.Node.Security),
-	}, c, rec, now)
+	wcfg := workloadConfig(sc)
+	wcfg.Logger, wcfg.Dial = log, dialer(c, opts.Node.Security)
+	wl, err := workload.New(wcfg, c, rec, now)
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("%w: %w", ErrRun, err)
@@ -689,4 +687,14 @@ func CheckFile(path string, timeout time.Duration) (*Results, string, error) {
 		_ = WriteResults(out, res)
 	}
 	return res, out, WriteIndex(out, res)
+}
+
+// workloadConfig is the workload a scenario asks for (without its dialer
+// and logger).
+func workloadConfig(sc *Scenario) workload.Config {
+	return workload.Config{
+		Concurrency: sc.Clients, Rate: sc.Rate, Keys: sc.Keys, MaxClientsPerKey: sc.MaxClientsPerKey,
+		Mix: sc.Mix, RequestTimeout: sc.RequestTimeout.D(), ReadMode: sc.ReadMode, WriteAttempts: sc.WriteAttempts,
+		Seed: sc.Seed,
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkv/raftkv/harness/workload"
 	"github.com/raftkv/raftkv/nemesis"
 )
 
@@ -232,5 +233,36 @@ nemesis:
 	bad := strings.Replace(src, "loss: 0.001", "loss: 2", 1)
 	if _, err := ParseScenario([]byte(bad), "b.yaml"); err == nil || !strings.Contains(err.Error(), "probability 2") {
 		t.Errorf("loss 2: %v", err)
+	}
+}
+
+// Every workload field of a scenario reaches the real workload (process
+// and docker backends): write_attempts once did not, so retries with the
+// same session ran only in the simulation.
+func TestWorkloadConfigFromScenario(t *testing.T) {
+	sc, err := ParseScenario([]byte(`name: w
+backend: process
+nodes: 3
+duration: 5s
+clients: 7
+rate: 55
+keys: 4
+max_clients_per_key: 2
+mix: {get: 1, put: 2, delete: 3, cas: 4, edge: 5}
+read_mode: lease
+request_timeout: 750ms
+write_attempts: 3
+seed: 42
+expect: valid
+`), "w.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := workloadConfig(sc)
+	want := workload.Config{Concurrency: 7, Rate: 55, Keys: 4, MaxClientsPerKey: 2,
+		Mix: workload.Mix{Get: 1, Put: 2, Delete: 3, Cas: 4, Edge: 5}, RequestTimeout: 750 * time.Millisecond,
+		ReadMode: "lease", WriteAttempts: 3, Seed: 42}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("workload config\n got %+v\nwant %+v", got, want)
 	}
 }
