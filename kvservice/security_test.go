@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +78,35 @@ func TestAPISlowBodiesTimeOut(t *testing.T) {
 	}
 }
 
-// A node with mutual TLS on the raft port, TLS on the API and tokens.
+// trustedWarning is the start-up warning of a node without TLS and tokens.
+const trustedWarning = "the network is trusted"
+
+// Issue 12, part 1: a node started without the TLS and token options works
+// as before, and says once (not per connection or request) that it trusts
+// its network, so an operator who forgot the options sees it in the log.
+func TestTrustedNetworkWarnedOnce(t *testing.T) {
+	logs := &syncBuffer{}
+	s := startOne(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	cl, err := client.New([]string{s.APIAddr()}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := cl.Put(ctx, fmt.Sprint("k", i), "v"); err != nil {
+			t.Fatalf("plain node refused a write without a token: %v", err)
+		}
+	}
+	if r, err := cl.Get(ctx, "k2", ""); err != nil || r.Value == nil || *r.Value != "v" {
+		t.Fatalf("get: %+v %v", r, err)
+	}
+	if n := strings.Count(logs.String(), trustedWarning); n != 1 {
+		t.Fatalf("%q logged %d times, want once:\n%s", trustedWarning, n, logs.String())
+	}
+}
+
+// A node with mutual TLS on the raft port, TLS on the API and tokens. It
+// does not say that it trusts its network.
 func TestTLSAndTokensEndToEnd(t *testing.T) {
 	ca, err := devcerts.NewCA("test CA")
 	if err != nil {
@@ -93,7 +123,9 @@ func TestTLSAndTokensEndToEnd(t *testing.T) {
 	const admin, reader = "admin-0123456789abcdef", "reader-0123456789abcdef"
 	_ = toks.Add(admin, api.RoleAdmin)
 	_ = toks.Add(reader, api.RoleRead)
+	logs := &syncBuffer{}
 	s := startOne(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		c.PeerTLS = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}
 		c.APITLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		c.APIClientTLS = &tls.Config{RootCAs: pool}
@@ -119,5 +151,8 @@ func TestTLSAndTokensEndToEnd(t *testing.T) {
 	plain, _ := client.New([]string{"http://" + s.APIAddr()}, 10*time.Second)
 	if _, err := plain.Get(ctx, "k", ""); err == nil {
 		t.Fatal("plain HTTP answered by a TLS API")
+	}
+	if strings.Contains(logs.String(), trustedWarning) {
+		t.Fatalf("a node with TLS and tokens says %q:\n%s", trustedWarning, logs.String())
 	}
 }
