@@ -16,12 +16,19 @@ const (
 
 func newAuthServer(t *testing.T) (*httptest.Server, *fakeBackend) {
 	t.Helper()
+	return newAuthServerWith(t, nil)
+}
+
+// newAuthServerWith is newAuthServer with fault routes served through
+// faults (nil: a node started without --unsafe-enable-fault-injection).
+func newAuthServerWith(t *testing.T, faults FaultBackend) (*httptest.Server, *fakeBackend) {
+	t.Helper()
 	toks, err := ParseTokens([]byte("# roles\nread " + readTok + "\nwrite " + writeTok + "\n\nadmin " + adminTok + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := newFake("n1")
-	a := New(Config{Backend: b, Logger: quietLogger(), RequestTimeout: time.Second, Tokens: toks})
+	a := New(Config{Backend: b, Faults: faults, Logger: quietLogger(), RequestTimeout: time.Second, Tokens: toks})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return srv, b
@@ -86,9 +93,60 @@ func TestTokensAndRoles(t *testing.T) {
 	}
 }
 
+// Issue 12, part 2: the fault API needs both the unsafe flag (without it
+// the routes do not exist, whatever the token) and an admin token; a
+// refused request changes no fault.
+func TestFaultAPINeedsAdminAndUnsafeFlag(t *testing.T) {
+	const js = "application/json"
+	drop := `{"rules":[{"peer":"n2","direction":"both","drop":true}]}`
+	ff := &fakeFaults{}
+	srv, _ := newAuthServerWith(t, ff)
+	for _, c := range []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"no token", "PUT", "/fault/network", "", drop, 401},
+		{"read token", "PUT", "/fault/network", readTok, drop, 403},
+		{"write token", "PUT", "/fault/network", writeTok, drop, 403},
+		{"write token clock", "PUT", "/fault/clock", writeTok, `{"offset_ms":100}`, 403},
+		{"write token failpoint", "PUT", "/fault/failpoint", writeTok, `{"name":"crash-after-apply","after":1}`, 403},
+		{"write token state", "GET", "/fault", writeTok, "", 403},
+	} {
+		if got := send(t, srv, c.method, c.path, c.token, js, "", c.body); got != c.want {
+			t.Errorf("%s: %s %s = %d, want %d", c.name, c.method, c.path, got, c.want)
+		}
+	}
+	ff.mu.Lock()
+	st := ff.state
+	ff.mu.Unlock()
+	if st.Network != nil || st.Clock != nil || st.Failpoint != nil {
+		t.Fatalf("a refused fault request changed the faults: %+v", st)
+	}
+	if got := send(t, srv, "PUT", "/fault/network", adminTok, js, "", drop); got != 200 {
+		t.Fatalf("admin token: %d", got)
+	}
+	if ff.mu.Lock(); len(ff.state.Network) != 1 {
+		t.Errorf("admin's rule not applied: %+v", ff.state)
+	}
+	ff.mu.Unlock()
+
+	off, _ := newAuthServerWith(t, nil)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		path := "/fault/network"
+		if m == "GET" {
+			path = "/fault"
+		}
+		if got := send(t, off, m, path, adminTok, js, "", drop); got != http.StatusNotFound {
+			t.Errorf("without the unsafe flag, admin %s %s = %d, want 404", m, path, got)
+		}
+	}
+}
+
 // The attack of issue 12: a page of another origin POSTs text/plain.
+// Nothing it sends is written.
 func TestCrossOriginWritesRejected(t *testing.T) {
-	srv := newServer(t, newFake("n1"), nil) // no tokens: the check holds regardless
+	b := newFake("n1")
+	srv := newServer(t, b, nil) // no tokens: the check holds regardless
 	set := `{"operation":"set","key":"k","value":"v"}`
 	if got := send(t, srv, "POST", "/command", "", "text/plain", "", set); got != http.StatusUnsupportedMediaType {
 		t.Errorf("text/plain POST: %d", got)
@@ -98,6 +156,12 @@ func TestCrossOriginWritesRejected(t *testing.T) {
 	}
 	if got := send(t, srv, "POST", "/cluster/leader", "", "", "http://evil.example", ""); got != http.StatusForbidden {
 		t.Errorf("cross-origin body-less transfer: %d", got)
+	}
+	if got := send(t, srv, "DELETE", "/kv/k", "", "", "http://evil.example", ""); got != http.StatusForbidden {
+		t.Errorf("cross-origin DELETE: %d", got)
+	}
+	if n := b.proposed.Load(); n != 0 {
+		t.Fatalf("cross-origin requests reached Propose %d times", n)
 	}
 	host := strings.TrimPrefix(srv.URL, "http://")
 	if got := send(t, srv, "POST", "/command", "", "application/json; charset=utf-8", "http://"+host, set); got != http.StatusOK {
