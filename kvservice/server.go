@@ -201,7 +201,8 @@ type Server struct {
 
 // Start opens the data directory, joins the cluster if asked, and starts
 // raft, the transport and the API. It refuses (ErrWrongCluster,
-// ErrCorruptData) a data directory it cannot trust.
+// ErrCorruptData) a data directory it cannot trust, and (ErrMemberExists) a
+// join under the name of a member that was not removed first.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := fillDefaults(&cfg); err != nil {
 		return nil, err
