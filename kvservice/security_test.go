@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +156,99 @@ func TestTLSAndTokensEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), trustedWarning) {
 		t.Fatalf("a node with TLS and tokens says %q:\n%s", trustedWarning, logs.String())
+	}
+}
+
+// With tokens, a node needs an admin token of its own for its calls to the
+// other members (joins, address updates, forwarded requests): a node
+// without one, or whose token is not an admin token in the token file, is
+// refused at start with the flags to use, and creates nothing.
+func TestTokensNeedAnAdminNodeToken(t *testing.T) {
+	toks := &api.Tokens{}
+	const admin, reader = "admin-0123456789abcdef", "reader-0123456789abcdef"
+	_ = toks.Add(admin, api.RoleAdmin)
+	_ = toks.Add(reader, api.RoleRead)
+	addr := freeAddrs(t, 1)[0]
+	for _, c := range []struct{ token, want string }{
+		{"", "needs its own admin token (--node-token-file"},
+		{reader, "is a read token in the token file; it must be an admin token"},
+		{"unknown-0123456789abcdef", "is not in the token file"},
+	} {
+		dir := filepath.Join(t.TempDir(), "node0")
+		cfg := testConfig("node0", addr, dir, []Peer{{"node0", addr}})
+		cfg.Tokens, cfg.NodeToken = toks, c.token
+		s, err := Start(context.Background(), cfg)
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("node token %q: %v, want ErrBadConfig saying %q", c.token, err, c.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("node token %q: a refused start created %s (%v)", c.token, dir, err)
+		}
+	}
+}
+
+// Issue 12's attack on a real cluster with tokens: a client on the
+// members' host sends X-Raftkv-Forwarded-By naming the leader to a healthy
+// follower. Before, the follower answered 503 not_leader; now the header
+// is ignored (it carries no member's token) and the write is forwarded.
+// Writes through a follower still work, with the follower's node token.
+func TestClientForwardedHeaderIgnoredWithTokens(t *testing.T) {
+	toks := &api.Tokens{}
+	const admin, writer = "admin-0123456789abcdef", "writer-0123456789abcdef"
+	_ = toks.Add(admin, api.RoleAdmin)
+	_ = toks.Add(writer, api.RoleWrite)
+	addrs := freeAddrs(t, 3)
+	var peers []Peer
+	for i, a := range addrs {
+		peers = append(peers, Peer{fmt.Sprint("node", i), a})
+	}
+	dir := t.TempDir()
+	var srvs []*Server
+	for _, p := range peers {
+		cfg := testConfig(p.Name, p.RaftAddr, filepath.Join(dir, p.Name), peers)
+		cfg.Tokens, cfg.NodeToken = toks, admin
+		s, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", p.Name, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		srvs = append(srvs, s)
+	}
+	leader := leaderOf(t, srvs)
+	var follower *Server
+	for _, s := range srvs {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	waitFor(t, "the follower knows the leader's API address", func() bool {
+		l := follower.Leader()
+		return l.Name == leader.Name() && l.APIAddr != ""
+	})
+	put := func(key, chain string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://"+follower.APIAddr()+"/kv/"+key, strings.NewReader(`{"value":"v"}`))
+		req.Header.Set("Authorization", "Bearer "+writer)
+		req.Header.Set("Content-Type", "application/json")
+		if chain != "" {
+			req.Header.Set(api.ForwardedHeader, chain)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := put("through-follower", ""); code != 200 {
+		t.Fatalf("write through the follower: %d %s", code, body)
+	}
+	if code, body := put("forged", leader.Name()); code != 200 {
+		t.Fatalf("write with a client-sent %s: %s: %d %s", api.ForwardedHeader, leader.Name(), code, body)
 	}
 }

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -177,5 +180,73 @@ func TestParseTokensErrors(t *testing.T) {
 		if _, err := ParseTokens([]byte(bad)); err == nil {
 			t.Errorf("ParseTokens(%q) accepted", bad)
 		}
+	}
+}
+
+// The attack of issue 12 with tokens on: a client that runs on the same
+// host as the members (so the trusted-network check by address cannot tell
+// it from a member) sends X-Raftkv-Forwarded-By naming the leader to a
+// healthy follower. The header is ignored: the follower forwards as usual.
+// A request a member forwards carries that member's admin token in
+// ForwarderTokenHeader, and only such a chain is honoured (loop
+// prevention still works between members).
+func TestForwardedHeaderNeedsMemberToken(t *testing.T) {
+	toks, err := ParseTokens([]byte("read " + readTok + "\nwrite " + writeTok + "\nadmin " + adminTok + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen sync.Map // header values the leader received, by request path
+	la := New(Config{Backend: newFake("node1"), Logger: quietLogger(), RequestTimeout: time.Second, Tokens: toks})
+	ls := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.URL.Path, r.Header.Get(ForwarderTokenHeader))
+		la.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(ls.Close)
+	leaderAddr := strings.TrimPrefix(ls.URL, "http://")
+	follower := newFake("node0")
+	follower.leader = LeaderInfo{Name: "node1", APIAddr: leaderAddr}
+	follower.members = []Member{{ID: "node0", APIAddr: "127.0.0.1:1"}, {ID: "node1", APIAddr: leaderAddr}, {ID: "node2", APIAddr: "127.0.0.1:2"}}
+	fa := New(Config{Backend: follower, Logger: quietLogger(), RequestTimeout: time.Second, Tokens: toks, NodeToken: adminTok})
+	fs := httptest.NewServer(fa.Handler())
+	t.Cleanup(fs.Close)
+
+	put := func(key, chain, forwarder string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", fs.URL+"/kv/"+key, strings.NewReader(`{"value":"x"}`))
+		req.Header.Set("Authorization", "Bearer "+writeTok)
+		req.Header.Set("Content-Type", "application/json")
+		if chain != "" {
+			req.Header.Set(ForwardedHeader, chain)
+		}
+		if forwarder != "" {
+			req.Header.Set(ForwarderTokenHeader, forwarder)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(raw)
+	}
+
+	if code, raw := put("plain", "", ""); code != 200 || !strings.Contains(raw, `"node":"node1"`) {
+		t.Fatalf("forwarded write: %d %s", code, raw)
+	}
+	if v, _ := seen.Load("/kv/plain"); v != adminTok {
+		t.Fatalf("the follower forwarded with %s %q, want its node token", ForwarderTokenHeader, v)
+	}
+	// Made-up chains, with no proof or a client's own non-admin token.
+	for i, c := range []struct{ chain, forwarder string }{
+		{"node1", ""}, {"node2,node1", ""}, {"node2", ""}, {"node1", writeTok}, {"node1", "not-a-token-0123456789"},
+	} {
+		if code, raw := put(fmt.Sprint("forged", i), c.chain, c.forwarder); code != 200 || !strings.Contains(raw, `"node":"node1"`) {
+			t.Errorf("client-sent chain %q (forwarder token %q): %d %s", c.chain, c.forwarder, code, raw)
+		}
+	}
+	// What a member sends: honoured, so a request that already visited the
+	// leader this follower knows is not sent back there.
+	if code, raw := put("looped", "node1", adminTok); code != 503 || !strings.Contains(raw, CodeNotLeader) {
+		t.Fatalf("a member's chain naming the leader: %d %s", code, raw)
 	}
 }
