@@ -82,8 +82,12 @@ func (s *Server) join(ctx context.Context) error {
 				}
 				err = fmt.Errorf("%d %s", status, bytes.TrimSpace(resp))
 			case code == api.CodeMemberExists:
+				// ErrMemberExists, not ErrWrongCluster: the directory is
+				// new and the cluster is the right one; the member table
+				// is what stands in the way. The leader's message starts
+				// with the same sentence, said once.
 				return fmt.Errorf("%w: join: %s refused: %s (this node's data directory %s is new: the cluster still has a member named %q; remove it, then start this node again)",
-					ErrWrongCluster, url, eb.Error.Message, s.cfg.DataDir, s.cfg.Name)
+					ErrMemberExists, url, strings.TrimPrefix(eb.Error.Message, ErrMemberExists.Error()+": "), s.cfg.DataDir, s.cfg.Name)
 			default:
 				return fmt.Errorf("join: %s refused: %d %s", url, status, bytes.TrimSpace(resp))
 			}

@@ -210,7 +210,8 @@ func TestRejoinGetsNewRaftID(t *testing.T) {
 	ccfg := testConfig(otherName, freeAddrs(t, 1)[0], t.TempDir(), nil)
 	ccfg.Join = "http://" + fresh.APIAddr() // through a follower: forwarded
 	ccfg.memberExistsWait = time.Millisecond
-	if s, err := Start(ctx, ccfg); err == nil || !errors.Is(err, ErrWrongCluster) || !strings.Contains(err.Error(), "remove the old member first") {
+	if s, err := Start(ctx, ccfg); err == nil || !errors.Is(err, ErrMemberExists) || errors.Is(err, ErrWrongCluster) ||
+		!strings.Contains(err.Error(), "remove the old member first") || strings.Count(err.Error(), ErrMemberExists.Error()) != 1 {
 		if s != nil {
 			s.Close()
 		}

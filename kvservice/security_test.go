@@ -6,9 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +80,35 @@ func TestAPISlowBodiesTimeOut(t *testing.T) {
 	}
 }
 
-// A node with mutual TLS on the raft port, TLS on the API and tokens.
+// trustedWarning is the start-up warning of a node without TLS and tokens.
+const trustedWarning = "the network is trusted"
+
+// Issue 12, part 1: a node started without the TLS and token options works
+// as before, and says once (not per connection or request) that it trusts
+// its network, so an operator who forgot the options sees it in the log.
+func TestTrustedNetworkWarnedOnce(t *testing.T) {
+	logs := &syncBuffer{}
+	s := startOne(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	cl, err := client.New([]string{s.APIAddr()}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := cl.Put(ctx, fmt.Sprint("k", i), "v"); err != nil {
+			t.Fatalf("plain node refused a write without a token: %v", err)
+		}
+	}
+	if r, err := cl.Get(ctx, "k2", ""); err != nil || r.Value == nil || *r.Value != "v" {
+		t.Fatalf("get: %+v %v", r, err)
+	}
+	if n := strings.Count(logs.String(), trustedWarning); n != 1 {
+		t.Fatalf("%q logged %d times, want once:\n%s", trustedWarning, n, logs.String())
+	}
+}
+
+// A node with mutual TLS on the raft port, TLS on the API and tokens. It
+// does not say that it trusts its network.
 func TestTLSAndTokensEndToEnd(t *testing.T) {
 	ca, err := devcerts.NewCA("test CA")
 	if err != nil {
@@ -93,7 +125,9 @@ func TestTLSAndTokensEndToEnd(t *testing.T) {
 	const admin, reader = "admin-0123456789abcdef", "reader-0123456789abcdef"
 	_ = toks.Add(admin, api.RoleAdmin)
 	_ = toks.Add(reader, api.RoleRead)
+	logs := &syncBuffer{}
 	s := startOne(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		c.PeerTLS = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}
 		c.APITLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		c.APIClientTLS = &tls.Config{RootCAs: pool}
@@ -119,5 +153,102 @@ func TestTLSAndTokensEndToEnd(t *testing.T) {
 	plain, _ := client.New([]string{"http://" + s.APIAddr()}, 10*time.Second)
 	if _, err := plain.Get(ctx, "k", ""); err == nil {
 		t.Fatal("plain HTTP answered by a TLS API")
+	}
+	if strings.Contains(logs.String(), trustedWarning) {
+		t.Fatalf("a node with TLS and tokens says %q:\n%s", trustedWarning, logs.String())
+	}
+}
+
+// With tokens, a node needs an admin token of its own for its calls to the
+// other members (joins, address updates, forwarded requests): a node
+// without one, or whose token is not an admin token in the token file, is
+// refused at start with the flags to use, and creates nothing.
+func TestTokensNeedAnAdminNodeToken(t *testing.T) {
+	toks := &api.Tokens{}
+	const admin, reader = "admin-0123456789abcdef", "reader-0123456789abcdef"
+	_ = toks.Add(admin, api.RoleAdmin)
+	_ = toks.Add(reader, api.RoleRead)
+	addr := freeAddrs(t, 1)[0]
+	for _, c := range []struct{ token, want string }{
+		{"", "needs its own admin token (--node-token-file"},
+		{reader, "is a read token in the token file; it must be an admin token"},
+		{"unknown-0123456789abcdef", "is not in the token file"},
+	} {
+		dir := filepath.Join(t.TempDir(), "node0")
+		cfg := testConfig("node0", addr, dir, []Peer{{"node0", addr}})
+		cfg.Tokens, cfg.NodeToken = toks, c.token
+		s, err := Start(context.Background(), cfg)
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("node token %q: %v, want ErrBadConfig saying %q", c.token, err, c.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("node token %q: a refused start created %s (%v)", c.token, dir, err)
+		}
+	}
+}
+
+// Issue 12's attack on a real cluster with tokens: a client on the
+// members' host sends X-Raftkv-Forwarded-By naming the leader to a healthy
+// follower. Before, the follower answered 503 not_leader; now the header
+// is ignored (it carries no member's token) and the write is forwarded.
+// Writes through a follower still work, with the follower's node token.
+func TestClientForwardedHeaderIgnoredWithTokens(t *testing.T) {
+	toks := &api.Tokens{}
+	const admin, writer = "admin-0123456789abcdef", "writer-0123456789abcdef"
+	_ = toks.Add(admin, api.RoleAdmin)
+	_ = toks.Add(writer, api.RoleWrite)
+	addrs := freeAddrs(t, 3)
+	var peers []Peer
+	for i, a := range addrs {
+		peers = append(peers, Peer{fmt.Sprint("node", i), a})
+	}
+	dir := t.TempDir()
+	var srvs []*Server
+	for _, p := range peers {
+		cfg := testConfig(p.Name, p.RaftAddr, filepath.Join(dir, p.Name), peers)
+		cfg.Tokens, cfg.NodeToken = toks, admin
+		s, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", p.Name, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		srvs = append(srvs, s)
+	}
+	leader := leaderOf(t, srvs)
+	var follower *Server
+	for _, s := range srvs {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	waitFor(t, "the follower knows the leader's API address", func() bool {
+		l := follower.Leader()
+		return l.Name == leader.Name() && l.APIAddr != ""
+	})
+	put := func(key, chain string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://"+follower.APIAddr()+"/kv/"+key, strings.NewReader(`{"value":"v"}`))
+		req.Header.Set("Authorization", "Bearer "+writer)
+		req.Header.Set("Content-Type", "application/json")
+		if chain != "" {
+			req.Header.Set(api.ForwardedHeader, chain)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := put("through-follower", ""); code != 200 {
+		t.Fatalf("write through the follower: %d %s", code, body)
+	}
+	if code, body := put("forged", leader.Name()); code != 200 {
+		t.Fatalf("write with a client-sent %s: %s: %d %s", api.ForwardedHeader, leader.Name(), code, body)
 	}
 }

@@ -112,7 +112,8 @@ type Config struct {
 	// Tokens, if set, is required on the API (see api.Tokens).
 	Tokens *api.Tokens
 	// NodeToken is the token this node sends on its own calls to other
-	// members' APIs (join, address updates); it needs the admin role.
+	// members' APIs (join, address updates, forwarded requests); it needs
+	// the admin role. Required with Tokens.
 	NodeToken string
 	// MaxAPIConns caps the API's open connections (default 1024); further
 	// clients wait in the kernel's accept queue.
@@ -201,7 +202,8 @@ type Server struct {
 
 // Start opens the data directory, joins the cluster if asked, and starts
 // raft, the transport and the API. It refuses (ErrWrongCluster,
-// ErrCorruptData) a data directory it cannot trust.
+// ErrCorruptData) a data directory it cannot trust, and (ErrMemberExists) a
+// join under the name of a member that was not removed first.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := fillDefaults(&cfg); err != nil {
 		return nil, err
@@ -371,7 +373,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Warn("UNSAFE: fault injection is enabled (/fault routes are served)")
 	}
 	s.api = api.New(api.Config{Backend: s, Faults: faults, Registry: s.reg, RequestTimeout: cfg.RequestTimeout, LeaderWait: 2 * cfg.ElectionTimeout, Logger: s.log.With("component", "api"), ForwardClient: s.client,
-		ForwardScheme: cfg.apiScheme(), Tokens: cfg.Tokens})
+		ForwardScheme: cfg.apiScheme(), Tokens: cfg.Tokens, NodeToken: cfg.NodeToken})
 	uiHandler, err := s.newUI(n)
 	if err != nil {
 		return nil, err
@@ -447,6 +449,23 @@ func fillDefaults(cfg *Config) error {
 	}
 	if cfg.SnapshotLogRatio < 0 {
 		return fmt.Errorf("%w: a negative snapshot log ratio (%v)", ErrBadConfig, cfg.SnapshotLogRatio)
+	}
+	// With tokens, a node's calls to other members need an admin token of
+	// its own; without one its joins and address updates fail with 401 and
+	// the requests it forwards cannot prove they come from a member (so
+	// their loop prevention would be ignored). Refused here, at start,
+	// rather than found out on the first forwarded request.
+	if cfg.Tokens != nil && cfg.NodeToken == "" {
+		return fmt.Errorf("%w: with tokens (--token-file) the node needs its own admin token (--node-token-file, or --node-token / $RAFTKV_NODE_TOKEN) for its calls to other members", ErrBadConfig)
+	}
+	if cfg.Tokens != nil {
+		if role := cfg.Tokens.Role(cfg.NodeToken); role != api.RoleAdmin {
+			is := "not in the token file"
+			if role != api.RoleNone {
+				is = "a " + role.String() + " token in the token file"
+			}
+			return fmt.Errorf("%w: the node's own token (--node-token-file, --node-token or $RAFTKV_NODE_TOKEN) is %s; it must be an admin token there", ErrBadConfig, is)
+		}
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 10000

@@ -3,6 +3,8 @@ package raft
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/raftkv/raftkv/internal/varint"
 )
 
 // Marshal encodes cc for the Data of an EntryConfChange: one byte of type,
@@ -24,9 +26,11 @@ func (cc *ConfChange) Unmarshal(data []byte) error {
 	if t > ConfChangeRemoveNode {
 		return fmt.Errorf("type %d: %w", data[0], ErrInvalidConfChange)
 	}
-	id, n := binary.Uvarint(data[1:])
-	if n <= 0 {
-		return fmt.Errorf("bad node id: %w", ErrInvalidConfChange)
+	// The node ID's minimal form only: a padded one would give the same
+	// change two encodings, and the entry would not re-encode to its bytes.
+	id, n, err := varint.Uvarint(data[1:])
+	if err != nil {
+		return fmt.Errorf("bad node id: %v: %w", err, ErrInvalidConfChange)
 	}
 	var ctx []byte
 	if rest := data[1+n:]; len(rest) > 0 {

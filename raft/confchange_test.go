@@ -21,7 +21,9 @@ func TestConfChangeRoundTrip(t *testing.T) {
 		}
 	}
 	var cc ConfChange
-	for _, bad := range [][]byte{nil, {0}, {9, 1}, {0, 0x80}} {
+	// ... and a padded node ID (1 as 0x81 0x00, with and without a
+	// context): the same change must not have two encodings.
+	for _, bad := range [][]byte{nil, {0}, {9, 1}, {0, 0x80}, {0, 0x81, 0x00}, {1, 0x87, 0x80, 0x00, '{', '}'}} {
 		if err := cc.Unmarshal(bad); !errors.Is(err, ErrInvalidConfChange) {
 			t.Errorf("Unmarshal(%v) err = %v, want ErrInvalidConfChange", bad, err)
 		}

@@ -156,6 +156,10 @@ func TestStepDropsInvalidMessages(t *testing.T) {
 			return Message{Type: MsgApp, From: other(r), Term: r.Term, Index: last(r), LogTerm: lastTerm(r),
 				Entries: []Entry{{Index: last(r) + 1, Term: r.Term, Type: EntryConfChange, Data: []byte{9}}}}
 		}},
+		{"append conf change with a padded node id", "malformed configuration change", func(r *raft) Message {
+			return Message{Type: MsgApp, From: other(r), Term: r.Term, Index: last(r), LogTerm: lastTerm(r),
+				Entries: []Entry{{Index: last(r) + 1, Term: r.Term, Type: EntryConfChange, Data: []byte{byte(ConfChangeAddVoter), 0x82, 0x00}}}}
+		}},
 		{"snapshot missing", "without a snapshot", func(r *raft) Message {
 			return Message{Type: MsgSnap, From: other(r), Term: r.Term + 1}
 		}},

@@ -44,6 +44,10 @@ type Config struct {
 	// Tokens, if set, is the set of bearer tokens and their roles that the
 	// API requires; nil serves every request (a trusted network).
 	Tokens *Tokens
+	// NodeToken is this node's own admin token. When set, the requests it
+	// forwards carry it in ForwarderTokenHeader; with Tokens set, a
+	// ForwardedHeader is honoured only beside an admin token there.
+	NodeToken string
 	// LeaderWait is how long a request waits for this node to learn of a
 	// leader before answering no_leader (default 2s, at most
 	// RequestTimeout); about two election timeouts covers a fresh
@@ -66,6 +70,8 @@ type API struct {
 	engine     *gin.Engine
 	scheme     string
 	tokens     *Tokens
+	// nodeTok is Config.NodeToken, sent on forwarded requests.
+	nodeTok string
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -81,6 +87,7 @@ func New(cfg Config) *API {
 		reg:     cfg.Registry,
 		scheme:  cfg.ForwardScheme,
 		tokens:  cfg.Tokens,
+		nodeTok: cfg.NodeToken,
 	}
 	if a.scheme == "" {
 		a.scheme = "http"

@@ -19,7 +19,10 @@
 //     ForwardedHeader, the chain of nodes that forwarded it; a node that is
 //     not the leader passes it on once more only if the chain is shorter
 //     than MaxForwardHops and does not contain the leader it knows, and
-//     answers not_leader otherwise, so requests never loop. A forward that fails before the request was written is definite
+//     answers not_leader otherwise, so requests never loop. The chain is
+//     honoured only when a member sent it (peerChain): with tokens, the
+//     forwarding node's admin token rides in ForwarderTokenHeader. A
+//     forward that fails before the request was written is definite
 //     (nothing was proposed); one that fails after is not.
 //   - Every error is an *Error: a code, an HTTP status, a message and
 //     whether the operation certainly had no effect (Definite). Errors

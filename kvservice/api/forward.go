@@ -54,14 +54,22 @@ func (a *API) leaderOrForward(c *gin.Context, body []byte, isRead bool) bool {
 // when a client did. The chain only serves loop prevention between nodes;
 // a client that sends one would otherwise make a healthy follower refuse to
 // forward (not_leader) and could fill the chain to MaxForwardHops. It is
-// taken as a peer's when every hop names a member and the request comes
-// from the IP address of the last hop's API address (the forwarding node).
-// A client on the same host as a member can still pass this check; it then
-// only affects its own request, which is refused as not_leader with the
-// leader's name, as any forwarded request would be.
+// taken as a peer's when every hop names another member and:
+//   - with tokens on, the request carries an admin token in
+//     ForwarderTokenHeader (a member's NodeToken), which a client without
+//     that token cannot make up, wherever it runs;
+//   - without tokens (a trusted network), the request comes from the IP
+//     address of the last hop's API address (the forwarding node). A
+//     client on the same host as a member can still pass this check; it
+//     then only affects its own request, which is refused as not_leader
+//     with the leader's name, as any forwarded request would be.
 func (a *API) peerChain(c *gin.Context) string {
 	chain := c.GetHeader(ForwardedHeader)
 	if chain == "" {
+		return ""
+	}
+	if a.tokens != nil && a.tokens.Role(c.GetHeader(ForwarderTokenHeader)) != RoleAdmin {
+		a.log.Debug("ignoring a forwarded-by header without a member's token", "chain", chain, "remote", c.ClientIP())
 		return ""
 	}
 	hops := strings.Split(chain, ",")
@@ -75,7 +83,7 @@ func (a *API) peerChain(c *gin.Context) string {
 			return ""
 		}
 	}
-	if !sameHost(c, addrs[hops[len(hops)-1]]) {
+	if a.tokens == nil && !sameHost(c, addrs[hops[len(hops)-1]]) {
 		a.log.Debug("ignoring a forwarded-by header not sent by the node it names", "chain", chain, "remote", c.Request.RemoteAddr)
 		return ""
 	}
@@ -213,6 +221,9 @@ func (a *API) forward(c *gin.Context, l LeaderInfo, body []byte, isRead bool) {
 		req.Header.Set("Content-Type", "application/json")
 		copyAuth(req, c.Request)
 		req.Header.Set(ForwardedHeader, chain)
+		if a.nodeTok != "" {
+			req.Header.Set(ForwarderTokenHeader, a.nodeTok)
+		}
 		return req, nil
 	}
 	req, err := newRequest(ctx, l, body)

@@ -19,6 +19,12 @@ const (
 // comma-separated names of the nodes that forwarded it, in order.
 const ForwardedHeader = "X-Raftkv-Forwarded-By"
 
+// ForwarderTokenHeader carries, on a request a node forwards, that node's
+// own admin token (Config.NodeToken). With tokens on, it is what tells a
+// peer's ForwardedHeader from one a client made up: the client's own
+// Authorization header travels with the request, so it cannot be the proof.
+const ForwarderTokenHeader = "X-Raftkv-Forwarder-Token"
+
 // MaxForwardHops is how many nodes may forward one request: a node that
 // receives a request already forwarded this many times, or forwarded by
 // the node it believes leads, answers not_leader instead.

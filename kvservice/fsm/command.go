@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/raftkv/raftkv/internal/varint"
 )
 
 // Op is a state-machine operation.
@@ -207,16 +209,11 @@ func (r *reader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(errors.New("bad uvarint"))
-		return 0
-	}
-	// A varint whose last byte is zero (after the first) has padding: the
-	// same value has a shorter encoding. Only the minimal form is accepted,
-	// so a command has exactly one encoding and re-encodes to its bytes.
-	if n > 1 && r.b[n-1] == 0 {
-		r.fail(errors.New("non-minimal uvarint"))
+	// Only the minimal form is accepted, so a command has exactly one
+	// encoding and re-encodes to its bytes.
+	v, n, err := varint.Uvarint(r.b)
+	if err != nil {
+		r.fail(err)
 		return 0
 	}
 	r.b = r.b[n:]
