@@ -2,13 +2,13 @@ package ui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/raftkv/raftkv/checker"
 	"github.com/raftkv/raftkv/harness"
-	"github.com/raftkv/raftkv/histories"
 	"github.com/raftkv/raftkv/ui/internal/browsertest"
 )
 
@@ -213,54 +212,119 @@ func TestBrowserReportValidRun(t *testing.T) {
 	}
 }
 
-// TestBrowserTimelineOf100kOperations renders the timeline of a generated
-// 100k-operation history (8 clients, timeouts that start new processes,
-// fault windows) and checks that the page is ready, zooms out to the
-// whole run and jumps to an operation within generous deadlines.
+// bigRun is a simulated scenario sized for a run of over 100k operations
+// (123,490 with seed 1) that still simulates and checks in about ten
+// seconds: many clients over many keys, since each client runs one
+// operation at a time and the network's latency, not the rate cap,
+// bounds the throughput; a few light fault windows (one node isolated at
+// a time) so that the timeline has bands to draw without slowing the
+// linearizability check.
+const bigRun = `name: sim-100k
+backend: sim
+nodes: 3
+duration: 15s
+clients: 32
+rate: 20000
+keys: 64
+max_clients_per_key: 2
+read_mode: linearizable
+request_timeout: 1s
+write_attempts: 1
+node: {election_timeout: 300ms, heartbeat_interval: 30ms}
+nemesis:
+  interval: 3s
+  hold: 1s
+  faults: [partition-isolate-one]
+recovery: 1s
+expect: valid
+`
+
+// TestBrowserTimelineOf100kOperations renders the timeline of a simulated
+// run of over 100k operations, made by the harness as `harness run
+// --backend sim` does, and checks that the page is ready, zooms out to
+// the whole run and jumps to an operation within generous deadlines. The
+// harness is built and run as a separate binary without -race: the same
+// simulation in this (race-instrumented) test process takes minutes.
 func TestBrowserTimelineOf100kOperations(t *testing.T) {
-	const ops, clients = 100_000, 8
-	events := bigHistory(ops, clients)
-	path := filepath.Join(t.TempDir(), "timeline.html")
-	f, err := os.Create(path)
+	ctx := browsertest.New(t) // skips before building when there is no chromium
+	dir := t.TempDir()
+
+	start := time.Now()
+	bin := filepath.Join(dir, "harness")
+	// go test puts its own GOROOT/bin first in PATH, so this is the go that
+	// runs the test; CGO_ENABLED=0 as in make build, whose packages the
+	// build cache then already has.
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/raftkv/raftkv/cmd/harness")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/harness: %v\n%s", err, out)
+	}
+	t.Logf("harness built in %v", time.Since(start).Round(time.Millisecond))
+
+	scenario := filepath.Join(dir, "sim-100k.yaml")
+	if err := os.WriteFile(scenario, []byte(bigRun), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(dir, "store")
+	start = time.Now()
+	run := exec.CommandContext(t.Context(), bin, "run", "--backend", "sim", "--seed", "1", "--store", store, scenario)
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("harness run: %v\n%s", err, out)
+	}
+	t.Logf("harness run (simulation, check, report) took %v", time.Since(start).Round(time.Millisecond))
+	runDir := filepath.Join(store, "sim-100k", "latest")
+	b, err := os.ReadFile(filepath.Join(runDir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checker.WriteTimeline(f, events, nil); err != nil {
+	var res harness.Results
+	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
+	sc, err := harness.LoadScenario(filepath.Join(runDir, "scenario.yaml"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(path))))
-	t.Cleanup(srv.Close)
-	ctx := browsertest.New(t)
+	if res.Ops < 100_000 {
+		t.Fatalf("the run has %d operations, want at least 100,000 (resize bigRun)", res.Ops)
+	}
+	if res.Faults == 0 {
+		t.Errorf("the run has no fault window")
+	}
+	t.Logf("%d operations (%d ok, %d fail, %d info), %d fault windows, verdict %s", res.Ops, res.OK, res.Fail, res.Info, res.Faults, res.Verdict)
 
-	start := time.Now()
+	srv := httptest.NewServer(http.FileServer(http.Dir(runDir)))
+	t.Cleanup(srv.Close)
+	start = time.Now()
 	browsertest.Run(t, ctx, "open", chromedp.Navigate(srv.URL+"/timeline.html"))
 	waitLong(t, ctx, "timeline ready", `document.body.dataset.ready === 'true'`)
-	t.Logf("100k-operation timeline ready %v after navigation (the page's script took %s ms)",
+	t.Logf("%d-operation timeline ready %v after navigation (the page's script took %s ms)", res.Ops,
 		time.Since(start).Round(time.Millisecond), browsertest.Eval[string](t, ctx, `document.body.dataset.renderMs`))
-	if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#heads .head').length`); n != clients {
-		t.Errorf("%d lanes, want %d", n, clients)
+	if n := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#heads .head').length`); n != sc.Clients {
+		t.Errorf("%d lanes, want the concurrency %d", n, sc.Clients)
 	}
 
 	// The whole run on one screen draws every operation in one frame.
 	frames := browsertest.Eval[string](t, ctx, `document.body.dataset.frames`)
 	start = time.Now()
 	browsertest.Run(t, ctx, "fit", chromedp.Click(chromedp.CSS(`#zoom-fit`)))
-	waitLong(t, ctx, "whole run drawn", fmt.Sprintf(`document.body.dataset.frames !== %q && Number(document.body.dataset.drawn) === %d`, frames, ops))
+	waitLong(t, ctx, "whole run drawn", fmt.Sprintf(`document.body.dataset.frames !== %q && Number(document.body.dataset.drawn) === %d`, frames, res.Ops))
 	t.Logf("whole run drawn in %v", time.Since(start).Round(time.Millisecond))
 	browsertest.Screenshot(t, ctx, "fit")
 
-	// An operation in the middle, by its anchor.
-	ev := ops // the invocation of operation ops/2 is about event ops
-	for events[ev].Type != histories.Invoke {
-		ev++
-	}
+	// An operation in the middle, by its anchor (its invocation's index in
+	// the history). The page's data has it: reading the 30 MB history in
+	// this race-instrumented process would take several seconds.
+	ev := browsertest.Eval[int](t, ctx, `(() => {
+		const o = JSON.parse(document.getElementById('data').textContent).ops;
+		return o.event[o.event.length >> 1];
+	})()`)
+	start = time.Now()
 	browsertest.Run(t, ctx, "jump", chromedp.Navigate(fmt.Sprintf("%s/timeline.html#ev-%d", srv.URL, ev)),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"] #heads`)))
 	waitLong(t, ctx, "operation in the middle", fmt.Sprintf(`document.body.dataset.target === '%d'`, ev))
 	browsertest.WaitFor(t, ctx, "target in view", inView(fmt.Sprintf(`#ev-%d.target`, ev), "26", "0"))
+	t.Logf("jumped to #ev-%d in %v", ev, time.Since(start).Round(time.Millisecond))
 	browsertest.Screenshot(t, ctx, "middle")
 }
 
@@ -276,57 +340,4 @@ func waitLong(t *testing.T, ctx context.Context, what, predicate string) {
 		browsertest.Screenshot(t, ctx, "failed-"+what)
 		t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
 	}
-}
-
-// bigHistory generates n operations by the given number of clients: each
-// runs one operation at a time (0.2-3 ms, 0-2 ms apart); one in a hundred
-// times out (info) and the client continues as a new process, as the
-// harness's clients do. A fault window opens every two seconds for one.
-func bigHistory(n, clients int) []histories.Event {
-	rng := rand.New(rand.NewPCG(1, 2))
-	type client struct {
-		proc int
-		at   int64
-	}
-	cs := make([]client, clients)
-	next := 0
-	for i := range cs {
-		cs[i] = client{proc: next}
-		next++
-	}
-	var evs []histories.Event
-	for i := range n {
-		c := &cs[i%clients]
-		c.at += int64(rng.IntN(2_000_000))
-		key := fmt.Sprintf("k%d", rng.IntN(10))
-		val := fmt.Sprintf("v%d", i)
-		dur := int64(200_000 + rng.IntN(2_800_000))
-		inv := histories.Event{Kind: histories.KindOp, Type: histories.Invoke, Time: c.at, Process: c.proc, F: histories.OpPut, Key: key, Value: &val, Node: "n1"}
-		done := inv
-		done.Time = c.at + dur
-		if rng.IntN(100) == 0 {
-			done.Type, done.Error = histories.Info, "timeout"
-		} else {
-			done.Type = histories.OK
-		}
-		evs = append(evs, inv, done)
-		c.at += dur
-		if done.Type == histories.Info {
-			c.proc = next
-			next++
-		}
-	}
-	var end int64
-	for _, c := range cs {
-		end = max(end, c.at)
-	}
-	for t := int64(1e9); t+1e9 < end; t += 2e9 {
-		evs = append(evs,
-			histories.Event{Kind: histories.KindNemesis, Type: histories.Start, Time: t, F: "partition-halves", Nodes: []string{"n1"}},
-			histories.Event{Kind: histories.KindNemesis, Type: histories.Stop, Time: t + 1e9, F: "partition-halves"})
-	}
-	// A history is in time order (stable: an invocation stays before its
-	// completion).
-	sort.SliceStable(evs, func(a, b int) bool { return evs[a].Time < evs[b].Time })
-	return evs
 }
