@@ -411,7 +411,9 @@ func TestTimeoutIsUnknownNeverValid(t *testing.T) {
 	if res.Verdict != Unknown || !res.TimedOut || !reflect.DeepEqual(res.UnknownKeys, []string{"n"}) {
 		t.Fatalf("verdict %s unknown keys %v failed %v, want unknown on n", res.Verdict, res.UnknownKeys, res.FailedKeys)
 	}
-	if el := time.Since(start); el > 5*time.Second {
+	// Far above the budget: it only names a check that ignores its budget
+	// (this history would then run for a very long time), not a slow machine.
+	if el := time.Since(start); el > time.Minute {
 		t.Fatalf("check took %v with a 200ms budget", el)
 	}
 	if kv := res.PerKey[slices.IndexFunc(res.PerKey, func(k KeyVerdict) bool { return k.Key == "easy" })]; kv.Verdict != Valid {
