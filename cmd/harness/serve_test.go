@@ -55,7 +55,7 @@ func TestServeListsRuns(t *testing.T) {
 		}
 		base = "http://" + m[1]
 		return true
-	}, 10*time.Second, 10*time.Millisecond, "serve never printed its address: %q", out.String())
+	}, time.Minute, 10*time.Millisecond, "serve never printed its address: %q", out.String())
 
 	resp, err := http.Get(base + "/runs/api/runs")
 	require.NoError(t, err)

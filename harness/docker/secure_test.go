@@ -77,7 +77,7 @@ func TestSecuredContainers(t *testing.T) {
 
 	// A wiped node joins back over https (its new container gets the
 	// mounts again).
-	eventually(t, 15*time.Second, "removal of "+follower, func() error { return c.Client(leader).RemoveMember(ctx, follower) })
+	eventually(t, time.Minute, "removal of "+follower, func() error { return c.Client(leader).RemoveMember(ctx, follower) })
 	if err := c.Kill(ctx, follower); err != nil {
 		t.Fatal(err)
 	}
