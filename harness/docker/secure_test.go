@@ -62,7 +62,7 @@ func TestSecuredContainers(t *testing.T) {
 	}
 	// The proxy's own network fault routes want the admin token too.
 	n, _ := c.node(follower)
-	if err := nodeapi.New(n.proxy.addr, 3*time.Second).SetNetwork(ctx, nil); status(err) != http.StatusUnauthorized {
+	if err := nodeapi.New(n.proxy.addr, time.Minute).SetNetwork(ctx, nil); status(err) != http.StatusUnauthorized {
 		t.Errorf("proxy's fault API without a token: %v, want 401", err)
 	}
 	if err := c.Client(follower).SetNetwork(ctx, []nodeapi.NetRule{{Peer: leader, Direction: "both", Drop: true}}); err != nil {

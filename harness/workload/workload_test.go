@@ -221,7 +221,9 @@ func TestRefusedConnectionIsFail(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	addr := srv.Listener.Addr().String()
 	srv.Close()
-	c := nodeapi.New(addr, time.Second)
+	// A refusal comes at once; a short timeout could expire first on a busy
+	// machine and make the failure indeterminate.
+	c := nodeapi.New(addr, time.Minute)
 	v := "x"
 	_, err := c.Do(context.Background(), nodeapi.Command{Operation: "set", Key: "k", Value: &v})
 	if err == nil || !nodeapi.IsDefinite(err) {
