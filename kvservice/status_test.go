@@ -57,36 +57,43 @@ func TestStatusElectionTimer(t *testing.T) {
 		}
 		srvs = append(srvs, s)
 	}
-	var leader *Server
-	var followers []*Server
-	waitFor(t, "a leader", func() bool {
-		leader, followers = nil, nil
+	// The leader's and a follower's GET /status, each read while its role
+	// is still the one the checks below assume: on a busy machine (500 ms
+	// election timeout) a term can change between finding the leader and
+	// reading its status, and a leader's timer is not a follower's.
+	var leader, f *Server
+	var ls, fs api.Status
+	var lraw map[string]json.RawMessage
+	waitFor(t, "a leader's and a follower's status in one term", func() bool {
+		leader, f = nil, nil
 		for _, s := range srvs {
 			switch s.Status().Role {
 			case "leader":
 				leader = s
 			case "follower":
-				followers = append(followers, s)
+				f = s
 			}
 		}
-		return leader != nil && len(followers) == 2
+		if leader == nil || f == nil {
+			return false
+		}
+		ls, lraw = getStatus(t, leader)
+		fs, _ = getStatus(t, f)
+		return ls.Role == "leader" && fs.Role == "follower" && ls.Term == fs.Term
 	})
 
-	st, raw := getStatus(t, leader)
 	for _, k := range []string{"election_elapsed_ms", "election_timeout_ms"} {
-		if _, ok := raw[k]; !ok {
-			t.Errorf("GET /status of the leader has no %s: %v", k, raw)
+		if _, ok := lraw[k]; !ok {
+			t.Errorf("GET /status of the leader has no %s: %v", k, lraw)
 		}
 	}
-	if st.ElectionTimeoutMS != 500 || st.ElectionElapsedMS < 0 || st.ElectionElapsedMS >= 500 || st.ElectionElapsedMS%50 != 0 {
+	if st := ls; st.ElectionTimeoutMS != 500 || st.ElectionElapsedMS < 0 || st.ElectionElapsedMS >= 500 || st.ElectionElapsedMS%50 != 0 {
 		t.Errorf("leader timer %d/%dms, want elapsed a multiple of 50 in [0, 500) of 500", st.ElectionElapsedMS, st.ElectionTimeoutMS)
 	}
-	f := followers[0]
-	st, _ = getStatus(t, f)
-	if st.Role != "follower" || st.ElectionTimeoutMS < 500 || st.ElectionTimeoutMS >= 1000 || st.ElectionTimeoutMS%50 != 0 {
+	if st := fs; st.ElectionTimeoutMS < 500 || st.ElectionTimeoutMS >= 1000 || st.ElectionTimeoutMS%50 != 0 {
 		t.Errorf("follower timeout %dms (role %s), want a multiple of 50 in [500, 1000)", st.ElectionTimeoutMS, st.Role)
 	}
-	if st.ElectionElapsedMS < 0 || st.ElectionElapsedMS >= st.ElectionTimeoutMS {
+	if st := fs; st.ElectionElapsedMS < 0 || st.ElectionElapsedMS >= st.ElectionTimeoutMS {
 		t.Errorf("follower elapsed %dms of %dms", st.ElectionElapsedMS, st.ElectionTimeoutMS)
 	}
 

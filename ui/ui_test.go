@@ -185,7 +185,9 @@ func TestCollectBoundsUnresponsiveMembers(t *testing.T) {
 	defer live.Close()
 	start := time.Now()
 	snap := live.Collect(context.Background())
-	if d := time.Since(start); d > 2*time.Second {
+	// The bound is only there to name a Collect that waits for a hung
+	// member instead of its 50 ms timeout; far above a busy machine's delay.
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Collect took %v with 4 hung members", d)
 	}
 	reachable := 0

@@ -36,10 +36,20 @@ type options struct {
 	sec                                                  securityFlags
 }
 
+// stopSignals are the signals after which the node shuts down, logging
+// the one it got.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
 	// A crash prints every goroutine's stack: the one that panicked is
 	// rarely the whole story of a stuck or dying node.
 	debug.SetTraceback("all")
+	// A node whose stderr is a pipe with no reader left (a `| grep -m1`
+	// or `| head` that ended, a log collector that died) would otherwise be
+	// killed by SIGPIPE at its next log line, silently, since its log is
+	// what broke. Ignored, the write fails instead and the node keeps
+	// serving: losing a log is better than losing a replica without a word.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := newCommand().Execute(); err != nil {
 		// Every exit leaves a reason on stderr (the node's log), also when
 		// the error came before the logger was set up.
@@ -151,7 +161,12 @@ func run(ctx context.Context, o options) error {
 	if dataDir == "" {
 		dataDir = filepath.Join("data", o.id)
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	// Each signal that would end the process stops it through this context
+	// instead, so that it logs which one (context.Cause) before exiting.
+	// SIGHUP is among them: it comes when the terminal or session that
+	// started the node goes away, and by Go's default it ended the node at
+	// once with nothing in its log (issue 14).
+	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
 	defer stop()
 	if o.pprofAddr != "" {
 		if err := servePprof(ctx, o.pprofAddr, log); err != nil {

@@ -81,7 +81,7 @@ func TestBenchAgainstANode(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
-	require.Eventually(t, func() bool { return srv.Leader().Self }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.Leader().Self }, time.Minute, 5*time.Millisecond)
 
 	var out bytes.Buffer
 	root := newRoot(&out)
@@ -144,7 +144,7 @@ func TestRawConn(t *testing.T) {
 
 	var rc rawConn
 	defer rc.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for range 3 {
 		require.Equal(t, opResult{ok: true}, rc.post(ctx, srv.URL, appendCommand(nil, "set", "k", []byte("v"), "")))

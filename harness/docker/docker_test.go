@@ -128,7 +128,7 @@ func TestPartitionKillAndCleanup(t *testing.T) {
 	eventually(t, 30*time.Second, "first write", func() error { return write(direct["node0"], "k", "before", 3*time.Second) })
 
 	var iso string
-	eventually(t, 10*time.Second, "a leader", func() error {
+	eventually(t, time.Minute, "a leader", func() error {
 		if iso = cluster.Leader(ctx, c); iso == "" {
 			return errors.New("no leader")
 		}

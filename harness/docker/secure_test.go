@@ -62,7 +62,7 @@ func TestSecuredContainers(t *testing.T) {
 	}
 	// The proxy's own network fault routes want the admin token too.
 	n, _ := c.node(follower)
-	if err := nodeapi.New(n.proxy.addr, 3*time.Second).SetNetwork(ctx, nil); status(err) != http.StatusUnauthorized {
+	if err := nodeapi.New(n.proxy.addr, time.Minute).SetNetwork(ctx, nil); status(err) != http.StatusUnauthorized {
 		t.Errorf("proxy's fault API without a token: %v, want 401", err)
 	}
 	if err := c.Client(follower).SetNetwork(ctx, []nodeapi.NetRule{{Peer: leader, Direction: "both", Drop: true}}); err != nil {
@@ -77,7 +77,7 @@ func TestSecuredContainers(t *testing.T) {
 
 	// A wiped node joins back over https (its new container gets the
 	// mounts again).
-	eventually(t, 15*time.Second, "removal of "+follower, func() error { return c.Client(leader).RemoveMember(ctx, follower) })
+	eventually(t, time.Minute, "removal of "+follower, func() error { return c.Client(leader).RemoveMember(ctx, follower) })
 	if err := c.Kill(ctx, follower); err != nil {
 		t.Fatal(err)
 	}

@@ -254,7 +254,7 @@ func TestProxyWithoutNodeAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.close()
-	cl := nodeapi.New(p.addr, 2*time.Second)
+	cl := nodeapi.New(p.addr, time.Minute)
 	ctx := context.Background()
 	rules := []nodeapi.NetRule{{Peer: "node1", Direction: "out", Drop: true}}
 	if err := cl.SetNetwork(ctx, rules); err != nil {

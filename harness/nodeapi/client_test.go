@@ -27,13 +27,18 @@ func TestErrorClassification(t *testing.T) {
 		case "/status":
 			_, _ = w.Write([]byte(`{"id":"node0","role":"leader","applied":7,"state_hash":"ab","members":[{"id":"node0"},{"id":"node1"}]}`))
 		case "/slow":
-			time.Sleep(300 * time.Millisecond)
+			<-r.Context().Done() // never answers: only the client's timeout ends it
 		default:
 			http.NotFound(w, r)
 		}
 	}))
 	defer srv.Close()
-	c := New(srv.URL, 100*time.Millisecond)
+	// Answers are classified with a generous timeout: a short one could
+	// expire on a busy machine before an answer is read and turn a
+	// definite error into a timeout. Only /slow, which never answers,
+	// meets the short one.
+	c := New(srv.URL, time.Minute)
+	impatient := New(srv.URL, 100*time.Millisecond)
 	ctx := context.Background()
 
 	err := c.call(ctx, http.MethodGet, "/definite", nil, nil)
@@ -51,7 +56,7 @@ func TestErrorClassification(t *testing.T) {
 	if err := c.call(ctx, http.MethodGet, "/nope", nil, nil); !IsDefinite(err) {
 		t.Errorf("a 404 (e.g. fault API disabled) is definite: %v", err)
 	}
-	if err := c.call(ctx, http.MethodGet, "/slow", nil, nil); err == nil || IsDefinite(err) {
+	if err := impatient.call(ctx, http.MethodGet, "/slow", nil, nil); err == nil || IsDefinite(err) {
 		t.Errorf("a timeout must be indeterminate: %v", err)
 	}
 	if IsDefinite(nil) {

@@ -189,7 +189,7 @@ func TestClusterBasics(t *testing.T) {
 			rest = append(rest, p)
 		}
 	}
-	eventually(t, 10*time.Second, "two members", func() error {
+	eventually(t, time.Minute, "two members", func() error {
 		m, err := c.client(rest...).Members(ctx)
 		if err != nil {
 			return err

@@ -312,7 +312,10 @@ func (c *cluster) propose(data string, except ...uint64) uint64 {
 	deadline := time.Now().Add(waitFor)
 	for time.Now().Before(deadline) {
 		lead := c.leader(except...)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		// Each attempt gets the whole wait: a deadline that expires on a
+		// commit slowed by a busy machine is an indeterminate error, which
+		// fails the test below; a lost leadership still ends it early.
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		res, err := c.nodes[lead].Propose(ctx, []byte(data))
 		cancel()
 		if err == nil {

@@ -59,10 +59,10 @@ func TestClusterReplicatesInOrder(t *testing.T) {
 	if follower == lead {
 		follower = c.voters[1]
 	}
-	_, err := c.nodes[follower].Propose(ctxTimeout(t, time.Second), []byte("nope"))
+	_, err := c.nodes[follower].Propose(ctxTimeout(t, waitFor), []byte("nope"))
 	require.ErrorIs(t, err, ErrNotLeader)
 	require.True(t, IsDefinite(err))
-	_, err = c.nodes[lead].Propose(ctxTimeout(t, time.Second), nil)
+	_, err = c.nodes[lead].Propose(ctxTimeout(t, waitFor), nil)
 	require.ErrorIs(t, err, ErrEmptyProposal)
 
 	st := c.nodes[lead].Status()
@@ -80,7 +80,7 @@ func TestClusterReplicatesInOrder(t *testing.T) {
 func TestProposeResultIsTheAppliedEntry(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	lead := c.leader()
-	idx, err := c.nodes[lead].Propose(ctxTimeout(t, 5*time.Second), []byte("a"))
+	idx, err := c.nodes[lead].Propose(ctxTimeout(t, waitFor), []byte("a"))
 	require.NoError(t, err)
 	require.Equal(t, c.sms[lead].lastIndex(), idx.(uint64))
 	require.Equal(t, []string{"a"}, c.sms[lead].commands())
@@ -159,28 +159,55 @@ func TestReadIndexBatchesAndWaitsForApply(t *testing.T) {
 }
 
 func TestLeaderPartitionedAway(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	// Each node's time is a FaultClock over the real one, so the test can
+	// stop the isolated leader's time until both proposals are in its log:
+	// before, they had to arrive "well within the election timeout" of
+	// real time, and the first one's 600 ms deadline had to find the
+	// leader already stepped down, which a busy machine did not always
+	// allow.
+	clocks := map[uint64]*FaultClock{}
+	c := newCluster(t, 3, func(id uint64, cfg *Config) {
+		clocks[id] = NewFaultClock(RealClock())
+		cfg.Clock = clocks[id]
+	})
 	old := c.leader()
-	c.propose("before")
+	before := c.propose("before")
 
+	require.NoError(t, clocks[old].SetRate(0)) // no tick, so no step-down yet
 	c.nw.isolate(old, true)
-	// Both proposals reach the isolated leader right away, well within the
-	// election timeout after which check-quorum makes it step down.
 	type res struct {
 		v   any
 		err error
 	}
+	// lost-2 waits as long as it takes: a deadline would end it as
+	// indeterminate before the heal that is to resolve it.
+	lost2, stopWaiting := context.WithCancel(context.Background())
+	defer stopWaiting()
 	pending := make(chan res, 1)
 	go func() {
-		v, err := c.nodes[old].Propose(ctxTimeout(t, waitFor), []byte("lost-2"))
+		v, err := c.nodes[old].Propose(lost2, []byte("lost-2"))
 		pending <- res{v, err}
 	}()
-	// A proposal on the isolated leader cannot commit; its caller cannot
-	// know whether it will: indeterminate.
-	_, err := c.nodes[old].Propose(ctxTimeout(t, 600*time.Millisecond), []byte("lost-1"))
+	lost1, giveUp := context.WithCancel(context.Background())
+	defer giveUp()
+	lost1Done := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[old].Propose(lost1, []byte("lost-1"))
+		lost1Done <- err
+	}()
+	require.Eventually(t, func() bool { return c.nodes[old].Status().LastIndex >= before+2 }, waitFor, pollEvery,
+		"the isolated leader did not append both proposals")
+	require.NoError(t, clocks[old].SetRate(1))
+	// Check-quorum makes the isolated leader step down once its clock runs.
+	require.Eventually(t, func() bool { return c.nodes[old].Status().RaftState != raft.StateLeader }, waitFor, pollEvery,
+		"the isolated leader never stepped down")
+	// A proposal on the isolated leader cannot commit; its caller, giving
+	// up after the step-down, cannot know whether it will: indeterminate.
+	giveUp()
+	err := <-lost1Done
 	require.Error(t, err)
 	require.False(t, IsDefinite(err), "%v", err)
-	require.ErrorIs(t, err, ErrLeadershipLost, "check-quorum should have made it step down within 600ms")
+	require.ErrorIs(t, err, ErrLeadershipLost)
 
 	// The proposal that keeps waiting learns its fate once the partition
 	// heals: other entries are committed in its place, so it is definitely
@@ -710,7 +737,9 @@ func TestConfChangeLearnerPromoteRemove(t *testing.T) {
 		require.Eventually(t, func() bool {
 			lead := c.leader(4)
 			var err error
-			cs, err = c.nodes[lead].ProposeConfChange(ctxTimeout(t, 2*time.Second), cc)
+			// A generous deadline: one that expires on a slow commit is
+			// an indeterminate error, which fails the test.
+			cs, err = c.nodes[lead].ProposeConfChange(ctxTimeout(t, waitFor), cc)
 			if err != nil {
 				require.True(t, IsDefinite(err), "%v", err)
 				return false

@@ -18,7 +18,11 @@ import (
 	"github.com/raftkv/raftkv/raft"
 )
 
-const waitTimeout = 15 * time.Second
+// waitTimeout bounds every wait for state in these tests. It is only a
+// deadline for a poll that normally ends in milliseconds, so it is generous:
+// on a busy machine (make test-stress) a short one failed tests that would
+// have passed a moment later.
+const waitTimeout = time.Minute
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -128,7 +132,16 @@ func newNode(t testing.TB, id, cluster uint64, tweak func(*Config)) *node {
 		},
 		BackoffMin: 5 * time.Millisecond,
 		BackoffMax: 50 * time.Millisecond,
-		Logger:     slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// A dial, handshake or write that fails drops its whole batch, and
+		// most tests send each message once and wait for it: under load
+		// the production deadlines (1 s dial, 5 s handshake and write) could
+		// drop a batch and fail the test. The handshake deadline also drops
+		// an inbound connection that never says hello, which expectDropped
+		// waits for, so it stays well below waitTimeout.
+		DialTimeout:      waitTimeout,
+		HandshakeTimeout: waitTimeout / 4,
+		WriteTimeout:     waitTimeout,
+		Logger:           slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if tweak != nil {
 		tweak(&cfg)

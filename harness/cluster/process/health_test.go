@@ -47,7 +47,7 @@ func TestProcessBackendReportsUnplannedExits(t *testing.T) {
 		_, err := c.Client(node).Do(ctx, nodeapi.Command{Operation: "set", Key: key, Value: &val})
 		return err
 	}
-	waitFor(t, "a first write", 10*time.Second, func() bool { return put("node0", "a", "1") == nil })
+	waitFor(t, "a first write", time.Minute, func() bool { return put("node0", "a", "1") == nil })
 
 	// The harness kills node1 and restarts it: planned.
 	if err := c.Kill(ctx, "node1"); err != nil {

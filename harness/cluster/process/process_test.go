@@ -46,7 +46,7 @@ func TestProcessBackendLifecycle(t *testing.T) {
 		_, err := c.Client(node).Do(ctx, nodeapi.Command{Operation: "set", Key: key, Value: &val})
 		return err
 	}
-	waitFor(t, "a first write", 10*time.Second, func() bool { return put("node0", "a", "1") == nil })
+	waitFor(t, "a first write", time.Minute, func() bool { return put("node0", "a", "1") == nil })
 
 	// Kill and restart keep the data.
 	if err := c.Kill(ctx, "node1"); err != nil || c.State("node1") != cluster.Down {
@@ -58,7 +58,7 @@ func TestProcessBackendLifecycle(t *testing.T) {
 	if err := c.Restart(ctx, "node1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "node1 to serve the old write", 15*time.Second, func() bool {
+	waitFor(t, "node1 to serve the old write", time.Minute, func() bool {
 		res, err := c.Client("node1").Do(ctx, nodeapi.Command{Operation: "get", Key: "a"})
 		return err == nil && res.Value != nil && *res.Value == "1"
 	})
@@ -76,7 +76,7 @@ func TestProcessBackendLifecycle(t *testing.T) {
 	if err := c.Resume(ctx, "node2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "node2 after resume", 10*time.Second, func() bool { return c.Client("node2").Healthy(ctx) == nil })
+	waitFor(t, "node2 after resume", time.Minute, func() bool { return c.Client("node2").Healthy(ctx) == nil })
 
 	// A crash failpoint exits the process; the supervisor restarts it.
 	leader := cluster.Leader(ctx, c)

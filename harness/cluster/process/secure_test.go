@@ -74,7 +74,7 @@ func TestProcessBackendSecured(t *testing.T) {
 	}
 	defer writer.Close()
 	v := "1"
-	waitFor(t, "a write with the write token", 10*time.Second, func() bool {
+	waitFor(t, "a write with the write token", time.Minute, func() bool {
 		return writer.Do(ctx, nodeapi.Command{Operation: "set", Key: "a", Value: &v}).Err == nil
 	})
 
