@@ -61,7 +61,7 @@ type Driver struct {
 
 	// Counters for tests and metrics (read from other goroutines).
 	readRounds atomic.Uint64
-	earlySent  atomic.Uint64 // messages a leader sent before persisting
+	earlySent  atomic.Uint64 // messages sent before persisting (sendEarly)
 	// invalidDropped counts messages the core dropped as invalid
 	// (raft.ErrInvalidMessage); the core logs each one.
 	invalidDropped atomic.Uint64
@@ -467,9 +467,10 @@ func (d *Driver) handleReady() error {
 			d.cfg.Transport.Send(rd.Messages)
 		}
 		late = nil
-	case persist && (d.role == raft.StateLeader || bugs.On(bugs.AckBeforeFsync) || bugs.On(bugs.VoteNotDurable)) && rd.Snapshot.IsEmpty() && !d.hooks.noEarlyAppend:
+	case persist && rd.Snapshot.IsEmpty() && !d.hooks.noEarlyAppend:
 		// 1a. A leader's appends leave before its own write (thesis
-		// §10.2.1), so that the followers' fsyncs overlap the leader's.
+		// §10.2.1), so that the followers' fsyncs overlap the leader's;
+		// a follower's heartbeat answers do not wait for its fsync.
 		late = d.sendEarly(rd.Messages)
 	}
 	if applyFirst {
@@ -545,9 +546,9 @@ func (d *Driver) handleReady() error {
 	return nil
 }
 
-// sendEarly sends, before the Ready is persisted, the messages of a leader
-// that may leave early, and returns the others (in their order), which
-// must wait for the write. A message may leave early when it is an append
+// sendEarly sends, before the Ready is persisted, the messages that may
+// leave early, and returns the others (in their order), which must wait
+// for the write. A leader's message may leave early when it is an append
 // (MsgApp) or a heartbeat of the term already durable in the store:
 //   - the leader's own entries count toward the commit quorum only after
 //     Advance, i.e. after this Ready is persisted, so an entry is never
@@ -560,13 +561,23 @@ func (d *Driver) handleReady() error {
 //     entries at the same indexes and term (an election of a single voter
 //     becomes leader within one Ready, term and all).
 //
-// Votes, vote and append responses, read-index and transfer messages, and
-// everything from a non-leader still wait for the fsync.
+// Any node's answer to a heartbeat (MsgHeartbeatResp) of the durable term
+// leaves early too: it says only that this node follows the sender in that
+// term (and echoes the heartbeat's tick and read context), nothing about
+// its log, so nothing it acknowledges can be lost with the write. Sent
+// after the write, it waited behind whatever the Ready carried (a batch
+// of entries, a slow fsync on a busy disk), and a leader whose followers
+// answered late stepped down for a quorum that was alive (check-quorum)
+// or lost its lease.
+//
+// Votes, vote and append responses, read-index and transfer messages
+// still wait for the fsync.
 func (d *Driver) sendEarly(msgs []raft.Message) (late []raft.Message) {
 	early := d.earlyBuf[:0]
 	late = d.lateBuf[:0]
+	leader := d.role == raft.StateLeader
 	for _, m := range msgs {
-		if MayLeaveEarly(m, d.durableTerm) {
+		if MayLeaveEarly(m, d.durableTerm, leader) {
 			early = append(early, m)
 		} else {
 			late = append(late, m)
@@ -584,10 +595,11 @@ func (d *Driver) sendEarly(msgs []raft.Message) (late []raft.Message) {
 	return late
 }
 
-// MayLeaveEarly says whether a leader may send m before the Ready that
-// holds it is persisted, given the term of the hard state already in its
-// store (see sendEarly for why): appends and heartbeats of that term only.
-func MayLeaveEarly(m raft.Message, durableTerm uint64) bool {
+// MayLeaveEarly says whether a node (a leader if leader) may send m before
+// the Ready that holds it is persisted, given the term of the hard state
+// already in its store (see sendEarly for why): a leader's appends and
+// heartbeats, and anyone's heartbeat answers, of that term only.
+func MayLeaveEarly(m raft.Message, durableTerm uint64, leader bool) bool {
 	switch {
 	case bugs.On(bugs.AckBeforeFsync) && m.Type == raft.MsgAppResp:
 		// Planted bug (bugs.AckBeforeFsync): an append's acknowledgement
@@ -602,7 +614,13 @@ func MayLeaveEarly(m raft.Message, durableTerm uint64) bool {
 		bugs.Fire(bugs.VoteNotDurable)
 		return true
 	}
-	return (m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat) && m.Term == durableTerm
+	switch m.Type {
+	case raft.MsgApp, raft.MsgHeartbeat:
+		return leader && m.Term == durableTerm
+	case raft.MsgHeartbeatResp:
+		return m.Term == durableTerm
+	}
+	return false
 }
 
 // applyCommitted applies committed entries in order and resolves their

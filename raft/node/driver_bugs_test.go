@@ -27,13 +27,13 @@ func TestBugEarlyAcknowledgements(t *testing.T) {
 		if err := bugs.Enable(); err != nil {
 			t.Fatal(err)
 		}
-		if MayLeaveEarly(m, 3) {
+		if MayLeaveEarly(m, 3, false) {
 			t.Errorf("%s left early with no bug on", c.msg)
 		}
 		if err := bugs.Enable(c.bug); err != nil {
 			t.Fatal(err)
 		}
-		if !MayLeaveEarly(m, 3) {
+		if !MayLeaveEarly(m, 3, false) {
 			t.Errorf("%s: %s still waits for the write", c.bug, c.msg)
 		}
 	}

@@ -1394,3 +1394,35 @@ func manualClockConfig(clk Clock, voters ...uint64) Config {
 		Bootstrap:    voters,
 	}
 }
+
+// Which messages leave before the Ready's write: a leader's appends and
+// heartbeats, and anyone's heartbeat answers, of the durable term; nothing
+// that acknowledges entries or a vote.
+func TestMayLeaveEarly(t *testing.T) {
+	cases := []struct {
+		typ    raft.MessageType
+		term   uint64
+		leader bool
+		want   bool
+	}{
+		{raft.MsgApp, 3, true, true},
+		{raft.MsgHeartbeat, 3, true, true},
+		{raft.MsgApp, 4, true, false}, // its term is not written yet
+		{raft.MsgApp, 3, false, false},
+		{raft.MsgHeartbeat, 3, false, false}, // a deposed leader's leftover
+		{raft.MsgHeartbeatResp, 3, false, true},
+		{raft.MsgHeartbeatResp, 3, true, true},
+		{raft.MsgHeartbeatResp, 4, false, false}, // answers in a term not yet durable
+		{raft.MsgAppResp, 3, false, false},
+		{raft.MsgVoteResp, 3, false, false},
+		{raft.MsgPreVoteResp, 3, false, false},
+		{raft.MsgVote, 3, false, false},
+		{raft.MsgReadIndexResp, 3, true, false},
+		{raft.MsgTimeoutNow, 3, true, false},
+	}
+	for _, c := range cases {
+		if got := MayLeaveEarly(raft.Message{Type: c.typ, Term: c.term}, 3, c.leader); got != c.want {
+			t.Errorf("%s term %d (leader %v, durable term 3): early %v, want %v", c.typ, c.term, c.leader, got, c.want)
+		}
+	}
+}
