@@ -61,6 +61,7 @@ func inConf(cs raft.ConfState, id uint64) bool {
 // wipe deletes a down node's disk; it can only come back by joining.
 func (n *snode) wipe() {
 	n.wipeDisk()
+	n.s.chk.ObserveWiped(n.id)
 	n.joining = true
 }
 

@@ -141,6 +141,7 @@ func (s *sim) send(from *snode, msgs []raft.Message, sendAt int64) {
 		}
 		s.res.Messages++
 		s.sentEntries += len(m.Entries)
+		s.chk.ObserveSent(from.id, m)
 		if m.Type == raft.MsgVoteResp && !m.Reject {
 			// A vote is a promise from the moment it leaves.
 			s.observe(s.chk.ObserveVoteSent(from.id, m.Term, m.To))

@@ -267,6 +267,7 @@ func (n *snode) doStart() {
 	}
 	s.tracef("%s started (term %d, commit %d, snapshot %d, last index %d, disk %s%s)", n.name, hs.Term, st.Commit, snap.Metadata.Index, last, disk,
 		map[bool]string{true: ", empty: joining", false: ""}[last == 0 && n.joining])
+	s.observe(s.chk.ObserveRestartState(n.id, hs))
 	n.observeState()
 	n.scheduleWake(n.inc)
 	n.kick()

@@ -99,6 +99,12 @@ type Checker struct {
 	maxIndex uint64 // highest index reported committed by any node
 	// votes maps (node, term) to the vote persisted for it.
 	votes map[entryKey]uint64
+	// termSent is, per node, the highest term of a message it sent
+	// (pre-vote messages aside), and votesSent its granted votes on the
+	// wire, (node, term) to candidate: what it must still hold when it
+	// restarts (ObserveRestartState).
+	termSent  map[uint64]uint64
+	votesSent map[entryKey]uint64
 	// applied is each node's last applied index (reset on restart).
 	applied map[uint64]uint64
 	// confs maps the index of an applied EntryConfChange to the resulting
@@ -123,6 +129,8 @@ func NewChecker() *Checker {
 		committed: map[uint64]*committedEntry{},
 		chain:     []uint64{0},
 		votes:     map[entryKey]uint64{},
+		termSent:  map[uint64]uint64{},
+		votesSent: map[entryKey]uint64{},
 		applied:   map[uint64]uint64{},
 		confs:     map[uint64]raft.ConfState{},
 		reads:     map[string]pendingRead{},
@@ -329,7 +337,52 @@ func (c *Checker) ObserveVote(id uint64, hs raft.HardState) error {
 // crashes after sending one and then votes for another candidate in the
 // same term has broken One vote per term, even if neither candidate wins.
 func (c *Checker) ObserveVoteSent(id, term, candidate uint64) error {
+	c.votesSent[entryKey{id, term}] = candidate
 	return c.ObserveVote(id, raft.HardState{Term: term, Vote: candidate})
+}
+
+// ObserveSent records a message as it leaves node id. Its term is a
+// promise like a vote: a node persists its term before any message of
+// that term leaves (Figure 2: currentTerm is updated on stable storage
+// before responding), pre-votes aside, whose term is the one a campaign
+// would take and is not the node's. A granted vote also goes to
+// ObserveVoteSent.
+func (c *Checker) ObserveSent(id uint64, m raft.Message) {
+	if m.Type == raft.MsgPreVote || m.Type == raft.MsgPreVoteResp {
+		return
+	}
+	c.termSent[id] = max(c.termSent[id], m.Term)
+}
+
+// ObserveWiped tells the checker that node id's data was deleted on
+// purpose (a member removed, then wiped to join again empty): it restarts
+// with nothing, which breaks no promise, since the removal took its votes
+// and acknowledgements out of every quorum that counts.
+func (c *Checker) ObserveWiped(id uint64) {
+	delete(c.termSent, id)
+	for k := range c.votesSent {
+		if k.index == id {
+			delete(c.votesSent, k)
+		}
+	}
+}
+
+// ObserveRestartState checks the hard state node id restarts with against
+// what it sent before: Raft's persistent state (Figure 2) must cover every
+// message that left the node, so its term is at least the highest term it
+// sent a message in, and in that term its vote is the one it granted on
+// the wire. A node that forgot either (a term or vote written after the
+// message left, or not synced) can vote twice in one term: the harm shows
+// only if a second candidate of that term asks it, which a run rarely
+// arranges; the forgetting itself is visible at every restart.
+func (c *Checker) ObserveRestartState(id uint64, hs raft.HardState) error {
+	if sent := c.termSent[id]; hs.Term < sent {
+		return violation(PropDurability, "node %d restarted at term %d, but it had sent messages of term %d: its term was not durable before they left", id, hs.Term, sent)
+	}
+	if cand, ok := c.votesSent[entryKey{id, hs.Term}]; ok && hs.Vote != cand {
+		return violation(PropVote, "node %d restarted in term %d with vote %d, but its vote for %d in that term had left the node: the vote was not durable before it was sent", id, hs.Term, hs.Vote, cand)
+	}
+	return nil
 }
 
 // ObserveOverwrite checks a write that replaces node id's entry at index

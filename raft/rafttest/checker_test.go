@@ -173,6 +173,29 @@ func TestCheckerVoteSent(t *testing.T) {
 	wantViolation(t, c.ObserveVoteSent(1, 6, 2), PropVote)
 }
 
+// A node restarts with a hard state that covers what it sent: a term at
+// least that of every message (pre-votes aside), and in that term the vote
+// it granted on the wire.
+func TestCheckerRestartState(t *testing.T) {
+	c := NewChecker()
+	c.ObserveSent(1, raft.Message{Type: raft.MsgHeartbeatResp, Term: 4})
+	c.ObserveSent(1, raft.Message{Type: raft.MsgPreVote, Term: 9}) // a pre-vote's term is not the node's
+	noErr(t, c.ObserveRestartState(1, raft.HardState{Term: 4}))
+	noErr(t, c.ObserveRestartState(2, raft.HardState{})) // sent nothing
+	wantViolation(t, c.ObserveRestartState(1, raft.HardState{Term: 3, Vote: 1}), PropDurability)
+
+	c.ObserveSent(1, raft.Message{Type: raft.MsgVoteResp, Term: 5})
+	noErr(t, c.ObserveVoteSent(1, 5, 2))
+	noErr(t, c.ObserveRestartState(1, raft.HardState{Term: 5, Vote: 2}))
+	noErr(t, c.ObserveRestartState(1, raft.HardState{Term: 6})) // moved on to a later term
+	wantViolation(t, c.ObserveRestartState(1, raft.HardState{Term: 5}), PropVote)
+	wantViolation(t, c.ObserveRestartState(1, raft.HardState{Term: 4, Vote: 1}), PropDurability)
+
+	// A member removed and wiped on purpose comes back empty.
+	c.ObserveWiped(1)
+	noErr(t, c.ObserveRestartState(1, raft.HardState{}))
+}
+
 // Replacing an uncommitted entry is log repair; replacing the committed
 // entry at an index is losing it. An entry of another term at a committed
 // index that the node never held (a lagging node's stale tail) is not.
