@@ -65,7 +65,8 @@
 //     incarnation's ID is dropped as raft/transport refuses it.
 //   - Inside the nodes, raft/rafttest's Checker watches Raft's safety
 //     properties (election safety, one vote per term — a vote counts from
-//     the moment its response leaves the node, log matching with the terms
+//     the moment its response leaves the node, and a node restarts with
+//     the term and vote of every message it sent — log matching with the terms
 //     the store's entries really hold, leader completeness, committed
 //     entries never replaced in any node's log, read-index answers); a
 //     broken one, or a panic of the core, is recorded in Result.Violations
