@@ -27,11 +27,7 @@ func TestFollowerServesOnceLeaderKnown(t *testing.T) {
 
 func firstWriteRound(t *testing.T, round int) {
 	t.Helper()
-	addrs := freeAddrs(t, 3)
-	var peers []Peer
-	for i, a := range addrs {
-		peers = append(peers, Peer{fmt.Sprint("node", i), a})
-	}
+	peers := testPeers(t, 3)
 	dir := t.TempDir()
 	var srvs []*Server
 	defer func() {

@@ -200,11 +200,7 @@ func TestClientForwardedHeaderIgnoredWithTokens(t *testing.T) {
 	const admin, writer = "admin-0123456789abcdef", "writer-0123456789abcdef"
 	_ = toks.Add(admin, api.RoleAdmin)
 	_ = toks.Add(writer, api.RoleWrite)
-	addrs := freeAddrs(t, 3)
-	var peers []Peer
-	for i, a := range addrs {
-		peers = append(peers, Peer{fmt.Sprint("node", i), a})
-	}
+	peers := testPeers(t, 3)
 	dir := t.TempDir()
 	var srvs []*Server
 	for _, p := range peers {

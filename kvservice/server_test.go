@@ -70,6 +70,15 @@ func freeAddrs(t *testing.T, n int) []string {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testPeers names n members node0..node<n-1> on free raft addresses.
+func testPeers(t *testing.T, n int) []Peer {
+	var peers []Peer
+	for i, a := range freeAddrs(t, n) {
+		peers = append(peers, Peer{fmt.Sprint("node", i), a})
+	}
+	return peers
+}
+
 func testConfig(name, raftAddr, dir string, peers []Peer) Config {
 	return Config{Name: name, RaftAddr: raftAddr, APIAddr: "127.0.0.1:0", Cluster: peers, DataDir: dir,
 		ElectionTimeout: 500 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, NoSync: true, Logger: quiet()}

@@ -3,7 +3,6 @@ package kvservice
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -36,11 +35,7 @@ func getStatus(t *testing.T, s *Server) (api.Status, map[string]json.RawMessage)
 // timeout is in [500ms, 1000ms), the leader's check-quorum round is 500ms,
 // and a follower cut off from the leader shows its timer running.
 func TestStatusElectionTimer(t *testing.T) {
-	addrs := freeAddrs(t, 3)
-	var peers []Peer
-	for i, a := range addrs {
-		peers = append(peers, Peer{fmt.Sprint("node", i), a})
-	}
+	peers := testPeers(t, 3)
 	dir := t.TempDir()
 	var srvs []*Server
 	t.Cleanup(func() {

@@ -61,7 +61,6 @@ type Driver struct {
 
 	// Counters for tests and metrics (read from other goroutines).
 	readRounds atomic.Uint64
-	earlySent  atomic.Uint64 // messages sent before persisting (sendEarly)
 	// invalidDropped counts messages the core dropped as invalid
 	// (raft.ErrInvalidMessage); the core logs each one.
 	invalidDropped atomic.Uint64
@@ -584,7 +583,6 @@ func (d *Driver) sendEarly(msgs []raft.Message) (late []raft.Message) {
 		}
 	}
 	if len(early) > 0 {
-		d.earlySent.Add(uint64(len(early)))
 		d.cfg.Transport.Send(early)
 	}
 	// The buffers are reused by the next Ready: the transport copies each
